@@ -1,0 +1,67 @@
+"""Streamlit glue shared by all pages: the model picker and the caches.
+
+The base model is cached with `st.cache_resource`, so every browser session shares one
+object: it is only ever read (pruning works on a deep copy, see prune_core.masks).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from prune_core.config import PruneConfig
+from prune_core.errors import PruneScopeError
+from prune_core.run import LatencySpec, dense_baseline, run
+from prune_core.zoo import EMBEDDED, LoadedModel, load_model
+
+OTHER = "other: local folder or hub id…"
+LARGE = 50_000_000  # params; above this, the compressed-file size is measured on request
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def cached_model(name: str) -> LoadedModel:
+    return load_model(name)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def cached_baseline(name: str, measure_file: bool):
+    return dense_baseline(cached_model(name), measure_file)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool):
+    """(PruneResult, pruned copy); keyed on every setting, so going back is instant."""
+    loaded = cached_model(name)
+    return run(loaded, config, cached_baseline(name, measure_file), spec, measure_file,
+               progress=_progress_to_status)
+
+
+def _progress_to_status(fraction: float, message: str) -> None:
+    bar = st.session_state.get("_progress_bar")
+    if bar is not None:
+        bar.progress(min(1.0, fraction), text=message)
+
+
+def model_picker() -> None:
+    """Sidebar selector shared by all pages; the choice lives in st.session_state['model']."""
+    with st.sidebar:
+        st.markdown("### Model")
+        choice = st.selectbox("Transformer to prune", list(EMBEDDED) + [OTHER], key="model_choice",
+                              help="Embedded models work offline. 'other' takes a local Hugging Face "
+                                   "folder (safetensors) or a hub id such as owner/name when online.")
+        if choice == OTHER:
+            st.session_state["model"] = st.text_input("Folder or hub id", key="model_other").strip()
+        else:
+            st.session_state["model"] = choice
+
+
+def get_model() -> LoadedModel | None:
+    """The picked model, loaded (with a spinner); None with an st.error if it cannot be."""
+    name = st.session_state.get("model") or ""
+    if not name:
+        st.info("Type a local model folder or a hub id in the sidebar.")
+        return None
+    try:
+        with st.spinner(f"loading {name} (once; shared by all sessions)…"):
+            return cached_model(name)
+    except PruneScopeError as exc:
+        st.error(f"Cannot load this model: {exc}")
+        return None

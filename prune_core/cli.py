@@ -1,0 +1,125 @@
+"""`python -m prune_core ...`: the same runs as the dashboard, headless and scriptable.
+
+Bad input exits with status 2 and one line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .config import ALLOCATIONS, PruneConfig
+from .errors import PruneScopeError
+from .patterns import PATTERNS
+from .targets import SCOPES
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage over many lines; we print one
+        raise PruneScopeError(f"{self.prog}: {message} (see --help)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m prune_core", description="PruneScope: prune Transformers, measure honestly.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("models", help="list the embedded model zoo")
+    sub.add_parser("methods", help="list pruning methods, patterns, allocations and scopes")
+    p = sub.add_parser("prune", help="prune one model, measure dense and pruned, print the result")
+    p.add_argument("--model", required=True, help="embedded name, local model folder, or hub id")
+    p.add_argument("--method", default="magnitude")
+    p.add_argument("--sparsity", required=True, type=float, help="fraction in [0, 1), e.g. 0.5")
+    p.add_argument("--pattern", default="unstructured", help="unstructured, 2:4, 4:8 (any N:M)")
+    p.add_argument("--allocation", default="layer", choices=list(ALLOCATIONS))
+    p.add_argument("--scope", default="all", choices=list(SCOPES))
+    p.add_argument("--include-head", action="store_true", help="also prune the LM/classifier head")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=1, help="latency batch size")
+    p.add_argument("--seq-len", type=int, default=128, help="latency sequence length (tokens)")
+    p.add_argument("--reps", type=int, default=10, help="timed repetitions per model")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for timing")
+    p.add_argument("--no-file-size", action="store_true", help="skip the compressed-file measurement")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--export", metavar="DIR", help="write the pruned model (safetensors) here")
+    return parser
+
+
+def _cmd_models() -> None:
+    from .zoo import embedded_cards
+
+    for c in embedded_cards():
+        q = f"{c['quality_metric']} {c['quality_dense']:.3f}" if c.get("quality_dense") is not None else ""
+        print(f"{c['name']:<22} {c['task']:<25} {c['params'] / 1e6:7.2f} M params  {q}")
+        print(f"{'':<22} source: {c['source']}; licence: {c['licence']}")
+
+
+def _cmd_methods() -> None:
+    from .methods import METHODS
+
+    print("methods (importance score):")
+    for name, m in METHODS.items():
+        calib = " [needs calibration data]" if m.info.needs_calibration else ""
+        print(f"  {name:<12} {m.info.description}{calib}")
+    for title, table in (("patterns", PATTERNS), ("allocations", ALLOCATIONS), ("scopes", SCOPES)):
+        print(f"{title}:")
+        for name, text in table.items():
+            print(f"  {name:<12} {text}")
+
+
+def _check_positive(args) -> None:
+    for flag in ("batch", "seq_len", "reps", "threads"):
+        if getattr(args, flag) < 1:
+            raise PruneScopeError(f"--{flag.replace('_', '-')} must be at least 1")
+
+
+def _cmd_prune(args) -> None:
+    from .export import export_model
+    from .run import LatencySpec, run
+    from .zoo import load_model
+
+    _check_positive(args)
+    config = PruneConfig(args.method, args.sparsity, args.pattern, args.allocation, args.scope,
+                         args.include_head, args.seed).validated()  # fail fast, before loading
+    loaded = load_model(args.model)
+    spec = LatencySpec(args.batch, args.seq_len, args.reps, 2, args.threads)
+    result, pruned = run(loaded, config, latency=spec, measure_file=not args.no_file_size)
+    record = result.summary() | {"layers": [l.to_dict() for l in result.layers], "notes": result.notes}
+    if args.export:
+        export_model(pruned, loaded.tokenizer, args.export, record)
+        record["export_dir"] = args.export
+    if args.json:
+        print(json.dumps(record, default=str))
+        return
+    q = lambda v: f"{v:.4f}"  # noqa: E731
+    print(f"{result.model}: {result.method} {result.pattern} ({result.allocation}, scope {result.scope})")
+    print(f"  sparsity   target {result.sparsity_target:.1%}  reached {result.sparsity_actual:.2%} of "
+          f"{result.params_in_scope:,} weights in scope; {result.sparsity_model:.2%} of the whole model")
+    print(f"  params     {result.params_total:,} total, {result.params_nonzero:,} nonzero")
+    print(f"  {result.quality_metric:<10} dense {q(result.quality_dense)}  pruned {q(result.quality)}")
+    print(f"  latency    dense {result.latency_ms_dense:.2f} ms  pruned {result.latency_ms:.2f} ms  "
+          f"({result.latency_pruned.setup})")
+    for key in ("dense_fp32", "csr", "bitmask", "nm_2_4", "file_zstd"):
+        d, p_ = getattr(result.size_dense, key), getattr(result.size_pruned, key)
+        fmt = lambda b: "n/a" if b is None else f"{b / 1e6:.2f} MB"  # noqa: E731
+        print(f"  size {key:<10} dense {fmt(d):>11}  pruned {fmt(p_):>11}")
+    print(f"  note       {result.speed_note}")
+    for note in result.notes:
+        print(f"  note       {note}")
+    if args.export:
+        print(f"  exported to {args.export}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        args = _build_parser().parse_args(argv)
+        if args.command == "models":
+            _cmd_models()
+        elif args.command == "methods":
+            _cmd_methods()
+        else:
+            _cmd_prune(args)
+    except PruneScopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,59 @@
+"""`PruneConfig`: the user's choices for one pruning run, validated once, serialisable."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .errors import PruneScopeError
+from .patterns import parse_pattern
+from .targets import SCOPES
+
+ALLOCATIONS = {
+    "layer": "every layer pruned to the target sparsity",
+    "global": "one threshold across all layers in scope; layers end up unequal",
+}
+MAX_SPARSITY = 0.99
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    method: str = "magnitude"  # importance score, a name in the method registry
+    sparsity: float = 0.5  # fraction of weights in scope to remove, in [0, 1)
+    pattern: str = "unstructured"  # "unstructured" or "N:M" (keep N of every M inputs)
+    allocation: str = "layer"  # "layer" or "global"
+    scope: str = "all"  # "all" | "attention" | "mlp"
+    include_head: bool = False  # also prune the LM / classifier head
+    seed: int = 0  # used by random scores and by anything sampled
+
+    def validated(self) -> "PruneConfig":
+        """Check every field; N:M patterns fix the sparsity, so fill it in for them."""
+        from .methods import get_method  # late import: methods import this module
+
+        get_method(self.method)
+        try:
+            sparsity = float(self.sparsity)
+        except (TypeError, ValueError):
+            raise PruneScopeError(f"sparsity must be a number in [0, 1), got {self.sparsity!r}") from None
+        if not 0.0 <= sparsity < 1.0 or sparsity != sparsity:
+            raise PruneScopeError(
+                f"sparsity must be in [0, 1) (a fraction: 0.5 removes half the weights), got {self.sparsity}")
+        if sparsity > MAX_SPARSITY:
+            raise PruneScopeError(f"sparsity above {MAX_SPARSITY} leaves almost nothing; got {sparsity}")
+        pattern = parse_pattern(self.pattern)
+        if pattern.is_nm:
+            if abs(sparsity - pattern.fixed_sparsity) > 1e-9:
+                raise PruneScopeError(
+                    f"pattern {pattern.name} always removes {pattern.fixed_sparsity:.0%} of the weights; "
+                    f"asked for {sparsity:.0%}. Use sparsity {pattern.fixed_sparsity} or 'unstructured'")
+            if self.allocation != "layer":
+                raise PruneScopeError(f"pattern {pattern.name} is chosen group by group, so allocation must be 'layer'")
+        if self.allocation not in ALLOCATIONS:
+            raise PruneScopeError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
+        if self.scope not in SCOPES:
+            raise PruneScopeError(f"unknown scope '{self.scope}'; choose one of: {', '.join(SCOPES)}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise PruneScopeError(f"seed must be a non-negative integer, got {self.seed!r}")
+        return PruneConfig(self.method, sparsity, self.pattern, self.allocation, self.scope,
+                           bool(self.include_head), self.seed)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,100 @@
+"""Quality metrics for any Hugging Face causal LM or sequence classifier.
+
+Why: pruning is judged by how much quality it costs, so the dense model and every
+pruned variant must be scored by the same deterministic code. The model may be a
+shared, read-only base model: nothing here changes its mode or weights.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+
+def _check_eval_mode(model: nn.Module) -> None:
+    # Dropout in train mode would make scores random; we refuse rather than flip the
+    # mode of a model other threads may be using.
+    if model.training:
+        raise ValueError("model is in training mode; call model.eval() before evaluating it")
+
+
+def _device(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _first_tokens(tokenizer: Any, text: str, max_tokens: int) -> list[int]:
+    """Token ids of the first `max_tokens` tokens, tokenising only a growing prefix of text.
+
+    Why: eval texts can be megabytes. A prefix that yields 64 tokens more than needed
+    gives the same first `max_tokens` ids as the whole text (tokenisers are local).
+    """
+    n_chars = 8 * max_tokens + 1024
+    while True:
+        ids = tokenizer(text[:n_chars], add_special_tokens=False)["input_ids"]
+        if n_chars >= len(text) or len(ids) >= max_tokens + 64:
+            return ids[:max_tokens]
+        n_chars *= 2
+
+
+def perplexity(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_tokens: int,
+               batch_size: int = 8) -> float:
+    """exp(mean next-token NLL) over the first `max_tokens` tokens of `text`.
+
+    The tokens are cut into non-overlapping windows of `seq_len` (the last one may be
+    shorter); each window is scored independently, every token after the first in a
+    window is predicted, and the NLL is averaged over all predicted tokens.
+    """
+    if seq_len < 2 or max_tokens < 2 or batch_size < 1:
+        raise ValueError("perplexity needs seq_len >= 2, max_tokens >= 2 and batch_size >= 1")
+    _check_eval_mode(model)
+    ids = _first_tokens(tokenizer, text, max_tokens)
+    if len(ids) < 2:
+        raise ValueError("text is too short: fewer than 2 tokens to score")
+    windows = [ids[i:i + seq_len] for i in range(0, len(ids), seq_len)]
+    windows = [w for w in windows if len(w) >= 2]
+    full = [w for w in windows if len(w) == seq_len]
+    batches = [full[i:i + batch_size] for i in range(0, len(full), batch_size)]
+    batches += [[w] for w in windows if len(w) < seq_len]  # a short tail window, unpadded
+    device = _device(model)
+    nll, count = 0.0, 0
+    with torch.inference_mode():
+        for batch in batches:
+            x = torch.tensor(batch, dtype=torch.long, device=device)
+            logits = model(input_ids=x).logits[:, :-1].float()
+            target = x[:, 1:]
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1),
+                                               reduction="sum")
+            nll += float(loss.double())
+            count += target.numel()
+    return math.exp(nll / count)
+
+
+def accuracy(model: nn.Module, tokenizer: Any, examples: Sequence[tuple[str, int]],
+             batch_size: int = 64, max_length: int = 64) -> float:
+    """Fraction of (text, label) examples whose argmax logit equals the label.
+
+    Texts are truncated to `max_length` tokens. Without a pad token, examples are
+    scored one at a time so no padding is needed (a GPT-2 classifier needs it).
+    """
+    if not examples:
+        raise ValueError("accuracy needs at least one example")
+    _check_eval_mode(model)
+    if getattr(tokenizer, "pad_token", None) is None:
+        batch_size = 1
+    device = _device(model)
+    correct = 0
+    with torch.inference_mode():
+        for i in range(0, len(examples), batch_size):
+            chunk = examples[i:i + batch_size]
+            enc = tokenizer([t for t, _ in chunk], padding=True, truncation=True,
+                            max_length=max_length, return_tensors="pt")
+            logits = model(input_ids=enc["input_ids"].to(device),
+                           attention_mask=enc["attention_mask"].to(device)).logits
+            pred = logits.argmax(dim=-1).cpu()
+            correct += int((pred == torch.tensor([y for _, y in chunk])).sum())
+    return correct / len(examples)

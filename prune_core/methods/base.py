@@ -1,0 +1,70 @@
+"""The method contract: an importance score, plus shared selection.
+
+A method says how important each weight is. Turning scores into masks (pattern x allocation)
+is shared code, so every method combines with every pattern. A method never writes to the
+model it is given; methods that must (SparseGPT) return new weights in the MaskSet instead.
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import PruneConfig
+from ..masks import MaskSet
+from ..patterns import global_lowest_k, lowest_k_mask, nm_mask, parse_pattern
+from ..targets import Target, as_out_in, from_out_in
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str
+    description: str  # one line, shown in the CLI and the page
+    needs_calibration: bool = False
+    granularities: tuple[str, ...] = ("unstructured", "N:M")
+    # True when the score is |w| itself, so a pruning threshold can be drawn on the histogram.
+    magnitude_threshold: bool = False
+
+
+class PruningMethod(ABC):
+    """Subclass, set `info`, implement `score`; register with `@register`."""
+
+    info: MethodInfo
+
+    @abstractmethod
+    def score(self, weight: torch.Tensor, target: Target, config: PruneConfig, index: int,
+              calibration: Any = None) -> torch.Tensor:
+        """Importance of each weight of an (out, in) matrix; higher means keep."""
+
+    @torch.no_grad()
+    def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig,
+              calibration: Any = None) -> MaskSet:
+        """Score every target, then select by pattern and allocation."""
+        start = time.perf_counter()
+        params = dict(model.named_parameters())
+        weights = [as_out_in(params[t.name].detach(), t) for t in targets]
+        scores = [self.score(w, t, config, i, calibration) for i, (w, t) in enumerate(zip(weights, targets))]
+        keeps = select(scores, targets, config)
+        masks = {t.name: from_out_in(k, t) for t, k in zip(targets, keeps)}
+        thresholds = {}
+        if self.info.magnitude_threshold and not parse_pattern(config.pattern).is_nm:
+            for t, s, k in zip(targets, scores, keeps):
+                cut = float(torch.where(k, -1.0, s).max())  # largest |w| removed: drawn on the histogram
+                if cut >= 0:
+                    thresholds[t.name] = cut
+        return MaskSet(targets, masks, thresholds=thresholds, seconds=time.perf_counter() - start)
+
+
+def select(scores: list[torch.Tensor], targets: list[Target], config: PruneConfig) -> list[torch.Tensor]:
+    """Keep-masks (out, in) from scores, for the config's pattern and allocation."""
+    pattern = parse_pattern(config.pattern)
+    if pattern.is_nm:
+        return [nm_mask(s, pattern, t.module) for s, t in zip(scores, targets)]
+    if config.allocation == "global":
+        total = sum(s.numel() for s in scores)
+        return global_lowest_k(scores, round(config.sparsity * total))
+    return [lowest_k_mask(s, round(config.sparsity * s.numel())) for s in scores]

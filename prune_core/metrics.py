@@ -1,0 +1,155 @@
+"""Sizes and latency, each labelled with the representation or setup it was measured for.
+
+A zeroed weight still costs 4 bytes and a multiply in a dense fp32 kernel. So a pruned model
+gets several size figures, one per storage format, and its latency is measured, never
+derived from the sparsity.
+"""
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import zstandard
+from torch import nn
+
+from .targets import Target, as_out_in
+
+FP32 = 4
+INDEX = 4  # int32 column indices / row pointers, the cheapest CSR that fits these sizes
+
+REPRESENTATIONS = {
+    "dense_fp32": "dense fp32: every weight stored, zeros included (what the model uses in memory)",
+    "csr": "CSR for pruned layers: fp32 values + int32 column index per nonzero + int32 row pointers",
+    "bitmask": "bitmask for pruned layers: 1 bit per weight + fp32 values of the nonzeros",
+    "nm_2_4": "2:4 compressed for pruned layers: half the values + 2-bit index each (only if 2:4 holds)",
+    "file_zstd": "safetensors file, each tensor compressed with zstd level 1 (size on disk)",
+}
+
+
+@dataclass
+class SizeReport:
+    """Bytes of one model in each representation (None where it does not apply)."""
+
+    params_total: int
+    params_nonzero: int
+    dense_fp32: int
+    csr: int
+    bitmask: int
+    nm_2_4: int | None
+    file_zstd: int | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _holds_2_4(weight: torch.Tensor, target: Target) -> bool:
+    view = as_out_in(weight, target)
+    if view.shape[1] % 4:
+        return False
+    return bool(((view.reshape(view.shape[0], -1, 4) != 0).sum(-1) <= 2).all())
+
+
+_zstd = zstandard.ZstdCompressor(level=1, threads=-1)
+
+
+def compressed_bytes(tensor: torch.Tensor) -> int:
+    """zstd-1 size of one tensor's raw bytes, as stored in a safetensors file."""
+    raw = tensor.detach().contiguous().view(-1).view(torch.uint8).numpy()
+    return len(_zstd.compress(raw.tobytes()))
+
+
+@torch.no_grad()
+def size_report(model: nn.Module, targets: list[Target], file_sizes: dict[str, int] | None = None,
+                measure_file: bool = True) -> SizeReport:
+    """Size of `model` (dense or pruned copy). Sparse formats apply to the target layers only.
+
+    `file_sizes` caches per-tensor compressed sizes of tensors that pruning does not change,
+    so that only the pruned layers are recompressed on each run.
+    """
+    params = dict(model.named_parameters())
+    target_names = {t.name for t in targets}
+    total = sum(p.numel() for p in params.values())
+    nonzero = sum(int((p != 0).sum()) for p in params.values())
+    other = sum(p.numel() for n, p in params.items() if n not in target_names) * FP32
+    csr = bitmask = nm = other
+    nm_ok = True
+    for t in targets:
+        w = params[t.name]
+        nnz = int((w != 0).sum())
+        csr += nnz * (FP32 + INDEX) + (t.out_features + 1) * INDEX
+        bitmask += (t.numel + 7) // 8 + nnz * FP32
+        if nm_ok and _holds_2_4(w, t):
+            nm += (t.numel // 2) * FP32 + (t.numel // 2 * 2 + 7) // 8
+        else:
+            nm_ok = False
+    file_zstd = None
+    if measure_file:
+        file_zstd = 0
+        for name, p in params.items():
+            if name not in target_names and file_sizes is not None:
+                if name not in file_sizes:
+                    file_sizes[name] = compressed_bytes(p)
+                file_zstd += file_sizes[name]
+            else:
+                file_zstd += compressed_bytes(p)
+    return SizeReport(total, nonzero, total * FP32, csr, bitmask, nm if nm_ok else None, file_zstd)
+
+
+@dataclass
+class LatencyStats:
+    """Forward-pass wall time of one model; figures in milliseconds."""
+
+    median_ms: float
+    q1_ms: float
+    q3_ms: float
+    min_ms: float
+    reps: int
+    warmup: int
+    batch: int
+    seq_len: int
+    threads: int
+    dtype: str
+    device: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def setup(self) -> str:
+        return (f"{self.device}, {self.threads} threads, {self.dtype}, batch {self.batch} x "
+                f"{self.seq_len} tokens, median of {self.reps} after {self.warmup} warm-up")
+
+
+def device_name() -> str:
+    return f"CPU {platform.processor() or platform.machine()}"
+
+
+@torch.inference_mode()
+def measure_latency(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], reps: int = 10,
+                    warmup: int = 2, threads: int = 2) -> dict[str, LatencyStats]:
+    """Time several models on the same batch, interleaved so drift hits all of them alike."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for model in models.values():
+            for _ in range(warmup):
+                model(**inputs)
+        samples: dict[str, list[float]] = {k: [] for k in models}
+        for _ in range(reps):
+            for key, model in models.items():
+                start = time.perf_counter()
+                model(**inputs)
+                samples[key].append((time.perf_counter() - start) * 1000)
+    finally:
+        torch.set_num_threads(previous)
+    batch, seq_len = inputs["input_ids"].shape
+    dtype = str(next(iter(models.values())).parameters().__next__().dtype).replace("torch.", "")
+    out = {}
+    for key, xs in samples.items():
+        q = statistics.quantiles(xs, n=4) if len(xs) >= 2 else [xs[0]] * 3
+        out[key] = LatencyStats(statistics.median(xs), q[0], q[2], min(xs), reps, warmup, batch,
+                                seq_len, threads, dtype, device_name())
+    return out

@@ -1,0 +1,105 @@
+"""Granularity of a mask: which weights may be removed together.
+
+Patterns turn a score matrix (out, in) into a keep-mask. They know nothing about how the
+scores were made, so every method combines with every pattern.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import PruneScopeError
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """`n`:`m` keeps n of every m consecutive input weights; unstructured has n = m = 0."""
+
+    name: str
+    n: int = 0
+    m: int = 0
+
+    @property
+    def is_nm(self) -> bool:
+        return self.m > 0
+
+    @property
+    def fixed_sparsity(self) -> float | None:
+        """N:M fixes the sparsity at (M - N) / M; unstructured follows the slider."""
+        return (self.m - self.n) / self.m if self.is_nm else None
+
+
+PATTERNS = {
+    "unstructured": "any weight may go; sparsity set freely",
+    "2:4": "2 of every 4 consecutive input weights kept (50 %); GPU sparse tensor cores run it",
+    "4:8": "4 of every 8 consecutive input weights kept (50 %); more freedom than 2:4",
+}
+_NM_RE = re.compile(r"^(\d+):(\d+)$")
+
+
+def parse_pattern(name: str) -> Pattern:
+    """'unstructured' or 'N:M' with 0 < N < M."""
+    if name == "unstructured":
+        return Pattern(name)
+    match = _NM_RE.match(name or "")
+    if not match:
+        raise PruneScopeError(f"unknown pattern '{name}'; use 'unstructured' or N:M such as 2:4, 4:8")
+    n, m = int(match.group(1)), int(match.group(2))
+    if not 0 < n < m:
+        raise PruneScopeError(f"pattern {name}: need 0 < N < M (keep N of every M weights)")
+    return Pattern(name, n, m)
+
+
+def _flat_numpy(scores: torch.Tensor) -> np.ndarray:
+    return scores.detach().reshape(-1).float().cpu().numpy()
+
+
+def lowest_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep-mask that removes exactly the k lowest scores.
+
+    NumPy's introselect (`argpartition`) is O(n) and ~20x faster on CPU than torch.topk here.
+    """
+    keep = np.ones(scores.numel(), dtype=bool)
+    if k > 0:
+        keep[np.argpartition(_flat_numpy(scores), k - 1)[:k]] = False
+    return torch.from_numpy(keep).view(scores.shape)
+
+
+def nm_mask(scores: torch.Tensor, pattern: Pattern, layer: str) -> torch.Tensor:
+    """Keep the N highest scores in every group of M consecutive inputs of each row."""
+    out_f, in_f = scores.shape
+    if in_f % pattern.m:
+        raise PruneScopeError(
+            f"pattern {pattern.name} needs the input width to divide by {pattern.m}, "
+            f"but layer '{layer}' has {in_f} inputs")
+    groups = scores.reshape(out_f, in_f // pattern.m, pattern.m).float()
+    drop = torch.topk(groups, pattern.m - pattern.n, dim=-1, largest=False).indices
+    keep = torch.ones_like(groups, dtype=torch.bool)
+    keep.scatter_(-1, drop, False)
+    return keep.reshape(out_f, in_f)
+
+
+def global_lowest_k(scores: list[torch.Tensor], k: int) -> list[torch.Tensor]:
+    """Remove the k lowest scores across all matrices with one threshold (exact count).
+
+    One O(n) selection (`np.partition`) finds the threshold; ties at the threshold are
+    removed in model order until exactly k are gone. No full sort and no module surgery is
+    what makes global allocation fast on big models.
+    """
+    if k <= 0:
+        return [torch.ones_like(s, dtype=torch.bool) for s in scores]
+    flat = np.concatenate([_flat_numpy(s) for s in scores])
+    threshold = np.partition(flat, k - 1)[k - 1]
+    below = flat < threshold
+    short = k - int(below.sum())
+    if short > 0:
+        below[np.flatnonzero(flat == threshold)[:short]] = True
+    keep = torch.from_numpy(~below)
+    out, start = [], 0
+    for s in scores:
+        out.append(keep[start:start + s.numel()].view_as(s))
+        start += s.numel()
+    return out

@@ -1,0 +1,190 @@
+"""One pruning run, end to end: masks -> pruned copy -> size, speed, quality, dense beside it.
+
+The dense baseline (quality and sizes) is measured once per model and reused; latency is
+always measured for dense and pruned together, interleaved, in the same run.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from . import datasets, evaluate
+from .config import PruneConfig
+from .masks import LayerStats, MaskSet, layer_stats, materialize
+from .methods import get_method
+from .metrics import LatencyStats, SizeReport, measure_latency, size_report
+from .patterns import parse_pattern
+from .targets import find_targets, tied_head_note
+from .zoo import LoadedModel
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    """How latency is measured; shown next to every latency figure."""
+
+    batch: int = 1
+    seq_len: int = 128
+    reps: int = 10
+    warmup: int = 2
+    threads: int = 2
+
+
+@dataclass
+class DenseBaseline:
+    """Figures of the unpruned model, measured once per model and evaluation setting."""
+
+    quality: float
+    size: SizeReport
+    eval_seconds: float
+    file_sizes: dict[str, int] = field(default_factory=dict)  # per-tensor zstd sizes, reused
+
+
+@dataclass
+class PruneResult:
+    """Everything measured in one run; field names are the same in UI, CLI, JSON and tables."""
+
+    model: str
+    method: str
+    pattern: str
+    allocation: str
+    scope: str
+    include_head: bool
+    seed: int
+    sparsity_target: float
+    sparsity_actual: float  # fraction of in-scope weights removed
+    sparsity_model: float  # fraction of all parameters that are zero
+    params_total: int
+    params_nonzero: int
+    params_in_scope: int
+    quality_metric: str
+    quality_dense: float
+    quality: float
+    latency_ms_dense: float
+    latency_ms: float
+    latency_dense: LatencyStats
+    latency_pruned: LatencyStats
+    size_dense: SizeReport
+    size_pruned: SizeReport
+    prune_seconds: float
+    total_seconds: float
+    speed_note: str
+    notes: list[str]
+    layers: list[LayerStats]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> dict:
+        """Flat row (no per-layer list, nested figures prefixed) for tables and the store."""
+        row = {k: v for k, v in asdict(self).items() if not isinstance(v, (dict, list))}
+        for prefix in ("size_dense", "size_pruned"):
+            row.update({f"{prefix}_{k}": v for k, v in asdict(getattr(self, prefix)).items()})
+        row["latency_setup"] = self.latency_pruned.setup
+        return row
+
+
+def speed_note(pattern: str) -> str:
+    """Why the measured latency moved or did not: said plainly, next to the numbers."""
+    if parse_pattern(pattern).is_nm:
+        return ("The pruned weights are zeros inside dense matrices. On this CPU the dense kernels "
+                "multiply them anyway, so the pruned model is not faster: any difference is noise. "
+                "An N:M pattern is only faster with 2:4 sparse kernels on a GPU (Ampere or newer).")
+    return ("The pruned weights are zeros inside dense matrices. Dense kernels multiply them anyway, "
+            "so the pruned model is not faster and takes the same memory: any difference is noise. "
+            "Speed comes only from removing whole neurons/heads (smaller matrices), 2:4 kernels on "
+            "a GPU, or sparse kernels at very high sparsity.")
+
+
+def measure_quality(loaded: LoadedModel, model: nn.Module) -> float:
+    """Held-out perplexity (LMs) or accuracy (classifiers), with the card's eval settings."""
+    ev = loaded.card.eval
+    if loaded.task == "causal-lm":
+        return evaluate.perplexity(model, loaded.tokenizer, datasets.shakespeare_text("valid"),
+                                   seq_len=ev["seq_len"], max_tokens=ev["max_tokens"])
+    examples = datasets.tweets("valid")[: ev["n_examples"]]
+    return evaluate.accuracy(model, loaded.tokenizer, examples, max_length=ev["max_length"])
+
+
+def latency_inputs(loaded: LoadedModel, spec: LatencySpec) -> dict[str, torch.Tensor]:
+    """A real held-out batch of exactly batch x seq_len tokens."""
+    tok = loaded.tokenizer
+    if loaded.task == "causal-lm":
+        text = datasets.shakespeare_text("valid")[: 50 * spec.batch * spec.seq_len]
+        ids = tok(text, return_tensors="pt")["input_ids"][0]
+        need = spec.batch * spec.seq_len
+        ids = ids.repeat(need // ids.numel() + 1)[:need].view(spec.batch, spec.seq_len)
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    texts = [t for t, _ in datasets.tweets("valid")[: spec.batch]]
+    enc = tok(texts, padding="max_length", truncation=True, max_length=spec.seq_len, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+
+def dense_baseline(loaded: LoadedModel, measure_file: bool = True) -> DenseBaseline:
+    """Quality and sizes of the unpruned model (size over the default 'all' scope)."""
+    start = time.perf_counter()
+    quality = measure_quality(loaded, loaded.model)
+    file_sizes: dict[str, int] = {}
+    targets = find_targets(loaded.model, "all")
+    size = size_report(loaded.model, targets, file_sizes if measure_file else None, measure_file)
+    return DenseBaseline(quality, size, time.perf_counter() - start, file_sizes)
+
+
+def _noop(fraction: float, message: str) -> None:
+    pass
+
+
+def prune_model(loaded: LoadedModel, config: PruneConfig, calibration=None) -> tuple[MaskSet, nn.Module]:
+    """Masks for `config` and a pruned private copy; `loaded.model` is not touched."""
+    config = config.validated()
+    targets = find_targets(loaded.model, config.scope, config.include_head)
+    mask_set = get_method(config.method).prune(loaded.model, targets, config, calibration)
+    return mask_set, materialize(loaded.model, mask_set)
+
+
+def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None = None,
+        latency: LatencySpec = LatencySpec(), measure_file: bool = True,
+        progress: Progress = _noop) -> tuple[PruneResult, nn.Module]:
+    """Prune, then measure size, speed and quality of dense and pruned side by side."""
+    start = time.perf_counter()
+    config = config.validated()
+    if baseline is None:
+        progress(0.05, "measuring the dense model")
+        baseline = dense_baseline(loaded, measure_file)
+    progress(0.2, f"pruning with {config.method} ({config.pattern}, {config.allocation})")
+    mask_set, pruned = prune_model(loaded, config)
+    layers = layer_stats(loaded.model, mask_set)
+    in_scope = sum(l.params for l in layers)
+    removed = sum(int((~m).sum()) for m in mask_set.masks.values())
+    progress(0.4, "measuring sizes")
+    size = size_report(pruned, find_targets(pruned, "all", include_head=config.include_head),
+                       baseline.file_sizes if measure_file else None, measure_file)
+    progress(0.55, "evaluating the pruned model on held-out data")
+    quality = measure_quality(loaded, pruned)
+    progress(0.8, "timing dense and pruned on the same batch")
+    lat = measure_latency({"dense": loaded.model, "pruned": pruned}, latency_inputs(loaded, latency),
+                          latency.reps, latency.warmup, latency.threads)
+    notes = [n for n in [tied_head_note(loaded.model, mask_set.targets)] if n]
+    if loaded.name == "smollm2-135m":
+        notes.append("SmolLM2 weights were dequantized from a 4-bit GGUF file, so their histograms are lumpy.")
+    pattern = parse_pattern(config.pattern)
+    result = PruneResult(
+        model=loaded.name, method=config.method, pattern=config.pattern, allocation=config.allocation,
+        scope=config.scope, include_head=config.include_head, seed=config.seed,
+        sparsity_target=pattern.fixed_sparsity if pattern.is_nm else config.sparsity,
+        sparsity_actual=removed / in_scope,
+        sparsity_model=1.0 - size.params_nonzero / size.params_total,
+        params_total=size.params_total, params_nonzero=size.params_nonzero, params_in_scope=in_scope,
+        quality_metric=loaded.card.quality_metric, quality_dense=baseline.quality, quality=quality,
+        latency_ms_dense=lat["dense"].median_ms, latency_ms=lat["pruned"].median_ms,
+        latency_dense=lat["dense"], latency_pruned=lat["pruned"],
+        size_dense=baseline.size, size_pruned=size, prune_seconds=mask_set.seconds,
+        total_seconds=time.perf_counter() - start, speed_note=speed_note(config.pattern),
+        notes=notes, layers=layers)
+    progress(1.0, "done")
+    return result, pruned

@@ -1,0 +1,32 @@
+"""Dense vs pruned outputs on the same input: what a user reads, not just a number."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+EXAMPLE_SENTENCES = [
+    "I love this, best day ever!",
+    "This is the worst service I have ever had.",
+    "not bad at all, pretty happy with it",
+    "I am so tired of waiting, nothing works",
+]
+EXAMPLE_PROMPT = "ROMEO:\nBut soft, what light"
+
+
+@torch.inference_mode()
+def classify(model: nn.Module, tokenizer, sentences: list[str], max_length: int = 64) -> list[dict[str, float]]:
+    """Class probabilities per sentence, keyed by label name."""
+    enc = tokenizer(sentences, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    probs = torch.softmax(model(**enc).logits.float(), dim=-1)
+    labels = model.config.id2label
+    return [{labels[i]: float(p[i]) for i in range(p.numel())} for p in probs]
+
+
+@torch.inference_mode()
+def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 80, seed: int = 0) -> str:
+    """Sampled continuation (temperature 0.8, top-k 40); same seed => same draws for both models."""
+    torch.manual_seed(seed)
+    enc = tokenizer(prompt, return_tensors="pt")
+    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=0.8,
+                         top_k=40, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -1,0 +1,41 @@
+"""Shared fixtures: the shipped tiny models, loaded once per test session (offline)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a model hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.manual_seed(0)
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def gpt():
+    from prune_core.zoo import load_model
+
+    return load_model("tiny-shakespeare-gpt")
+
+
+@pytest.fixture(scope="session")
+def bert():
+    from prune_core.zoo import load_model
+
+    return load_model("tiny-sentiment-bert")
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """Hash of every parameter's bytes: equal fingerprints mean bit-identical weights."""
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        h.update(name.encode())
+        h.update(p.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

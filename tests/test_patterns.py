@@ -1,0 +1,51 @@
+"""Mask selection: exact counts, valid N:M groups, clear errors."""
+import pytest
+import torch
+
+from prune_core.errors import PruneScopeError
+from prune_core.patterns import global_lowest_k, lowest_k_mask, nm_mask, parse_pattern
+
+
+def test_lowest_k_removes_exactly_k_smallest():
+    scores = torch.randn(64, 48, generator=torch.Generator().manual_seed(1))
+    keep = lowest_k_mask(scores, 1000)
+    assert int((~keep).sum()) == 1000
+    assert scores[~keep].max() <= scores[keep].min()
+
+
+def test_lowest_k_exact_with_ties():
+    scores = torch.zeros(10, 10)
+    scores[5:] = 1.0
+    keep = lowest_k_mask(scores, 37)
+    assert int((~keep).sum()) == 37
+
+
+@pytest.mark.parametrize("name,n,m", [("2:4", 2, 4), ("4:8", 4, 8), ("1:4", 1, 4)])
+def test_nm_holds_in_every_group(name, n, m):
+    scores = torch.randn(32, 64, generator=torch.Generator().manual_seed(2))
+    keep = nm_mask(scores, parse_pattern(name), "layer")
+    groups = keep.reshape(32, -1, m)
+    assert bool((groups.sum(-1) == n).all())
+    # the kept ones are the n largest of each group
+    g_scores = scores.reshape(32, -1, m)
+    assert bool((g_scores.masked_fill(~groups, float("inf")).amin(-1)
+                 >= g_scores.masked_fill(groups, float("-inf")).amax(-1)).all())
+
+
+def test_nm_width_that_does_not_divide_is_a_clear_error():
+    with pytest.raises(PruneScopeError, match="divide by 8.*'blocks.0.fc' has 20 inputs"):
+        nm_mask(torch.randn(4, 20), parse_pattern("4:8"), "blocks.0.fc")
+
+
+def test_global_exact_count_across_matrices_and_ties():
+    a = torch.tensor([[0.1, 0.5], [0.5, 0.9]])
+    b = torch.tensor([[0.5, 0.5, 0.2]])
+    keeps = global_lowest_k([a, b], 4)
+    assert sum(int((~k).sum()) for k in keeps) == 4
+    assert not keeps[0][0, 0] and not keeps[1][0, 2]  # the two smallest always go
+
+
+@pytest.mark.parametrize("bad", ["3:2", "0:4", "2-4", "half", "", "4:4"])
+def test_bad_patterns_are_refused(bad):
+    with pytest.raises(PruneScopeError):
+        parse_pattern(bad)
