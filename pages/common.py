@@ -34,6 +34,15 @@ def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: 
                progress=_progress_to_status)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
+    """The dense continuation does not change with the slider: compute it once per prompt."""
+    from prune_core import samples
+
+    loaded = cached_model(name)
+    return samples.generate(loaded.model, loaded.tokenizer, prompt, n_new, seed)
+
+
 def _progress_to_status(fraction: float, message: str) -> None:
     bar = st.session_state.get("_progress_bar")
     if bar is not None:

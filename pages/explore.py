@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import LARGE, cached_run, get_model
+from pages.common import LARGE, cached_run, dense_generation, get_model
 from prune_core import charts, samples
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
@@ -32,6 +32,7 @@ method = c1.selectbox("Method (importance score)", list(METHODS), index=list(MET
                       format_func=lambda m: m, help="\n\n".join(f"**{k}**: {v.info.description}"
                                                              for k, v in METHODS.items()))
 c1.caption(METHODS[method].info.description)
+needs_calibration = METHODS[method].info.needs_calibration
 pattern = c2.selectbox("Pattern (granularity)", list(PATTERNS),
                        help="\n\n".join(f"**{k}**: {v}" for k, v in PATTERNS.items()))
 c2.caption(PATTERNS[pattern])
@@ -44,11 +45,26 @@ else:
     sparsity_pct = round(fixed * 100)
 scope = c3.selectbox("Scope", list(SCOPES), format_func=lambda s: f"{s}: {SCOPES[s]}")
 d1, d2, d3 = st.columns(3)
-allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True, disabled=fixed is not None,
+allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True,
+                      disabled=fixed is not None or needs_calibration,
                       help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
 include_head = d2.checkbox("Also prune the output head", value=False,
                            help="Off by default: the head maps features to words/classes and is fragile.")
 seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1)
+calib = {}
+if needs_calibration:
+    with st.expander("Calibration settings", expanded=False):
+        e1, e2, e3 = st.columns(3)
+        calib["calib_samples"] = int(e1.number_input("Calibration samples", 1, 256, 32, key="calib_samples",
+                                                     help="Sequences drawn from the training split, never "
+                                                          "from the evaluation split."))
+        max_len = int(getattr(loaded.model.config, "max_position_embeddings", 0)
+                      or getattr(loaded.model.config, "n_positions", 512))
+        calib["calib_seq_len"] = int(e2.number_input("Tokens per sample", 2, max(2, min(max_len, 2048)),
+                                                     min(128, max_len), key="calib_seq_len"))
+        if method == "sparsegpt":
+            calib["damping"] = float(e3.number_input("Damping (fraction of mean diag H)", 0.0001, 1.0, 0.01,
+                                                     format="%.4f", key="damping"))
 with st.expander("Measurement settings"):
     m1, m2, m3 = st.columns(3)
     default_len = 128 if loaded.task == "causal-lm" else 64
@@ -58,8 +74,10 @@ with st.expander("Measurement settings"):
     measure_file = st.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
                                help="Compresses every pruned tensor: about a second per 100 M weights.")
 
-config = PruneConfig(method, sparsity_pct / 100, pattern, "layer" if fixed is not None else allocation,
-                     scope, include_head, int(seed))
+config = PruneConfig(method, sparsity_pct / 100, pattern,
+                     "layer" if fixed is not None or needs_calibration else allocation,
+                     scope, include_head, int(seed), **calib)
+st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
 
 # ---- run (cached: returning to a setting is instant) ------------------------------------------
 progress_box = st.empty()
@@ -144,10 +162,11 @@ if loaded.task == "sequence-classification":
                   for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, use_container_width=True)
 else:
     prompt = st.text_area("Prompt", value=samples.EXAMPLE_PROMPT, height=70)
+    n_new = samples.new_tokens(card.params)
     if prompt.strip():
         a, b = st.columns(2)
         a.markdown("**Dense**")
-        a.code(prompt + samples.generate(loaded.model, loaded.tokenizer, prompt, seed=int(seed)), language=None)
+        a.code(prompt + dense_generation(loaded.name, prompt, n_new, int(seed)), language=None)
         b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
-        b.code(prompt + samples.generate(pruned, loaded.tokenizer, prompt, seed=int(seed)), language=None)
-        st.caption("Same prompt, same random seed, sampling with temperature 0.8 and top-k 40.")
+        b.code(prompt + samples.generate(pruned, loaded.tokenizer, prompt, n_new, int(seed)), language=None)
+        st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")

@@ -13,6 +13,6 @@ for c in embedded_cards():
     rows.append({"name": c["name"], "task": c["task"], "params (M)": round(c["params"] / 1e6, 2),
                  "dense quality": f"{c['quality_metric']} {c['quality_dense']:.3f}",
                  "source": c["source"], "licence": c["licence"], "how made": c["how_made"]})
-st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+st.table(pd.DataFrame(rows).set_index("name"))
 st.caption("Perplexity: lower is better (a uniform guess over the vocabulary scores the vocabulary size). "
            "Accuracy: share of held-out tweets classified correctly.")

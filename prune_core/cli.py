@@ -34,6 +34,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scope", default="all", choices=list(SCOPES))
     p.add_argument("--include-head", action="store_true", help="also prune the LM/classifier head")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--calib-samples", type=int, default=32, help="calibration sequences (wanda, sparsegpt)")
+    p.add_argument("--calib-seq-len", type=int, default=128, help="tokens per calibration sequence")
+    p.add_argument("--damping", type=float, default=0.01, help="SparseGPT Hessian damping (fraction of mean diag)")
     p.add_argument("--batch", type=int, default=1, help="latency batch size")
     p.add_argument("--seq-len", type=int, default=128, help="latency sequence length (tokens)")
     p.add_argument("--reps", type=int, default=10, help="timed repetitions per model")
@@ -79,7 +82,8 @@ def _cmd_prune(args) -> None:
 
     _check_positive(args)
     config = PruneConfig(args.method, args.sparsity, args.pattern, args.allocation, args.scope,
-                         args.include_head, args.seed).validated()  # fail fast, before loading
+                         args.include_head, args.seed, args.calib_samples, args.calib_seq_len,
+                         args.damping).validated()  # fail fast, before loading
     loaded = load_model(args.model)
     spec = LatencySpec(args.batch, args.seq_len, args.reps, 2, args.threads)
     result, pruned = run(loaded, config, latency=spec, measure_file=not args.no_file_size)
@@ -109,8 +113,17 @@ def _cmd_prune(args) -> None:
         print(f"  exported to {args.export}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _quiet() -> None:
+    """Keep stdout/stderr for results and errors: no download bars or length warnings."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet()
     try:
         args = _build_parser().parse_args(argv)
         if args.command == "models":

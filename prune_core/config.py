@@ -23,6 +23,10 @@ class PruneConfig:
     scope: str = "all"  # "all" | "attention" | "mlp"
     include_head: bool = False  # also prune the LM / classifier head
     seed: int = 0  # used by random scores and by anything sampled
+    # Calibration-aware methods only (Wanda, SparseGPT): samples drawn from the training split.
+    calib_samples: int = 32  # sequences; more = better statistics, slower
+    calib_seq_len: int = 128  # tokens per sequence (tweets are used whole, up to this length)
+    damping: float = 0.01  # SparseGPT: lambda = damping * mean(diag H) added to H's diagonal
 
     def validated(self) -> "PruneConfig":
         """Check every field; N:M patterns fix the sparsity, so fill it in for them."""
@@ -52,8 +56,18 @@ class PruneConfig:
             raise PruneScopeError(f"unknown scope '{self.scope}'; choose one of: {', '.join(SCOPES)}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise PruneScopeError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.calib_samples, int) or self.calib_samples < 1:
+            raise PruneScopeError(f"calibration needs at least 1 sample, got {self.calib_samples!r}")
+        if not isinstance(self.calib_seq_len, int) or self.calib_seq_len < 2:
+            raise PruneScopeError(f"calibration sequence length must be at least 2, got {self.calib_seq_len!r}")
+        if not 0 < float(self.damping) < 10:
+            raise PruneScopeError(f"damping must be in (0, 10), got {self.damping!r}")
+        if get_method(self.method).info.needs_calibration and self.allocation != "layer":
+            raise PruneScopeError(f"{self.method} prunes block by block on calibration data, so allocation "
+                                  "must be 'layer'")
         return PruneConfig(self.method, sparsity, self.pattern, self.allocation, self.scope,
-                           bool(self.include_head), self.seed)
+                           bool(self.include_head), self.seed, self.calib_samples, self.calib_seq_len,
+                           float(self.damping))
 
     def to_dict(self) -> dict:
         return asdict(self)

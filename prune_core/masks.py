@@ -25,6 +25,7 @@ class MaskSet:
     new_weights: dict[str, torch.Tensor] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)  # |w| cut, where one exists
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # e.g. "damping was raised for ..."
 
 
 @dataclass

@@ -124,6 +124,13 @@ class LatencyStats:
 
 
 def device_name() -> str:
+    """CPU model as the OS reports it (what a reader needs to compare latencies)."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return "CPU " + line.split(":", 1)[1].strip()
+    except OSError:
+        pass
     return f"CPU {platform.processor() or platform.machine()}"
 
 

@@ -68,6 +68,23 @@ def lowest_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.from_numpy(keep).view(scores.shape)
 
 
+def per_row_lowest_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Remove exactly k weights in total, spread evenly over rows (Wanda's per-output comparison).
+
+    Each row loses k // rows of its lowest scores; the first k % rows rows lose one more, so
+    the layer's count is exact while every output neuron keeps almost the same fan-in.
+    """
+    rows, cols = scores.shape
+    base, extra = divmod(k, rows)
+    order = torch.argsort(scores.float(), dim=1)
+    counts = torch.full((rows, 1), base)
+    counts[:extra] += 1
+    drop = torch.arange(cols).unsqueeze(0) < counts  # first `count` columns of each row's order
+    keep = torch.ones_like(scores, dtype=torch.bool)
+    keep.scatter_(1, order, ~drop)
+    return keep
+
+
 def nm_mask(scores: torch.Tensor, pattern: Pattern, layer: str) -> torch.Tensor:
     """Keep the N highest scores in every group of M consecutive inputs of each row."""
     out_f, in_f = scores.shape

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from . import datasets, evaluate
+from .calibration import Calibration, calibration_inputs
 from .config import PruneConfig
 from .masks import LayerStats, MaskSet, layer_stats, materialize
 from .methods import get_method
@@ -139,11 +140,18 @@ def _noop(fraction: float, message: str) -> None:
     pass
 
 
-def prune_model(loaded: LoadedModel, config: PruneConfig, calibration=None) -> tuple[MaskSet, nn.Module]:
+def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop) -> tuple[MaskSet, nn.Module]:
     """Masks for `config` and a pruned private copy; `loaded.model` is not touched."""
     config = config.validated()
     targets = find_targets(loaded.model, config.scope, config.include_head)
-    mask_set = get_method(config.method).prune(loaded.model, targets, config, calibration)
+    method = get_method(config.method)
+    calibration = None
+    if method.info.needs_calibration:
+        samples = calibration_inputs(loaded, config.calib_samples, config.calib_seq_len, config.seed)
+        calibration = Calibration(samples, progress)
+    mask_set = method.prune(loaded.model, targets, config, calibration)
+    if calibration is not None:
+        mask_set.notes.extend(calibration.notes)
     return mask_set, materialize(loaded.model, mask_set)
 
 
@@ -157,7 +165,7 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
         progress(0.05, "measuring the dense model")
         baseline = dense_baseline(loaded, measure_file)
     progress(0.2, f"pruning with {config.method} ({config.pattern}, {config.allocation})")
-    mask_set, pruned = prune_model(loaded, config)
+    mask_set, pruned = prune_model(loaded, config, lambda f, m: progress(0.2 + 0.2 * f, m))
     layers = layer_stats(loaded.model, mask_set)
     in_scope = sum(l.params for l in layers)
     removed = sum(int((~m).sum()) for m in mask_set.masks.values())
@@ -169,7 +177,7 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
     progress(0.8, "timing dense and pruned on the same batch")
     lat = measure_latency({"dense": loaded.model, "pruned": pruned}, latency_inputs(loaded, latency),
                           latency.reps, latency.warmup, latency.threads)
-    notes = [n for n in [tied_head_note(loaded.model, mask_set.targets)] if n]
+    notes = [n for n in [tied_head_note(loaded.model, mask_set.targets)] if n] + mask_set.notes
     if loaded.name == "smollm2-135m":
         notes.append("SmolLM2 weights were dequantized from a 4-bit GGUF file, so their histograms are lumpy.")
     pattern = parse_pattern(config.pattern)

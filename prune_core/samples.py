@@ -22,6 +22,11 @@ def classify(model: nn.Module, tokenizer, sentences: list[str], max_length: int 
     return [{labels[i]: float(p[i]) for i in range(p.numel())} for p in probs]
 
 
+def new_tokens(params: int) -> int:
+    """Continuation length: shorter for big models so a slider move stays interactive on a CPU."""
+    return 80 if params < 50_000_000 else 30
+
+
 @torch.inference_mode()
 def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 80, seed: int = 0) -> str:
     """Sampled continuation (temperature 0.8, top-k 40); same seed => same draws for both models."""

@@ -95,7 +95,7 @@ def test_tied_lm_head_is_reported(gpt):
 def test_base_model_is_bit_identical_after_many_prunes(gpt, bert):
     before = (fingerprint(gpt.model), fingerprint(bert.model))
     for loaded in (gpt, bert):
-        for method in METHODS:
+        for method in ("random", "magnitude"):  # calibration methods: test_calibration_methods.py
             for kw in ({"sparsity": 0.9}, {"sparsity": 0.5, "pattern": "2:4"},
                        {"sparsity": 0.3, "allocation": "global", "include_head": True}):
                 _, pruned = _prune(loaded, method=method, **kw)

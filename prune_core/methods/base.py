@@ -26,14 +26,24 @@ class MethodInfo:
     description: str  # one line, shown in the CLI and the page
     needs_calibration: bool = False
     granularities: tuple[str, ...] = ("unstructured", "N:M")
+    explain: str = ""  # two sentences for a student: what it uses that magnitude does not
     # True when the score is |w| itself, so a pruning threshold can be drawn on the histogram.
     magnitude_threshold: bool = False
 
 
 class PruningMethod(ABC):
-    """Subclass, set `info`, implement `score`; register with `@register`."""
+    """Subclass, set `info`, implement `prune`; register with `@register`."""
 
     info: MethodInfo
+
+    @abstractmethod
+    def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig,
+              calibration: Any = None) -> MaskSet:
+        """Masks (and optionally new weights) for `targets`; never writes to `model`."""
+
+
+class ScoreMethod(PruningMethod):
+    """A data-free method: implement `score`; selection is shared."""
 
     @abstractmethod
     def score(self, weight: torch.Tensor, target: Target, config: PruneConfig, index: int,

@@ -1,0 +1,46 @@
+"""The running app in headless Chromium: a user moves a control and the charts redraw."""
+import re
+import shutil
+
+import pytest
+
+from browser import CHROMIUM, browser_page, streamlit_server
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None and not __import__("os").path.exists(CHROMIUM),
+                                reason="Debian chromium not installed (scripts/install.sh --dev installs it)")
+
+
+def _metric(page, label: str) -> str:
+    card = page.locator('[data-testid="stMetric"]', has_text=label).first
+    return card.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_slider_moves_and_charts_redraw(tmp_path):
+    with streamlit_server() as (url, proc), browser_page() as page:
+        page.goto(url)
+        page.wait_for_selector("text=Weights removed", timeout=120_000)
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        assert _metric(page, "Weights removed") == "50.0%"
+        ppl_before = float(_metric(page, "Held-out perplexity"))
+        n_plots = page.locator(".js-plotly-plot").count()
+        assert n_plots >= 3  # sparsity per layer, histogram, sizes, latency
+        page.screenshot(path=str(tmp_path / "before.png"))
+
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        for _ in range(6):  # 50 % -> 80 %, 5 % per key press
+            page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+                     .some(e => e.innerText.trim() === '80.0%')""", timeout=120_000)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+        assert float(_metric(page, "Held-out perplexity")) > ppl_before
+        # the per-layer chart redrew with the new target line
+        page.wait_for_selector("text=target 80%", timeout=60_000)
+        page.screenshot(path=str(tmp_path / "after.png"))
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "pages/ directory" not in body
+
+        page.get_by_role("link", name=re.compile("Model zoo")).click()
+        page.wait_for_selector("h1:has-text('Model zoo')", timeout=60_000)
+        assert "smollm2-135m" in page.inner_text("body")
