@@ -23,6 +23,7 @@ from .errors import PruneScopeError
 from .targets import Target
 
 MIN_SAMPLES = 1
+LM_BATCH = 8  # calibration sequences per forward pass (tweets differ in length: one at a time)
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Calibration:
 
 
 def calibration_inputs(loaded, n_samples: int, seq_len: int, seed: int) -> list[dict[str, torch.Tensor]]:
-    """n_samples sequences from the training split: random LM windows, or random tweets."""
+    """Batches holding n_samples sequences from the training split: LM windows, or tweets."""
     if n_samples < MIN_SAMPLES:
         raise PruneScopeError(f"calibration needs at least {MIN_SAMPLES} sample, got {n_samples}")
     max_pos = getattr(loaded.model.config, "max_position_embeddings", None) or getattr(
@@ -62,14 +63,15 @@ def calibration_inputs(loaded, n_samples: int, seq_len: int, seed: int) -> list[
     tok = loaded.tokenizer
     if loaded.task == "causal-lm":
         text = datasets.shakespeare_text("train")
-        out = []
+        rows = []
         for _ in range(n_samples):
             start = rng.randrange(0, len(text) - 20 * seq_len)
             ids = tok(text[start:start + 20 * seq_len], add_special_tokens=False, return_tensors="pt")["input_ids"]
             if ids.shape[1] < seq_len:
                 raise PruneScopeError("training text too short for this calibration sequence length")
-            out.append({"input_ids": ids[:, :seq_len]})
-        return out
+            rows.append(ids[:, :seq_len])
+        # equal lengths, so batch them: one forward per block per batch is much faster on CPU
+        return [{"input_ids": torch.cat(rows[i:i + LM_BATCH])} for i in range(0, len(rows), LM_BATCH)]
     pool = datasets.tweets("train")
     picks = rng.sample(range(len(pool)), min(n_samples, len(pool)))
     return [dict(tok(pool[i][0], truncation=True, max_length=seq_len, return_tensors="pt")) for i in picks]
@@ -169,7 +171,8 @@ def sequential_prune(model: nn.Module, targets: list[Target], calibration: Calib
             masks.update(m)
             new_weights.update(w)
             block = _pruned_copy(model, block, block_targets, m, w)
-        inputs = [_with_hidden(a, k, _output(block(*a, **k))) for a, k in inputs]
+        if i + 1 < len(blocks):  # the next block sees what this (pruned) block produces
+            inputs = [_with_hidden(a, k, _output(block(*a, **k))) for a, k in inputs]
     calibration.progress(1.0, "calibration pruning done")
     return masks, new_weights
 

@@ -71,18 +71,22 @@ def lowest_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
 def per_row_lowest_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Remove exactly k weights in total, spread evenly over rows (Wanda's per-output comparison).
 
-    Each row loses k // rows of its lowest scores; the first k % rows rows lose one more, so
-    the layer's count is exact while every output neuron keeps almost the same fan-in.
+    Each row loses its k // rows lowest scores; the first k % rows rows lose one more, so the
+    layer's count is exact while every output neuron keeps almost the same fan-in. One O(n)
+    `argpartition` per matrix: position `base` of each row then holds its (base+1)-th lowest.
     """
     rows, cols = scores.shape
     base, extra = divmod(k, rows)
-    order = torch.argsort(scores.float(), dim=1)
-    counts = torch.full((rows, 1), base)
-    counts[:extra] += 1
-    drop = torch.arange(cols).unsqueeze(0) < counts  # first `count` columns of each row's order
-    keep = torch.ones_like(scores, dtype=torch.bool)
-    keep.scatter_(1, order, ~drop)
-    return keep
+    keep = np.ones((rows, cols), dtype=bool)
+    if k == 0:
+        return torch.from_numpy(keep)
+    values = scores.detach().float().cpu().numpy()
+    kth = min(base, cols - 1)
+    order = np.argpartition(values, kth, axis=1)
+    np.put_along_axis(keep, order[:, :base], False, axis=1)
+    if extra:
+        keep[np.arange(extra), order[:extra, base]] = False
+    return torch.from_numpy(keep)
 
 
 def nm_mask(scores: torch.Tensor, pattern: Pattern, layer: str) -> torch.Tensor:

@@ -57,6 +57,9 @@ class PruneResult:
     scope: str
     include_head: bool
     seed: int
+    calib_samples: int | None  # calibration settings, None for data-free methods
+    calib_seq_len: int | None
+    damping: float | None
     sparsity_target: float
     sparsity_actual: float  # fraction of in-scope weights removed
     sparsity_model: float  # fraction of all parameters that are zero
@@ -181,9 +184,13 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
     if loaded.name == "smollm2-135m":
         notes.append("SmolLM2 weights were dequantized from a 4-bit GGUF file, so their histograms are lumpy.")
     pattern = parse_pattern(config.pattern)
+    calibrated = get_method(config.method).info.needs_calibration
     result = PruneResult(
         model=loaded.name, method=config.method, pattern=config.pattern, allocation=config.allocation,
         scope=config.scope, include_head=config.include_head, seed=config.seed,
+        calib_samples=config.calib_samples if calibrated else None,
+        calib_seq_len=config.calib_seq_len if calibrated else None,
+        damping=config.damping if config.method == "sparsegpt" else None,
         sparsity_target=pattern.fixed_sparsity if pattern.is_nm else config.sparsity,
         sparsity_actual=removed / in_scope,
         sparsity_model=1.0 - size.params_nonzero / size.params_total,

@@ -93,11 +93,13 @@ def test_exact_and_valid_on_real_models_base_untouched(request, model_fixture, m
 def test_calibration_reproducible_and_from_training_split(gpt):
     from prune_core import datasets
 
-    a = calibration_inputs(gpt, 3, 64, seed=5)
-    b = calibration_inputs(gpt, 3, 64, seed=5)
+    a = calibration_inputs(gpt, 10, 64, seed=5)
+    b = calibration_inputs(gpt, 10, 64, seed=5)
+    assert sum(x["input_ids"].shape[0] for x in a) == 10 and a[0]["input_ids"].shape[1] == 64
     assert all(torch.equal(x["input_ids"], y["input_ids"]) for x, y in zip(a, b))
-    text = gpt.tokenizer.decode(a[0]["input_ids"][0])
-    assert text in datasets.shakespeare_text("train") and text not in datasets.shakespeare_text("valid")
+    for row in torch.cat([x["input_ids"] for x in a]):
+        text = gpt.tokenizer.decode(row)
+        assert text in datasets.shakespeare_text("train") and text not in datasets.shakespeare_text("valid")
 
 
 def test_blocks_found_for_each_architecture(gpt, bert):
