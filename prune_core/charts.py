@@ -76,3 +76,52 @@ def latency_chart(latency: pd.DataFrame) -> go.Figure:
                       "<br>min %{customdata[2]:.2f} ms<extra></extra>"))
     setup = latency["setup"].iloc[0]
     return _layout(fig, f"Forward latency (measured)<br><sup>{setup}</sup>", "", "milliseconds (median, IQR)", 340)
+
+
+def gpu_speedup_chart(df: pd.DataFrame, mode: str) -> go.Figure:
+    """Recorded 2:4-vs-dense speedups on a GPU, per layer shape and end to end, against tokens."""
+    part = df[df["mode"] == mode]
+    fig = go.Figure()
+    for name, rows in part.groupby("name", sort=False):
+        fig.add_scatter(x=rows["tokens"], y=rows["speedup"], mode="lines+markers", name=name,
+                        customdata=rows[["dense_ms", "sparse_ms", "batch", "shape"]].to_numpy(),
+                        hovertemplate="%{x} tokens (batch %{customdata[2]})<br>speedup %{y:.2f}x<br>dense "
+                                      "%{customdata[0]:.3f} ms, 2:4 %{customdata[1]:.3f} ms<br>%{customdata[3]}"
+                                      "<extra>" + name + "</extra>")
+    fig.add_hline(y=1.0, line_dash="dash", line_color=DENSE, annotation_text="dense = 1x")
+    fig.add_hline(y=2.0, line_dash="dot", line_color="black", annotation_text="ideal 2:4 limit 2x")
+    fig.update_xaxes(type="log")
+    meta = part.iloc[0] if len(part) else None
+    sub = f"{meta['gpu']}, torch {meta['torch']}, {meta['dtype']}, {mode}, recorded {meta['date']}" if meta is not None else ""
+    return _layout(fig, f"2:4 semi-structured vs dense on GPU<br><sup>{sub}</sup>", "tokens per call (log)",
+                   "speedup over dense (x)", 420)
+
+
+def speed_bars(df: pd.DataFrame) -> go.Figure:
+    """Measured latency of each speed variant, with the FLOP-ideal as a marker."""
+    fig = go.Figure()
+    fig.add_bar(x=df["variant"], y=df["median_ms"], name="measured",
+                marker_color=[DENSE if v == "dense" else PRUNED for v in df["variant"]],
+                error_y=dict(type="data", symmetric=False, array=df["q3_ms"] - df["median_ms"],
+                             arrayminus=df["median_ms"] - df["q1_ms"]),
+                customdata=df[["gflops", "ideal_ms"]].to_numpy(),
+                hovertemplate="%{x}: %{y:.2f} ms (median)<br>%{customdata[0]:.3f} GFLOP in linear layers"
+                              "<br>FLOP-ideal %{customdata[1]:.2f} ms<extra></extra>")
+    fig.add_scatter(x=df["variant"], y=df["ideal_ms"], mode="markers", name="ideal from FLOPs",
+                    marker=dict(symbol="line-ew-open", size=40, line=dict(width=3, color="black")),
+                    hovertemplate="%{x}: ideal %{y:.2f} ms<extra></extra>")
+    setup = df["setup"].iloc[0]
+    return _layout(fig, f"Same batch, every variant (measured)<br><sup>{setup}</sup>", "", "milliseconds", 400)
+
+
+def sweep_chart(df: pd.DataFrame, x: str, x_title: str, title: str, log_x: bool = False) -> go.Figure:
+    """Median latency of each variant over a sweep (batch size or sparsity)."""
+    fig = go.Figure()
+    colours = {"dense": DENSE, "masked": "#f39c12", "csr": "#c0392b", "structured": "#27ae60"}
+    for variant, rows in df.groupby("variant", sort=False):
+        fig.add_scatter(x=rows[x], y=rows["median_ms"], mode="lines+markers", name=variant,
+                        line=dict(color=colours.get(variant)),
+                        hovertemplate=f"{x} %{{x}}<br>%{{y:.3f}} ms<extra>{variant}</extra>")
+    if log_x:
+        fig.update_xaxes(type="log")
+    return _layout(fig, title, x_title, "milliseconds (median)", 380)

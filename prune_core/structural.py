@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_model
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
@@ -162,6 +163,7 @@ class _Layout:
 
 
 def _layout(model: nn.Module, unit: str) -> _Layout:
+    """Resolve the unit's Parts in every block; unit counts come from the current shapes."""
     if unit not in UNITS:
         raise PruneScopeError(f"unknown unit '{unit}'; choose 'neuron' ({UNITS['neuron']}) or 'head' ({UNITS['head']})")
     key = detect_arch(model)
@@ -581,16 +583,22 @@ def save_structured(model: nn.Module, tokenizer, plan: StructuralPlan | Sequence
     """safetensors weights + config + tokenizer + prunescope_structure.json (per-layer sizes, plans).
 
     The config stays the dense one (it cannot express per-layer sizes), so plain
-    `from_pretrained` refuses these weights; use `load_structured`.
+    `from_pretrained` refuses these weights; use `load_structured`. Tied tensors are stored once.
     """
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise PruneScopeError(f"export folder '{out}' is not empty; choose a new or empty folder")
     plans = [plan] if isinstance(plan, StructuralPlan) else list(plan)
     record = {**structure_of(model), "plans": [p.to_dict() for p in plans]}
+    config = copy.deepcopy(model.config)
+    config.architectures = [type(model).__name__]
+    if hasattr(config, "quantization_config"):  # GGUF models are dequantized to fp32 on load: plain now
+        del config.quantization_config
     try:
         out.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(str(out), safe_serialization=True)
+        # written directly: save_pretrained refuses models that were loaded from GGUF
+        save_model(model, str(out / "model.safetensors"), metadata={"format": "pt"})
+        config.save_pretrained(str(out))
         tokenizer.save_pretrained(str(out))
         (out / STRUCTURE_FILE).write_text(json.dumps(record, indent=2))
     except OSError as exc:
@@ -609,7 +617,6 @@ def _resize(model: nn.Module, unit: str, sizes: list[int]) -> None:
 def load_structured(path: str | Path) -> nn.Module:
     """Rebuild a model written by `save_structured`: config -> per-layer shapes -> strict safetensors load."""
     import transformers
-    from safetensors.torch import load_file
 
     path = Path(path)
     try:
@@ -637,27 +644,22 @@ def load_structured(path: str | Path) -> nn.Module:
     for f in files:
         state.update(load_file(str(f)))
     expected = model.state_dict()
-    tied = _tied_names(model)
-    missing = sorted(set(expected) - set(state) - tied)
+    aliases = _aliases(model)
+    missing = sorted(k for k in set(expected) - set(state) if not aliases[k] & set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or unexpected or wrong:
         raise PruneScopeError(f"weights in '{path}' do not match {STRUCTURE_FILE}: missing {missing[:5]}, "
                               f"unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
-    model.load_state_dict(state, strict=False)
-    model.tie_weights()
+    model.load_state_dict(state, strict=False)  # strict above, modulo tied names stored once
     model.eval()
     return model
 
 
-def _tied_names(model: nn.Module) -> set[str]:
-    """State-dict names that alias another tensor (e.g. a tied LM head): files store them once."""
-    seen: dict[int, str] = {}
-    tied = set()
-    for name, t in model.state_dict(keep_vars=True).items():
-        key = t.data_ptr()
-        if key in seen:
-            tied.add(name)
-        else:
-            seen[key] = name
-    return tied
+def _aliases(model: nn.Module) -> dict[str, set[str]]:
+    """For each state-dict name, the names sharing its storage (a tied LM head and the embeddings)."""
+    by_ptr: dict[int, set[str]] = {}
+    entries = model.state_dict(keep_vars=True)
+    for name, t in entries.items():
+        by_ptr.setdefault(t.data_ptr(), set()).add(name)
+    return {name: by_ptr[t.data_ptr()] for name, t in entries.items()}

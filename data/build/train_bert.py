@@ -52,44 +52,32 @@ def build_tokenizer(texts: list[str], vocab_size: int = 8000) -> PreTrainedToken
                                    model_max_length=128)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--vocab", type=int, default=8000)
-    args = ap.parse_args()
+def train_model(tokenizer: PreTrainedTokenizerFast, train: list[tuple[str, int]], epochs: int,
+                batch: int, lr: float, device: str = "cpu") -> BertForSequenceClassification:
+    """AdamW with one-cycle (10 % warm-up, linear decay), seeded shuffles, dynamic padding."""
     torch.manual_seed(SEED)
-    torch.set_num_threads(2)
-
-    train = tweets("train")
-    tokenizer = build_tokenizer([t for t, _ in train], args.vocab)
-    assert tokenizer.convert_tokens_to_ids("happy") != tokenizer.unk_token_id
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=128, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=512, max_position_embeddings=128,
                         pad_token_id=tokenizer.pad_token_id, num_labels=2,
                         id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
-    model = BertForSequenceClassification(config)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"vocab {len(tokenizer)}, params {n_params}, train rows {len(train)}")
-
-    steps = args.epochs * ((len(train) + args.batch - 1) // args.batch)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1,
+    model = BertForSequenceClassification(config).to(device)
+    steps = epochs * ((len(train) + batch - 1) // batch)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1,
                                                 anneal_strategy="linear")
     rng = random.Random(SEED)
     model.train()
     start = time.perf_counter()
-    for epoch in range(args.epochs):
+    for epoch in range(epochs):
         order = list(range(len(train)))
         rng.shuffle(order)
         total = 0.0
-        for i in range(0, len(order), args.batch):
-            chunk = [train[j] for j in order[i:i + args.batch]]
+        for i in range(0, len(order), batch):
+            chunk = [train[j] for j in order[i:i + batch]]
             enc = tokenizer([t for t, _ in chunk], padding=True, truncation=True, max_length=64,
-                            return_tensors="pt")
+                            return_tensors="pt").to(device)
             out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                        labels=torch.tensor([y for _, y in chunk]))
+                        labels=torch.tensor([y for _, y in chunk], device=device))
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -97,8 +85,26 @@ def main() -> None:
             sched.step()
             total += out.loss.item() * len(chunk)
         print(f"epoch {epoch} loss {total / len(train):.4f} {time.perf_counter() - start:.0f}s", flush=True)
+    return model.eval()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--vocab", type=int, default=8000)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+
+    train = tweets("train")
+    tokenizer = build_tokenizer([t for t, _ in train], args.vocab)
+    assert tokenizer.convert_tokens_to_ids("happy") != tokenizer.unk_token_id
+    start = time.perf_counter()
+    model = train_model(tokenizer, train, args.epochs, args.batch, args.lr)
     wall = time.perf_counter() - start
-    model.eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"vocab {len(tokenizer)}, params {n_params}, train rows {len(train)}")
 
     valid = tweets("valid")[:EVAL["n_examples"]]
     acc = accuracy(model, tokenizer, valid, EVAL["batch_size"], EVAL["max_length"])

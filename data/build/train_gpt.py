@@ -46,11 +46,10 @@ def build_tokenizer(train: str) -> PreTrainedTokenizerFast:
 
 
 def train_model(tokenizer: PreTrainedTokenizerFast, text: str, steps: int, batch: int, lr: float,
-                dropout: float, device: str = "cpu", log_every: int = 50, seq_len: int = 256,
-                n_embd: int = 192, n_layer: int = 4, n_head: int = 6) -> GPT2LMHeadModel:
+                dropout: float, device: str = "cpu", log_every: int = 250) -> GPT2LMHeadModel:
     """AdamW on random 256-char windows (seeded), linear warm-up then cosine decay to lr/10."""
     torch.manual_seed(SEED)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=192, n_layer=4, n_head=6,
                         resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
@@ -64,7 +63,7 @@ def train_model(tokenizer: PreTrainedTokenizerFast, text: str, steps: int, batch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
         0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
     gen = torch.Generator().manual_seed(SEED)
-    T = seq_len
+    T = config.n_positions
     model.train()
     start = time.perf_counter()
     for step in range(steps):
@@ -83,10 +82,10 @@ def train_model(tokenizer: PreTrainedTokenizerFast, text: str, steps: int, batch
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--dropout", type=float, default=0.05)
+    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--dropout", type=float, default=0.0)
     args = ap.parse_args()
     torch.set_num_threads(2)
 
