@@ -119,10 +119,11 @@ def test_shrinking_equals_masking(loaded, unit, how):
     m = loaded.model
     plan = _random_plan(m, unit, 1) if how == "random" else S.plan_units(m, unit, 0.5, allocation=how)
     x = _inputs(loaded)
-    small, masked = _out(S.shrink(m, plan), x), _out(S.mask_units(m, plan), x)
+    # float64: rounding differences from shorter dot products stay far below the tolerance
+    small, masked = _out(S.shrink(m, plan).double(), x), _out(S.mask_units(m, plan).double(), x)
     err = float((small - masked).abs().max())
-    assert err < 1e-5
-    assert float((small - _out(m, x)).abs().max()) > 100 * max(err, 1e-7)  # and something was removed
+    assert err < 1e-9
+    assert float((small - _out(m, x)).abs().max()) > 1e-4  # and something was removed
 
 
 def test_heads_then_neurons_chain(gpt):
@@ -130,7 +131,7 @@ def test_heads_then_neurons_chain(gpt):
     hp, np_ = S.plan_units(m, "head", 0.5), _random_plan(m, "neuron", 2)
     both = S.shrink(S.shrink(m, hp), np_)
     ref = S.mask_units(S.mask_units(m, hp), np_)
-    assert torch.allclose(_out(both, x), _out(ref, x), atol=1e-5)
+    assert torch.allclose(_out(both.double(), x), _out(ref.double(), x), atol=1e-9)
 
 
 # ------------------------------------------------------------------ importance
