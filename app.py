@@ -1,13 +1,21 @@
-"""PruneScope entry point: page config, the shared model picker, navigation. Nothing else."""
+"""PruneScope entry point: page config, navigation over pages/, the shared model picker."""
 import streamlit as st
 
+from pages import explore, models, speed
 from pages.common import model_picker
 
 st.set_page_config(page_title="PruneScope", page_icon=":material/content_cut:", layout="wide")
 
-navigation = st.navigation([
-    st.Page("pages/explore.py", title="Explore", icon=":material/tune:", default=True),
-    st.Page("pages/models.py", title="Model zoo", icon=":material/menu_book:"),
-])
+PAGES = {
+    "explore": st.Page(explore.page, title="Explore", icon=":material/tune:", url_path="explore", default=True),
+    "speed": st.Page(speed.page, title="Speed", icon=":material/speed:", url_path="speed"),
+    "models": st.Page(models.page, title="Model zoo", icon=":material/menu_book:", url_path="models"),
+}
+navigation = st.navigation(list(PAGES.values()))
+# A URL opened before any st.navigation call runs as a legacy pages/ script (Streamlit keeps that
+# mode for apps with a pages/ folder); such a script hands over here, and we go to its page.
+deep_link = st.session_state.pop("deep_link", None)
+if deep_link in PAGES and deep_link != "explore":
+    st.switch_page(PAGES[deep_link])
 model_picker()
 navigation.run()

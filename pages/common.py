@@ -74,3 +74,8 @@ def get_model() -> LoadedModel | None:
     except PruneScopeError as exc:
         st.error(f"Cannot load this model: {exc}")
         return None
+
+
+if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
+    st.session_state["deep_link"] = "common"
+    st.switch_page("app.py")

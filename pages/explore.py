@@ -13,160 +13,168 @@ from prune_core.run import LatencySpec
 from prune_core.tables import histogram_frame, latency_frame, layers_frame, sizes_frame
 from prune_core.targets import SCOPES
 
-st.title("Explore: prune a Transformer live")
-st.markdown(
-    "Pruning sets some weights of a trained network to zero. Move the sparsity slider and watch three "
-    "things change: how much **quality** the model loses on text it never saw, how **big** it is in each "
-    "storage format, and how **fast** it runs. The dense (unpruned) model is always shown beside it.")
 
-loaded = get_model()
-if loaded is None:
-    st.stop()
-card = loaded.card
-st.caption(f"**{card.name}** · {card.task} · {card.params / 1e6:.2f} M parameters · {card.source}"
-           + (f" · ⚠ {card.notes}" if card.notes else ""))
+def page() -> None:
+    """Controls -> cached pruning run -> cards, charts and side-by-side outputs."""
+    st.title("Explore: prune a Transformer live")
+    st.markdown(
+        "Pruning sets some weights of a trained network to zero. Move the sparsity slider and watch three "
+        "things change: how much **quality** the model loses on text it never saw, how **big** it is in each "
+        "storage format, and how **fast** it runs. The dense (unpruned) model is always shown beside it.")
 
-# ---- controls ---------------------------------------------------------------------------------
-c1, c2, c3 = st.columns(3)
-method = c1.selectbox("Method (importance score)", list(METHODS), index=list(METHODS).index("magnitude"),
-                      format_func=lambda m: m, help="\n\n".join(f"**{k}**: {v.info.description}"
-                                                             for k, v in METHODS.items()))
-c1.caption(METHODS[method].info.description)
-needs_calibration = METHODS[method].info.needs_calibration
-pattern = c2.selectbox("Pattern (granularity)", list(PATTERNS),
-                       help="\n\n".join(f"**{k}**: {v}" for k, v in PATTERNS.items()))
-c2.caption(PATTERNS[pattern])
-fixed = parse_pattern(pattern).fixed_sparsity
-if fixed is None:
-    sparsity_pct = c3.slider("Sparsity (% of weights removed)", 0, 95, 50, step=5, key="sparsity")
-else:
-    c3.slider("Sparsity (% of weights removed)", 0, 95, int(fixed * 100), disabled=True, key="sparsity_nm",
-              help=f"{pattern} always removes {fixed:.0%}")
-    sparsity_pct = round(fixed * 100)
-scope = c3.selectbox("Scope", list(SCOPES), format_func=lambda s: f"{s}: {SCOPES[s]}")
-d1, d2, d3 = st.columns(3)
-allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True,
-                      disabled=fixed is not None or needs_calibration,
-                      help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
-include_head = d2.checkbox("Also prune the output head", value=False,
-                           help="Off by default: the head maps features to words/classes and is fragile.")
-seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1)
-calib = {}
-if needs_calibration:
-    with st.expander("Calibration settings", expanded=False):
-        e1, e2, e3 = st.columns(3)
-        calib["calib_samples"] = int(e1.number_input("Calibration samples", 1, 256, 32, key="calib_samples",
-                                                     help="Sequences drawn from the training split, never "
-                                                          "from the evaluation split."))
-        max_len = int(getattr(loaded.model.config, "max_position_embeddings", 0)
-                      or getattr(loaded.model.config, "n_positions", 512))
-        calib["calib_seq_len"] = int(e2.number_input("Tokens per sample", 2, max(2, min(max_len, 2048)),
-                                                     min(128, max_len), key="calib_seq_len"))
-        if method == "sparsegpt":
-            calib["damping"] = float(e3.number_input("Damping (fraction of mean diag H)", 0.0001, 1.0, 0.01,
-                                                     format="%.4f", key="damping"))
-with st.expander("Measurement settings"):
-    m1, m2, m3 = st.columns(3)
-    default_len = 128 if loaded.task == "causal-lm" else 64
-    spec = LatencySpec(batch=int(m1.number_input("Latency batch", 1, 64, 1)),
-                       seq_len=int(m2.number_input("Latency tokens per sequence", 8, 512, default_len)),
-                       reps=int(m3.number_input("Timed repetitions", 3, 50, 10)), threads=2)
-    measure_file = st.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
-                               help="Compresses every pruned tensor: about a second per 100 M weights.")
+    loaded = get_model()
+    if loaded is None:
+        st.stop()
+    card = loaded.card
+    st.caption(f"**{card.name}** · {card.task} · {card.params / 1e6:.2f} M parameters · {card.source}"
+               + (f" · ⚠ {card.notes}" if card.notes else ""))
 
-config = PruneConfig(method, sparsity_pct / 100, pattern,
-                     "layer" if fixed is not None or needs_calibration else allocation,
-                     scope, include_head, int(seed), **calib)
-st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
+    # ---- controls ---------------------------------------------------------------------------------
+    c1, c2, c3 = st.columns(3)
+    method = c1.selectbox("Method (importance score)", list(METHODS), index=list(METHODS).index("magnitude"),
+                          format_func=lambda m: m, help="\n\n".join(f"**{k}**: {v.info.description}"
+                                                                 for k, v in METHODS.items()))
+    c1.caption(METHODS[method].info.description)
+    needs_calibration = METHODS[method].info.needs_calibration
+    pattern = c2.selectbox("Pattern (granularity)", list(PATTERNS),
+                           help="\n\n".join(f"**{k}**: {v}" for k, v in PATTERNS.items()))
+    c2.caption(PATTERNS[pattern])
+    fixed = parse_pattern(pattern).fixed_sparsity
+    if fixed is None:
+        sparsity_pct = c3.slider("Sparsity (% of weights removed)", 0, 95, 50, step=5, key="sparsity")
+    else:
+        c3.slider("Sparsity (% of weights removed)", 0, 95, int(fixed * 100), disabled=True, key="sparsity_nm",
+                  help=f"{pattern} always removes {fixed:.0%}")
+        sparsity_pct = round(fixed * 100)
+    scope = c3.selectbox("Scope", list(SCOPES), format_func=lambda s: f"{s}: {SCOPES[s]}")
+    d1, d2, d3 = st.columns(3)
+    allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True,
+                          disabled=fixed is not None or needs_calibration,
+                          help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
+    include_head = d2.checkbox("Also prune the output head", value=False,
+                               help="Off by default: the head maps features to words/classes and is fragile.")
+    seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1)
+    calib = {}
+    if needs_calibration:
+        with st.expander("Calibration settings", expanded=False):
+            e1, e2, e3 = st.columns(3)
+            calib["calib_samples"] = int(e1.number_input("Calibration samples", 1, 256, 32, key="calib_samples",
+                                                         help="Sequences drawn from the training split, never "
+                                                              "from the evaluation split."))
+            max_len = int(getattr(loaded.model.config, "max_position_embeddings", 0)
+                          or getattr(loaded.model.config, "n_positions", 512))
+            calib["calib_seq_len"] = int(e2.number_input("Tokens per sample", 2, max(2, min(max_len, 2048)),
+                                                         min(128, max_len), key="calib_seq_len"))
+            if method == "sparsegpt":
+                calib["damping"] = float(e3.number_input("Damping (fraction of mean diag H)", 0.0001, 1.0, 0.01,
+                                                         format="%.4f", key="damping"))
+    with st.expander("Measurement settings"):
+        m1, m2, m3 = st.columns(3)
+        default_len = 128 if loaded.task == "causal-lm" else 64
+        spec = LatencySpec(batch=int(m1.number_input("Latency batch", 1, 64, 1)),
+                           seq_len=int(m2.number_input("Latency tokens per sequence", 8, 512, default_len)),
+                           reps=int(m3.number_input("Timed repetitions", 3, 50, 10)), threads=2)
+        measure_file = st.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
+                                   help="Compresses every pruned tensor: about a second per 100 M weights.")
 
-# ---- run (cached: returning to a setting is instant) ------------------------------------------
-progress_box = st.empty()
-st.session_state["_progress_bar"] = progress_box.progress(0.0, text="pruning and measuring…")
-try:
-    result, pruned = cached_run(loaded.name, config, spec, measure_file)
-except PruneScopeError as exc:
+    config = PruneConfig(method, sparsity_pct / 100, pattern,
+                         "layer" if fixed is not None or needs_calibration else allocation,
+                         scope, include_head, int(seed), **calib)
+    st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
+
+    # ---- run (cached: returning to a setting is instant) ------------------------------------------
+    progress_box = st.empty()
+    st.session_state["_progress_bar"] = progress_box.progress(0.0, text="pruning and measuring…")
+    try:
+        result, pruned = cached_run(loaded.name, config, spec, measure_file)
+    except PruneScopeError as exc:
+        progress_box.empty()
+        st.error(f"Cannot prune with these settings: {exc}")
+        st.stop()
+    finally:
+        st.session_state["_progress_bar"] = None
     progress_box.empty()
-    st.error(f"Cannot prune with these settings: {exc}")
-    st.stop()
-finally:
-    st.session_state["_progress_bar"] = None
-progress_box.empty()
 
-# ---- metric cards -----------------------------------------------------------------------------
-lower_better = result.quality_metric == "perplexity"
-k = st.columns(5)
-k[0].metric("Weights removed (in scope)", f"{result.sparsity_actual:.1%}",
-            help=f"{result.params_in_scope:,} weights in scope; {result.sparsity_model:.1%} of the whole model")
-k[1].metric("Nonzero parameters", f"{result.params_nonzero / 1e6:.3f} M",
-            f"{(result.params_nonzero - result.size_dense.params_nonzero) / 1e6:+.3f} M", delta_color="off")
-k[2].metric(f"Held-out {result.quality_metric}", f"{result.quality:.4g}",
-            f"{result.quality - result.quality_dense:+.4g} vs dense {result.quality_dense:.4g}",
-            delta_color="inverse" if lower_better else "normal")
-lat_d, lat_p = result.latency_dense, result.latency_pruned
-noise = max(lat_d.q3_ms - lat_d.q1_ms, lat_p.q3_ms - lat_p.q1_ms)
-within = abs(result.latency_ms - result.latency_ms_dense) <= noise
-k[3].metric("Latency (median)", f"{result.latency_ms:.2f} ms",
-            f"{result.latency_ms / result.latency_ms_dense:.2f}x dense ({result.latency_ms_dense:.2f} ms)"
-            + (": within noise" if within else ""), delta_color="off",
-            help=f"{lat_p.setup}. Noise = the larger interquartile range ({noise:.2f} ms).")
-if result.size_pruned.file_zstd is not None:
-    k[4].metric("File on disk (zstd)", f"{result.size_pruned.file_zstd / 1e6:.2f} MB",
-                f"{(result.size_pruned.file_zstd - result.size_dense.file_zstd) / 1e6:+.2f} MB", delta_color="inverse")
-else:
-    k[4].metric("Dense fp32 size", f"{result.size_pruned.dense_fp32 / 1e6:.1f} MB", "unchanged by masks",
-                delta_color="off")
-st.warning(f"**Why is it not faster?** {result.speed_note}", icon=":material/speed:")
-for note in result.notes:
-    st.info(note)
-st.caption(f"Pruned in {result.prune_seconds:.2f} s; whole run {result.total_seconds:.1f} s. "
-           f"Quality on held-out data: {card.eval}.")
+    # ---- metric cards -----------------------------------------------------------------------------
+    lower_better = result.quality_metric == "perplexity"
+    k = st.columns(5)
+    k[0].metric("Weights removed (in scope)", f"{result.sparsity_actual:.1%}",
+                help=f"{result.params_in_scope:,} weights in scope; {result.sparsity_model:.1%} of the whole model")
+    k[1].metric("Nonzero parameters", f"{result.params_nonzero / 1e6:.3f} M",
+                f"{(result.params_nonzero - result.size_dense.params_nonzero) / 1e6:+.3f} M", delta_color="off")
+    k[2].metric(f"Held-out {result.quality_metric}", f"{result.quality:.4g}",
+                f"{result.quality - result.quality_dense:+.4g} vs dense {result.quality_dense:.4g}",
+                delta_color="inverse" if lower_better else "normal")
+    lat_d, lat_p = result.latency_dense, result.latency_pruned
+    noise = max(lat_d.q3_ms - lat_d.q1_ms, lat_p.q3_ms - lat_p.q1_ms)
+    within = abs(result.latency_ms - result.latency_ms_dense) <= noise
+    k[3].metric("Latency (median)", f"{result.latency_ms:.2f} ms",
+                f"{result.latency_ms / result.latency_ms_dense:.2f}x dense ({result.latency_ms_dense:.2f} ms)"
+                + (": within noise" if within else ""), delta_color="off",
+                help=f"{lat_p.setup}. Noise = the larger interquartile range ({noise:.2f} ms).")
+    if result.size_pruned.file_zstd is not None:
+        k[4].metric("File on disk (zstd)", f"{result.size_pruned.file_zstd / 1e6:.2f} MB",
+                    f"{(result.size_pruned.file_zstd - result.size_dense.file_zstd) / 1e6:+.2f} MB", delta_color="inverse")
+    else:
+        k[4].metric("Dense fp32 size", f"{result.size_pruned.dense_fp32 / 1e6:.1f} MB", "unchanged by masks",
+                    delta_color="off")
+    st.warning(f"**Why is it not faster?** {result.speed_note}", icon=":material/speed:")
+    for note in result.notes:
+        st.info(note)
+    st.caption(f"Pruned in {result.prune_seconds:.2f} s; whole run {result.total_seconds:.1f} s. "
+               f"Quality on held-out data: {card.eval}.")
 
-# ---- charts -----------------------------------------------------------------------------------
-layers = layers_frame(result)
-st.plotly_chart(charts.layer_sparsity_chart(layers, result.sparsity_actual if fixed else config.sparsity),
-                use_container_width=True)
-st.caption("Each bar is one weight matrix. With *layer* allocation every bar sits on the target line; with "
-           "*global* allocation one threshold is shared, so layers with small weights lose more.")
+    # ---- charts -----------------------------------------------------------------------------------
+    layers = layers_frame(result)
+    st.plotly_chart(charts.layer_sparsity_chart(layers, result.sparsity_actual if fixed else config.sparsity),
+                    use_container_width=True)
+    st.caption("Each bar is one weight matrix. With *layer* allocation every bar sits on the target line; with "
+               "*global* allocation one threshold is shared, so layers with small weights lose more.")
 
-left, right = st.columns([3, 2])
-with left:
-    layer_name = st.selectbox("Layer for the weight histogram", list(layers["layer"]), key="hist_layer")
-    row = layers[layers["layer"] == layer_name].iloc[0]
-    target = next(t for t in result.layers if t.module == row["module"])
-    dense_w = dict(loaded.model.named_parameters())[target.name]
-    pruned_w = dict(pruned.named_parameters())[target.name]
-    st.plotly_chart(charts.histogram_chart(histogram_frame(dense_w, pruned_w), layer_name, target.threshold,
-                                           target.params - target.nonzero), use_container_width=True)
-    st.caption("Grey: all weights before pruning. Orange: the weights that survive. Magnitude pruning cuts out "
-               "a band around zero (dashed lines: the cut); random pruning thins every value evenly.")
-with right:
-    st.plotly_chart(charts.size_chart(sizes_frame(result)), use_container_width=True)
-    st.caption("Masks do not shrink the dense fp32 model. Sparse formats pay for indices: CSR only wins at "
-               "high sparsity; a bitmask wins earlier; 2:4 appears only when that pattern holds.")
-    st.plotly_chart(charts.latency_chart(latency_frame(result)), use_container_width=True)
-    st.caption("Dense and pruned timed on the same batch, interleaved, in this run.")
+    left, right = st.columns([3, 2])
+    with left:
+        layer_name = st.selectbox("Layer for the weight histogram", list(layers["layer"]), key="hist_layer")
+        row = layers[layers["layer"] == layer_name].iloc[0]
+        target = next(t for t in result.layers if t.module == row["module"])
+        dense_w = dict(loaded.model.named_parameters())[target.name]
+        pruned_w = dict(pruned.named_parameters())[target.name]
+        st.plotly_chart(charts.histogram_chart(histogram_frame(dense_w, pruned_w), layer_name, target.threshold,
+                                               target.params - target.nonzero), use_container_width=True)
+        st.caption("Grey: all weights before pruning. Orange: the weights that survive. Magnitude pruning cuts out "
+                   "a band around zero (dashed lines: the cut); random pruning thins every value evenly.")
+    with right:
+        st.plotly_chart(charts.size_chart(sizes_frame(result)), use_container_width=True)
+        st.caption("Masks do not shrink the dense fp32 model. Sparse formats pay for indices: CSR only wins at "
+                   "high sparsity; a bitmask wins earlier; 2:4 appears only when that pattern holds.")
+        st.plotly_chart(charts.latency_chart(latency_frame(result)), use_container_width=True)
+        st.caption("Dense and pruned timed on the same batch, interleaved, in this run.")
 
-with st.expander("Per-layer table"):
-    st.dataframe(layers[["layer", "kind", "out_features", "in_features", "params", "nonzero", "sparsity",
-                         "threshold"]], hide_index=True, use_container_width=True)
+    with st.expander("Per-layer table"):
+        st.dataframe(layers[["layer", "kind", "out_features", "in_features", "params", "nonzero", "sparsity",
+                             "threshold"]], hide_index=True, use_container_width=True)
 
-# ---- outputs side by side ---------------------------------------------------------------------
-st.subheader("Same input, dense vs pruned")
-if loaded.task == "sequence-classification":
-    text = st.text_input("Type a sentence", value="", placeholder="e.g. what a lovely day")
-    sentences = ([text] if text.strip() else []) + samples.EXAMPLE_SENTENCES
-    dense_p = samples.classify(loaded.model, loaded.tokenizer, sentences)
-    pruned_p = samples.classify(pruned, loaded.tokenizer, sentences)
-    st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
-                   **{f"pruned P({k})": round(v, 3) for k, v in p.items()}}
-                  for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, use_container_width=True)
-else:
-    prompt = st.text_area("Prompt", value=samples.EXAMPLE_PROMPT, height=70)
-    n_new = samples.new_tokens(card.params)
-    if prompt.strip():
-        a, b = st.columns(2)
-        a.markdown("**Dense**")
-        a.code(prompt + dense_generation(loaded.name, prompt, n_new, int(seed)), language=None)
-        b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
-        b.code(prompt + samples.generate(pruned, loaded.tokenizer, prompt, n_new, int(seed)), language=None)
-        st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")
+    # ---- outputs side by side ---------------------------------------------------------------------
+    st.subheader("Same input, dense vs pruned")
+    if loaded.task == "sequence-classification":
+        text = st.text_input("Type a sentence", value="", placeholder="e.g. what a lovely day")
+        sentences = ([text] if text.strip() else []) + samples.EXAMPLE_SENTENCES
+        dense_p = samples.classify(loaded.model, loaded.tokenizer, sentences)
+        pruned_p = samples.classify(pruned, loaded.tokenizer, sentences)
+        st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
+                       **{f"pruned P({k})": round(v, 3) for k, v in p.items()}}
+                      for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, use_container_width=True)
+    else:
+        prompt = st.text_area("Prompt", value=samples.EXAMPLE_PROMPT, height=70)
+        n_new = samples.new_tokens(card.params)
+        if prompt.strip():
+            a, b = st.columns(2)
+            a.markdown("**Dense**")
+            a.code(prompt + dense_generation(loaded.name, prompt, n_new, int(seed)), language=None)
+            b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
+            b.code(prompt + samples.generate(pruned, loaded.tokenizer, prompt, n_new, int(seed)), language=None)
+            st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")
+
+
+if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
+    st.session_state["deep_link"] = "explore"
+    st.switch_page("app.py")

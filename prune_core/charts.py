@@ -125,3 +125,32 @@ def sweep_chart(df: pd.DataFrame, x: str, x_title: str, title: str, log_x: bool 
     if log_x:
         fig.update_xaxes(type="log")
     return _layout(fig, title, x_title, "milliseconds (median)", 380)
+
+
+def tradeoff_chart(df: pd.DataFrame, quality_metric: str) -> go.Figure:
+    """Quality against measured latency and against parameters removed, for both kinds of pruning."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("quality vs measured latency",
+                                                        "quality vs share of parameters removed"))
+    colours = {"dense": DENSE, "unstructured (masked)": "#f39c12", "structured (MLP neurons)": "#27ae60"}
+    for kind, rows in df.groupby("kind", sort=False):
+        text = [f"{s:.0%}" for s in rows["sparsity"]]
+        common = dict(mode="markers+lines+text" if kind != "dense" else "markers", name=kind, text=text,
+                      textposition="top center", marker=dict(size=11, color=colours.get(kind)))
+        fig.add_scatter(x=rows["median_ms"], y=rows["quality"], row=1, col=1, legendgroup=kind,
+                        hovertemplate="%{text}: %{x:.2f} ms, " + quality_metric + " %{y:.4g}<extra>" + kind + "</extra>",
+                        **common)
+        fig.add_scatter(x=rows["params_removed"] * 100, y=rows["quality"], row=1, col=2, legendgroup=kind,
+                        showlegend=False, hovertemplate="%{text}: %{x:.1f} % removed, " + quality_metric +
+                        " %{y:.4g}<extra>" + kind + "</extra>", **common)
+    fig.update_xaxes(title_text="milliseconds (median)", row=1, col=1)
+    fig.update_xaxes(title_text="parameters removed (%)", row=1, col=2)
+    fig.update_yaxes(title_text=quality_metric, row=1, col=1)
+    if quality_metric == "perplexity":
+        fig.update_yaxes(type="log", row=1, col=1)
+        fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_layout(title="Speed and size against quality: unstructured vs structured",
+                      template="plotly_white", height=420, legend=dict(orientation="h", y=-0.25),
+                      margin=dict(l=60, r=20, t=80, b=60))
+    return fig

@@ -100,7 +100,7 @@ def csr_break_even(weight: torch.Tensor, sparsities: list[float], tokens: int, r
     try:
         for s in sparsities:
             k = round(s * weight.numel())
-            w = weight.clone()
+            w = weight.detach().contiguous().clone()
             if k:
                 w.view(-1)[torch.topk(w.abs().view(-1), k, largest=False).indices] = 0
             csr = CSRLinear(w, None)
@@ -118,3 +118,109 @@ def break_even_sparsity(rows: list[LayerTiming]) -> float | None:
         by_s.setdefault(r.sparsity, {})[r.variant] = r.median_ms
     wins = [s for s, v in sorted(by_s.items()) if v.get("csr", float("inf")) <= v.get("dense", 0)]
     return wins[0] if wins else None
+
+
+@dataclass
+class VariantResult:
+    """One speed variant of the model on the same batch."""
+
+    variant: str  # "dense" | "masked" | "csr" | "structured"
+    what: str  # how it computes, in words
+    median_ms: float
+    q1_ms: float
+    q3_ms: float
+    gflops: float  # multiply-adds of the Linear layers that this variant cannot skip, x2
+    ideal_ms: float  # dense median scaled by this variant's FLOPs: what perfect kernels would give
+    params: int
+    quality: float | None
+    setup: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+WHAT = {
+    "dense": "the unpruned model, dense fp32 kernels",
+    "masked": "pruned weights are zeros inside the same dense matrices (unstructured magnitude)",
+    "csr": "the same zeros, but pruned layers run torch.sparse CSR matmuls that skip them",
+    "structured": "MLP neurons physically removed: genuinely smaller dense matrices",
+}
+
+
+def compare_variants(loaded, sparsity: float, spec, with_quality: bool = True) -> list[VariantResult]:
+    """Dense, masked, CSR and structurally smaller models timed on one batch, interleaved.
+
+    `sparsity` is the fraction of weights (masked, CSR) or of MLP neurons (structured) removed.
+    """
+    from .config import PruneConfig
+    from .metrics import measure_latency
+    from .run import latency_inputs, measure_quality, prune_model
+    from .structural import plan_for, shrink
+
+    mask_set, masked = prune_model(loaded, PruneConfig("magnitude", sparsity))
+    models = {"dense": loaded.model, "masked": masked, "csr": to_csr_model(masked, mask_set.targets),
+              "structured": shrink(loaded.model, plan_for(loaded, "neuron", sparsity))}
+    inputs = latency_inputs(loaded, spec)
+    lat = measure_latency(models, inputs, spec.reps, spec.warmup, spec.threads)
+    tokens = int(inputs["input_ids"].numel())
+    dense_flops = linear_flops(loaded.model, tokens)
+    flops = {"dense": dense_flops, "masked": dense_flops,  # dense kernels do every multiply
+             "csr": linear_flops(models["csr"], tokens), "structured": linear_flops(models["structured"], tokens)}
+    quality = {}
+    if with_quality:
+        quality["dense"] = measure_quality(loaded, loaded.model)
+        quality["masked"] = quality["csr"] = measure_quality(loaded, masked)
+        quality["structured"] = measure_quality(loaded, models["structured"])
+    out = []
+    for key, model in models.items():
+        s = lat[key]
+        params = sum(p.numel() for p in model.parameters()) + sum(
+            m.weight_csr.values().numel() for m in model.modules() if isinstance(m, CSRLinear))
+        out.append(VariantResult(key, WHAT[key], s.median_ms, s.q1_ms, s.q3_ms, flops[key] / 1e9,
+                                 lat["dense"].median_ms * flops[key] / dense_flops, params, quality.get(key), s.setup))
+    return out
+
+
+def batch_sweep(loaded, sparsity: float, batches: list[int], seq_len: int, reps: int = 5,
+                threads: int = 2) -> list[dict]:
+    """Median latency of dense, masked and structured over batch sizes (CSR is shown per layer)."""
+    from .config import PruneConfig
+    from .metrics import measure_latency
+    from .run import LatencySpec, latency_inputs, prune_model
+    from .structural import plan_for, shrink
+
+    _, masked = prune_model(loaded, PruneConfig("magnitude", sparsity))
+    models = {"dense": loaded.model, "masked": masked, "structured": shrink(loaded.model, plan_for(loaded, "neuron", sparsity))}
+    rows = []
+    for b in batches:
+        spec = LatencySpec(batch=b, seq_len=seq_len, reps=reps, warmup=1, threads=threads)
+        for key, s in measure_latency(models, latency_inputs(loaded, spec), reps, 1, threads).items():
+            rows.append({"variant": key, "batch": b, "median_ms": s.median_ms, "q1_ms": s.q1_ms, "q3_ms": s.q3_ms})
+    return rows
+
+
+def tradeoff(loaded, sparsities: list[float], spec) -> list[dict]:
+    """Quality and latency of unstructured (masked) vs structured pruning at several sparsities."""
+    from .config import PruneConfig
+    from .metrics import measure_latency
+    from .run import latency_inputs, measure_quality, prune_model
+    from .structural import plan_for, shrink
+
+    inputs = latency_inputs(loaded, spec)
+    dense_params = sum(p.numel() for p in loaded.model.parameters())
+    rows = [{"kind": "dense", "sparsity": 0.0, "quality": measure_quality(loaded, loaded.model),
+             "params_removed": 0.0, "model": loaded.model}]
+    for s in sparsities:
+        mask_set, masked = prune_model(loaded, PruneConfig("magnitude", s))
+        removed = sum(int((~m).sum()) for m in mask_set.masks.values())
+        rows.append({"kind": "unstructured (masked)", "sparsity": s, "quality": measure_quality(loaded, masked),
+                     "params_removed": removed / dense_params, "model": masked})
+        small = shrink(loaded.model, plan_for(loaded, "neuron", s))
+        rows.append({"kind": "structured (MLP neurons)", "sparsity": s, "quality": measure_quality(loaded, small),
+                     "params_removed": 1 - sum(p.numel() for p in small.parameters()) / dense_params, "model": small})
+    lat = measure_latency({i: r["model"] for i, r in enumerate(rows)}, inputs, spec.reps, spec.warmup, spec.threads)
+    for i, r in enumerate(rows):
+        del r["model"]
+        r["median_ms"] = lat[i].median_ms
+        r["setup"] = lat[i].setup
+    return rows

@@ -1,0 +1,140 @@
+"""Speed: the same batch through dense, masked, CSR and physically smaller models; GPU 2:4 figures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from pages.common import cached_model, get_model
+from prune_core import charts
+from prune_core.errors import PruneScopeError
+from prune_core.run import LatencySpec
+from prune_core.speed import break_even_sparsity, csr_break_even, compare_variants, batch_sweep, tradeoff
+from prune_core.targets import as_out_in, find_targets
+
+GPU_CSV = Path(__file__).resolve().parent.parent / "data" / "speed" / "gpu_2_4_h100.csv"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _variants(name: str, sparsity: float, spec: LatencySpec) -> pd.DataFrame:
+    return pd.DataFrame([v.to_dict() for v in compare_variants(cached_model(name), sparsity, spec)])
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _tradeoff(name: str, spec: LatencySpec) -> pd.DataFrame:
+    return pd.DataFrame(tradeoff(cached_model(name), [0.25, 0.5, 0.75], spec))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _sweep(name: str, sparsity: float, seq_len: int) -> pd.DataFrame:
+    return pd.DataFrame(batch_sweep(cached_model(name), sparsity, [1, 2, 4, 8], seq_len, reps=5))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _break_even(name: str, tokens: int) -> tuple[pd.DataFrame, str, float | None]:
+    loaded_ = cached_model(name)
+    params = dict(loaded_.model.named_parameters())
+    target = max(find_targets(loaded_.model, "mlp"), key=lambda t: t.numel)
+    rows = csr_break_even(as_out_in(params[target.name].detach(), target),
+                          [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99], tokens)
+    return pd.DataFrame([r.to_dict() for r in rows]), target.module, break_even_sparsity(rows)
+
+
+def page() -> None:
+    """Variants on one batch, quality/speed trade-off, sweeps, recorded GPU figures."""
+    st.title("Speed: when does pruning make a model faster?")
+    st.markdown(
+        "Zeroing weights (a *mask*) leaves every matrix the same size, so dense kernels do exactly the same "
+        "work. Speed only comes from doing less work: **removing whole neurons** (smaller matrices), "
+        "**sparse kernels** that skip zeros (they pay for indices, so they win only when almost everything "
+        "is zero), or **2:4 sparse tensor cores** on recent NVIDIA GPUs. Here every option runs on the same batch.")
+
+    loaded = get_model()
+    if loaded is None:
+        st.stop()
+
+    c1, c2, c3, c4 = st.columns(4)
+    sparsity = c1.slider("Sparsity (% of weights / of MLP neurons removed)", 10, 95, 50, step=5, key="speed_sparsity") / 100
+    batch = int(c2.number_input("Batch", 1, 32, 1, key="speed_batch"))
+    seq_len = int(c3.number_input("Tokens per sequence", 8, 512, 128 if loaded.task == "causal-lm" else 64, key="speed_seq"))
+    reps = int(c4.number_input("Timed repetitions", 3, 50, 10, key="speed_reps"))
+    spec = LatencySpec(batch=batch, seq_len=seq_len, reps=reps, threads=2)
+
+
+    try:
+        with st.spinner("timing dense, masked, CSR and structured on the same batch…"):
+            variants = _variants(loaded.name, sparsity, spec)
+    except PruneScopeError as exc:
+        st.error(f"Cannot build the speed variants for this model: {exc}")
+        st.stop()
+
+    dense_ms = float(variants.loc[variants["variant"] == "dense", "median_ms"].iloc[0])
+    cols = st.columns(len(variants))
+    for col, row in zip(cols, variants.itertuples()):
+        col.metric(row.variant, f"{row.median_ms:.2f} ms", f"{dense_ms / row.median_ms:.2f}x dense speed",
+                   delta_color="off", help=row.what)
+    st.plotly_chart(charts.speed_bars(variants), use_container_width=True)
+    st.caption("Bars: measured median with interquartile range. Black ticks: the FLOP ideal — dense time scaled by "
+               "the multiply-adds each variant really performs. *masked* sits on the dense line because dense kernels "
+               "multiply the zeros too; *csr* does fewer FLOPs but pays for index look-ups and irregular memory access, "
+               "so it lands far above its ideal; *structured* does fewer FLOPs with the same efficient dense kernels, "
+               "so it lands close to its ideal.")
+    st.dataframe(variants[["variant", "what", "params", "quality", "median_ms", "ideal_ms"]], hide_index=True,
+                 use_container_width=True)
+
+    st.subheader("Quality beside speed")
+    st.caption("Unstructured pruning keeps quality longer but never gets faster on dense kernels; removing whole "
+               "neurons gets faster but costs more quality for each parameter removed.")
+
+
+    if st.toggle("Measure the quality/speed trade-off (25, 50, 75 %)", value=loaded.card.params < 50_000_000,
+                 key="speed_tradeoff"):
+        with st.spinner("pruning, evaluating and timing 7 models…"):
+            trade = _tradeoff(loaded.name, spec)
+        st.plotly_chart(charts.tradeoff_chart(trade, loaded.card.quality_metric), use_container_width=True)
+        st.caption(f"Timing: {trade['setup'].iloc[0]}. Quality on held-out data ({loaded.card.eval}).")
+
+    st.subheader("Batch size and the CSR break-even point")
+    left, right = st.columns(2)
+
+
+    with left:
+        if st.toggle("Sweep batch sizes 1–8", value=loaded.card.params < 50_000_000, key="speed_sweep"):
+            with st.spinner("timing batch sizes…"):
+                sweep = _sweep(loaded.name, sparsity, seq_len)
+            st.plotly_chart(charts.sweep_chart(sweep, "batch", "batch size (sequences)",
+                                               f"Latency vs batch size at {sparsity:.0%}"), use_container_width=True)
+            st.caption("Masked tracks dense at every batch size; the structured model's advantage grows with the "
+                       "batch, as the matrix multiplications dominate over fixed per-call costs.")
+    with right:
+        with st.spinner("timing one layer, dense vs CSR…"):
+            be, layer, be_s = _break_even(loaded.name, batch * seq_len)
+        st.plotly_chart(charts.sweep_chart(be, "sparsity", "sparsity of the layer",
+                                           f"Dense vs CSR on {layer}"), use_container_width=True)
+        st.caption(f"CSR breaks even with dense at **{be_s:.0%}** sparsity on this layer and input." if be_s is not None
+                   else "CSR never caught up with dense up to 99 % sparsity on this layer and input. "
+                        "Published break-even points are around 80–90 %; small layers fare worse.")
+
+    st.subheader("2:4 sparse tensor cores (GPU)")
+    if torch.cuda.is_available():
+        st.info(f"A CUDA GPU is present ({torch.cuda.get_device_name()}): run `python bench/gpu_semi_structured.py` "
+                "to record its figures; the recorded ones are shown below.")
+    else:
+        st.warning("No CUDA GPU on this machine, so 2:4 kernels cannot run here. Below: figures recorded on a GPU, "
+                   "labelled with the GPU they came from.", icon=":material/memory:")
+    if GPU_CSV.is_file():
+        gpu = pd.read_csv(GPU_CSV)
+        mode = st.radio("Timing mode", ["cudagraph", "eager"], horizontal=True, key="gpu_mode",
+                        help="eager: each call from Python; cudagraph: replayed CUDA graph (no launch overhead)")
+        st.plotly_chart(charts.gpu_speedup_chart(gpu[gpu["level"].isin(["layer", "model", "check"])], mode),
+                        use_container_width=True)
+        st.caption("smollm2-135m's matrices are small (576–1536 wide): 2:4 kernels lose to dense at every batch size "
+                   "there, and eager calls pay a large fixed cost per call. The large-layer check (4096–11008 wide) "
+                   "shows the same kernels winning 1.1–1.5x, near the published 1.38x and below the 2x limit.")
+
+
+if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
+    st.session_state["deep_link"] = "speed"
+    st.switch_page("app.py")
