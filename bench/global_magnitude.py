@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 from torch.nn.utils import prune
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -11,6 +11,7 @@ from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
 from prune_core.run import LatencySpec
 from prune_core.tables import histogram_frame, latency_frame, layers_frame, sizes_frame
+from prune_core.structural import IMPORTANCE
 from prune_core.targets import SCOPES
 
 
@@ -31,27 +32,37 @@ def page() -> None:
 
     # ---- controls ---------------------------------------------------------------------------------
     c1, c2, c3 = st.columns(3)
-    method = c1.selectbox("Method (importance score)", list(METHODS), index=list(METHODS).index("magnitude"),
-                          format_func=lambda m: m, help="\n\n".join(f"**{k}**: {v.info.description}"
-                                                                 for k, v in METHODS.items()))
-    c1.caption(METHODS[method].info.description)
-    needs_calibration = METHODS[method].info.needs_calibration
-    pattern = c2.selectbox("Pattern (granularity)", list(PATTERNS),
+    pattern = c2.selectbox("Pattern (granularity)", list(PATTERNS), key="pattern",
                            help="\n\n".join(f"**{k}**: {v}" for k, v in PATTERNS.items()))
     c2.caption(PATTERNS[pattern])
-    fixed = parse_pattern(pattern).fixed_sparsity
+    parsed = parse_pattern(pattern)
+    if parsed.structural:  # whole units: the methods are unit-importance scores
+        choices = {k: v.description for k, v in IMPORTANCE.items() if parsed.unit in v.units}
+        calibrated = {k for k, v in IMPORTANCE.items() if v.needs_calibration}
+    else:
+        choices = {k: v.info.description for k, v in METHODS.items()}
+        calibrated = {k for k, v in METHODS.items() if v.info.needs_calibration}
+    method = c1.selectbox("Method (importance score)", list(choices), index=list(choices).index("magnitude"),
+                          key=f"method_{'units' if parsed.structural else 'weights'}",
+                          help="\n\n".join(f"**{k}**: {v}" for k, v in choices.items()))
+    c1.caption(choices[method])
+    needs_calibration = method in calibrated
+    fixed = parsed.fixed_sparsity
+    unit_word = {"neuron": "MLP neurons", "head": "attention heads"}.get(parsed.unit, "weights")
     if fixed is None:
-        sparsity_pct = c3.slider("Sparsity (% of weights removed)", 0, 95, 50, step=5, key="sparsity")
+        sparsity_pct = c3.slider(f"Sparsity (% of {unit_word} removed)", 0, 95, 50, step=5, key="sparsity")
     else:
         c3.slider("Sparsity (% of weights removed)", 0, 95, int(fixed * 100), disabled=True, key="sparsity_nm",
                   help=f"{pattern} always removes {fixed:.0%}")
         sparsity_pct = round(fixed * 100)
-    scope = c3.selectbox("Scope", list(SCOPES), format_func=lambda s: f"{s}: {SCOPES[s]}")
+    scope = c3.selectbox("Scope", list(SCOPES), format_func=lambda s: f"{s}: {SCOPES[s]}",
+                         disabled=parsed.structural, help="Structural patterns set the scope themselves: "
+                                                          "neurons live in the MLP, heads in attention.")
     d1, d2, d3 = st.columns(3)
-    allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True,
-                          disabled=fixed is not None or needs_calibration,
+    layer_only = fixed is not None or (needs_calibration and not parsed.structural)
+    allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True, disabled=layer_only,
                           help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
-    include_head = d2.checkbox("Also prune the output head", value=False,
+    include_head = d2.checkbox("Also prune the output head", value=False, disabled=parsed.structural,
                                help="Off by default: the head maps features to words/classes and is fragile.")
     seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1)
     calib = {}
@@ -65,7 +76,7 @@ def page() -> None:
                           or getattr(loaded.model.config, "n_positions", 512))
             calib["calib_seq_len"] = int(e2.number_input("Tokens per sample", 2, max(2, min(max_len, 2048)),
                                                          min(128, max_len), key="calib_seq_len"))
-            if method == "sparsegpt":
+            if method == "sparsegpt":  # only SparseGPT inverts a Hessian
                 calib["damping"] = float(e3.number_input("Damping (fraction of mean diag H)", 0.0001, 1.0, 0.01,
                                                          format="%.4f", key="damping"))
     with st.expander("Measurement settings"):
@@ -77,10 +88,11 @@ def page() -> None:
         measure_file = st.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
 
-    config = PruneConfig(method, sparsity_pct / 100, pattern,
-                         "layer" if fixed is not None or needs_calibration else allocation,
-                         scope, include_head, int(seed), **calib)
-    st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
+    config = PruneConfig(method, sparsity_pct / 100, pattern, "layer" if layer_only else allocation,
+                         "all" if parsed.structural else scope, include_head and not parsed.structural,
+                         int(seed), **calib)
+    if not parsed.structural:
+        st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
 
     # ---- run (cached: returning to a setting is instant) ------------------------------------------
     progress_box = st.empty()

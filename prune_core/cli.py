@@ -59,10 +59,16 @@ def _cmd_models() -> None:
 def _cmd_methods() -> None:
     from .methods import METHODS
 
-    print("methods (importance score):")
+    from .structural import IMPORTANCE
+
+    print("methods (importance score) for unstructured and N:M patterns:")
     for name, m in METHODS.items():
         calib = " [needs calibration data]" if m.info.needs_calibration else ""
         print(f"  {name:<12} {m.info.description}{calib}")
+    print("methods (unit importance) for the structural patterns neuron and head:")
+    for name, imp in IMPORTANCE.items():
+        calib = " [needs calibration data]" if imp.needs_calibration else ""
+        print(f"  {name:<12} [{', '.join(imp.units)}] {imp.description}{calib}")
     for title, table in (("patterns", PATTERNS), ("allocations", ALLOCATIONS), ("scopes", SCOPES)):
         print(f"{title}:")
         for name, text in table.items():
@@ -88,7 +94,12 @@ def _cmd_prune(args) -> None:
     spec = LatencySpec(args.batch, args.seq_len, args.reps, 2, args.threads)
     result, pruned = run(loaded, config, latency=spec, measure_file=not args.no_file_size)
     record = result.summary() | {"layers": [l.to_dict() for l in result.layers], "notes": result.notes}
-    if args.export:
+    if args.export and result.structure is not None:  # smaller layers: plain from_pretrained cannot rebuild
+        from .structural import StructuralPlan, save_structured
+
+        save_structured(pruned, loaded.tokenizer, StructuralPlan.from_dict(result.structure), args.export)
+        record["export_dir"] = args.export
+    elif args.export:
         export_model(pruned, loaded.tokenizer, args.export, record)
         record["export_dir"] = args.export
     if args.json:
@@ -96,8 +107,13 @@ def _cmd_prune(args) -> None:
         return
     q = lambda v: f"{v:.4f}"  # noqa: E731
     print(f"{result.model}: {result.method} {result.pattern} ({result.allocation}, scope {result.scope})")
-    print(f"  sparsity   target {result.sparsity_target:.1%}  reached {result.sparsity_actual:.2%} of "
-          f"{result.params_in_scope:,} weights in scope; {result.sparsity_model:.2%} of the whole model")
+    if result.structure is not None:
+        print(f"  removed    {result.sparsity_actual:.2%} of {result.params_in_scope:,} weights in scope "
+              f"(whole {result.pattern}s); the model is {1 - result.params_total / result.size_dense.params_total:.1%} "
+              "smaller")
+    else:
+        print(f"  sparsity   target {result.sparsity_target:.1%}  reached {result.sparsity_actual:.2%} of "
+              f"{result.params_in_scope:,} weights in scope; {result.sparsity_model:.2%} of the whole model")
     print(f"  params     {result.params_total:,} total, {result.params_nonzero:,} nonzero")
     print(f"  {result.quality_metric:<10} dense {q(result.quality_dense)}  pruned {q(result.quality)}")
     print(f"  latency    dense {result.latency_ms_dense:.2f} ms  pruned {result.latency_ms:.2f} ms  "

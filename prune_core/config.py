@@ -31,8 +31,16 @@ class PruneConfig:
     def validated(self) -> "PruneConfig":
         """Check every field; N:M patterns fix the sparsity, so fill it in for them."""
         from .methods import get_method  # late import: methods import this module
+        from .structural import IMPORTANCE
 
-        get_method(self.method)
+        pattern = parse_pattern(self.pattern)
+        if pattern.structural:
+            usable = [n for n, imp in IMPORTANCE.items() if pattern.unit in imp.units]
+            if self.method not in usable:
+                raise PruneScopeError(f"pattern '{pattern.name}' removes whole units; its methods (unit "
+                                      f"importance) are: {', '.join(usable)}")
+        else:
+            get_method(self.method)
         try:
             sparsity = float(self.sparsity)
         except (TypeError, ValueError):
@@ -42,7 +50,6 @@ class PruneConfig:
                 f"sparsity must be in [0, 1) (a fraction: 0.5 removes half the weights), got {self.sparsity}")
         if sparsity > MAX_SPARSITY:
             raise PruneScopeError(f"sparsity above {MAX_SPARSITY} leaves almost nothing; got {sparsity}")
-        pattern = parse_pattern(self.pattern)
         if pattern.is_nm:
             if abs(sparsity - pattern.fixed_sparsity) > 1e-9:
                 raise PruneScopeError(
@@ -62,7 +69,7 @@ class PruneConfig:
             raise PruneScopeError(f"calibration sequence length must be at least 2, got {self.calib_seq_len!r}")
         if not 0 < float(self.damping) < 10:
             raise PruneScopeError(f"damping must be in (0, 10), got {self.damping!r}")
-        if get_method(self.method).info.needs_calibration and self.allocation != "layer":
+        if not pattern.structural and get_method(self.method).info.needs_calibration and self.allocation != "layer":
             raise PruneScopeError(f"{self.method} prunes block by block on calibration data, so allocation "
                                   "must be 'layer'")
         return PruneConfig(self.method, sparsity, self.pattern, self.allocation, self.scope,

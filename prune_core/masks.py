@@ -26,6 +26,7 @@ class MaskSet:
     thresholds: dict[str, float] = field(default_factory=dict)  # |w| cut, where one exists
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. "damping was raised for ..."
+    plan: object | None = None  # structural.StructuralPlan when whole units were removed
 
 
 @dataclass

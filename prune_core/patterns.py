@@ -21,10 +21,15 @@ class Pattern:
     name: str
     n: int = 0
     m: int = 0
+    unit: str | None = None  # "neuron" | "head": whole units are removed physically (structural.py)
 
     @property
     def is_nm(self) -> bool:
         return self.m > 0
+
+    @property
+    def structural(self) -> bool:
+        return self.unit is not None
 
     @property
     def fixed_sparsity(self) -> float | None:
@@ -36,6 +41,8 @@ PATTERNS = {
     "unstructured": "any weight may go; sparsity set freely",
     "2:4": "2 of every 4 consecutive input weights kept (50 %); GPU sparse tensor cores run it",
     "4:8": "4 of every 8 consecutive input weights kept (50 %); more freedom than 2:4",
+    "neuron": "whole MLP neurons removed: genuinely smaller matrices (sparsity = share of neurons)",
+    "head": "whole attention heads removed (Llama: whole KV groups) (sparsity = share of heads)",
 }
 _NM_RE = re.compile(r"^(\d+):(\d+)$")
 
@@ -44,6 +51,8 @@ def parse_pattern(name: str) -> Pattern:
     """'unstructured' or 'N:M' with 0 < N < M."""
     if name == "unstructured":
         return Pattern(name)
+    if name in ("neuron", "head"):
+        return Pattern(name, unit=name)
     match = _NM_RE.match(name or "")
     if not match:
         raise PruneScopeError(f"unknown pattern '{name}'; use 'unstructured' or N:M such as 2:4, 4:8")

@@ -80,6 +80,7 @@ class PruneResult:
     speed_note: str
     notes: list[str]
     layers: list[LayerStats]
+    structure: dict | None = None  # the StructuralPlan (to_dict) when whole units were removed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +96,10 @@ class PruneResult:
 
 def speed_note(pattern: str) -> str:
     """Why the measured latency moved or did not: said plainly, next to the numbers."""
+    if parse_pattern(pattern).structural:
+        return ("Whole units were removed, so the matrices are genuinely smaller: dense kernels do less "
+                "work and the model takes less memory. This speed-up is real (it grows with the batch); "
+                "the price is usually more quality lost per parameter removed than with unstructured pruning.")
     if parse_pattern(pattern).is_nm:
         return ("The pruned weights are zeros inside dense matrices. On this CPU the dense kernels "
                 "multiply them anyway, so the pruned model is not faster: any difference is noise. "
@@ -146,6 +151,9 @@ def _noop(fraction: float, message: str) -> None:
 def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop) -> tuple[MaskSet, nn.Module]:
     """Masks for `config` and a pruned private copy; `loaded.model` is not touched."""
     config = config.validated()
+    pattern = parse_pattern(config.pattern)
+    if pattern.structural:
+        return _prune_structural(loaded, config, pattern.unit)
     targets = find_targets(loaded.model, config.scope, config.include_head)
     method = get_method(config.method)
     calibration = None
@@ -156,6 +164,20 @@ def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _
     if calibration is not None:
         mask_set.notes.extend(calibration.notes)
     return mask_set, materialize(loaded.model, mask_set)
+
+
+def _prune_structural(loaded: LoadedModel, config: PruneConfig, unit: str) -> tuple[MaskSet, nn.Module]:
+    """Remove whole neurons/heads: masks say which weights went (for counts), the copy is shrunk."""
+    from .structural import plan_for, shrink, unit_masks
+
+    start = time.perf_counter()
+    plan = plan_for(loaded, unit, config.sparsity, config.method, config.allocation, config.calib_samples,
+                    config.calib_seq_len, config.seed)
+    masks = unit_masks(loaded.model, plan)
+    targets = [t for t in find_targets(loaded.model, "all") if t.name in masks]
+    note = f"removed {plan.removed} of {sum(plan.units)} {unit}s ({plan.removed / sum(plan.units):.1%})"
+    small = shrink(loaded.model, plan)
+    return MaskSet(targets, masks, seconds=time.perf_counter() - start, notes=[note], plan=plan), small
 
 
 def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None = None,
@@ -184,14 +206,14 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
     if loaded.name == "smollm2-135m":
         notes.append("SmolLM2 weights were dequantized from a 4-bit GGUF file, so their histograms are lumpy.")
     pattern = parse_pattern(config.pattern)
-    calibrated = get_method(config.method).info.needs_calibration
+    calibrated = (not pattern.structural) and get_method(config.method).info.needs_calibration
     result = PruneResult(
         model=loaded.name, method=config.method, pattern=config.pattern, allocation=config.allocation,
         scope=config.scope, include_head=config.include_head, seed=config.seed,
         calib_samples=config.calib_samples if calibrated else None,
         calib_seq_len=config.calib_seq_len if calibrated else None,
         damping=config.damping if config.method == "sparsegpt" else None,
-        sparsity_target=pattern.fixed_sparsity if pattern.is_nm else config.sparsity,
+        sparsity_target=pattern.fixed_sparsity if pattern.is_nm else config.sparsity,  # of units, if structural
         sparsity_actual=removed / in_scope,
         sparsity_model=1.0 - size.params_nonzero / size.params_total,
         params_total=size.params_total, params_nonzero=size.params_nonzero, params_in_scope=in_scope,
@@ -200,6 +222,6 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
         latency_dense=lat["dense"], latency_pruned=lat["pruned"],
         size_dense=baseline.size, size_pruned=size, prune_seconds=mask_set.seconds,
         total_seconds=time.perf_counter() - start, speed_note=speed_note(config.pattern),
-        notes=notes, layers=layers)
+        notes=notes, layers=layers, structure=mask_set.plan.to_dict() if mask_set.plan is not None else None)
     progress(1.0, "done")
     return result, pruned

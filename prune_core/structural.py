@@ -663,3 +663,25 @@ def _aliases(model: nn.Module) -> dict[str, set[str]]:
     for name, t in entries.items():
         by_ptr.setdefault(t.data_ptr(), set()).add(name)
     return {name: by_ptr[t.data_ptr()] for name, t in entries.items()}
+
+
+def unit_masks(model: nn.Module, plan: StructuralPlan) -> dict[str, torch.Tensor]:
+    """Keep-masks (each parameter's layout) of the weights a plan removes: rows of the matrices
+    that produce the removed units, columns of those that consume them. For per-layer counts."""
+    layout = _layout(model, plan.unit)
+    keeps = _check_plan(layout, plan)
+    params = dict(model.named_parameters())
+    masks: dict[str, torch.Tensor] = {}
+    for slots, keep, n in zip(layout.blocks, keeps, layout.units):
+        gone = torch.tensor(sorted(set(range(n)) - set(keep.tolist())), dtype=torch.long)
+        for slot in slots:
+            t = slot.target
+            mask = masks.setdefault(t.name, torch.ones_like(params[t.name], dtype=torch.bool))
+            if gone.numel():
+                view = as_out_in(mask, t)
+                idx = _unit_rows(gone, slot)
+                if slot.part.role == "in":
+                    view[idx, :] = False
+                else:
+                    view[:, idx] = False
+    return masks

@@ -1,5 +1,4 @@
 """The pages through Streamlit's AppTest: widgets drive real pruning runs."""
-import pytest
 from streamlit.testing.v1 import AppTest
 
 

