@@ -5,6 +5,9 @@ object: it is only ever read (pruning works on a deep copy, see prune_core.masks
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import streamlit as st
 
 from prune_core.config import PruneConfig
@@ -26,12 +29,41 @@ def cached_baseline(name: str, measure_file: bool):
     return dense_baseline(cached_model(name), measure_file)
 
 
-@st.cache_resource(max_entries=6, show_spinner=False)
-def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool):
-    """(PruneResult, pruned copy); keyed on every setting, so going back is instant."""
-    loaded = cached_model(name)
-    return run(loaded, config, cached_baseline(name, measure_file), spec, measure_file,
-               progress=_progress_to_status)
+class RunStore:
+    """Results of pruning runs shared by all sessions, keyed on every setting (LRU, thread-safe).
+
+    Not `st.cache_resource` on the run itself: a cached function may not drive a progress bar
+    created outside it, and we want live progress on slow runs (SparseGPT on SmolLM2).
+    """
+
+    def __init__(self, size: int = 6):
+        self.size, self.lock, self.items = size, threading.Lock(), OrderedDict()
+
+    def get(self, key, compute):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = compute()  # outside the lock: other sessions keep working meanwhile
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+@st.cache_resource(show_spinner=False)
+def run_store() -> RunStore:
+    return RunStore()
+
+
+def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, progress=None):
+    """(PruneResult, pruned copy); returning to a setting is instant."""
+    def compute():
+        loaded = cached_model(name)
+        return run(loaded, config, cached_baseline(name, measure_file), spec, measure_file,
+                   progress=progress or (lambda f, m: None))
+    return run_store().get((name, config.validated(), spec, measure_file), compute)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -41,12 +73,6 @@ def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
 
     loaded = cached_model(name)
     return samples.generate(loaded.model, loaded.tokenizer, prompt, n_new, seed)
-
-
-def _progress_to_status(fraction: float, message: str) -> None:
-    bar = st.session_state.get("_progress_bar")
-    if bar is not None:
-        bar.progress(min(1.0, fraction), text=message)
 
 
 def model_picker() -> None:

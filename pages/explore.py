@@ -96,15 +96,14 @@ def page() -> None:
 
     # ---- run (cached: returning to a setting is instant) ------------------------------------------
     progress_box = st.empty()
-    st.session_state["_progress_bar"] = progress_box.progress(0.0, text="pruning and measuring…")
+    bar = progress_box.progress(0.0, text="pruning and measuring…")
     try:
-        result, pruned = cached_run(loaded.name, config, spec, measure_file)
+        result, pruned = cached_run(loaded.name, config, spec, measure_file,
+                                    lambda f, m: bar.progress(min(1.0, f), text=m))
     except PruneScopeError as exc:
         progress_box.empty()
         st.error(f"Cannot prune with these settings: {exc}")
         st.stop()
-    finally:
-        st.session_state["_progress_bar"] = None
     progress_box.empty()
 
     # ---- metric cards -----------------------------------------------------------------------------
@@ -139,7 +138,7 @@ def page() -> None:
     # ---- charts -----------------------------------------------------------------------------------
     layers = layers_frame(result)
     st.plotly_chart(charts.layer_sparsity_chart(layers, result.sparsity_actual if fixed else config.sparsity),
-                    use_container_width=True)
+                    width="stretch")
     st.caption("Each bar is one weight matrix. With *layer* allocation every bar sits on the target line; with "
                "*global* allocation one threshold is shared, so layers with small weights lose more.")
 
@@ -151,19 +150,19 @@ def page() -> None:
         dense_w = dict(loaded.model.named_parameters())[target.name]
         pruned_w = dict(pruned.named_parameters())[target.name]
         st.plotly_chart(charts.histogram_chart(histogram_frame(dense_w, pruned_w), layer_name, target.threshold,
-                                               target.params - target.nonzero), use_container_width=True)
+                                               target.params - target.nonzero), width="stretch")
         st.caption("Grey: all weights before pruning. Orange: the weights that survive. Magnitude pruning cuts out "
                    "a band around zero (dashed lines: the cut); random pruning thins every value evenly.")
     with right:
-        st.plotly_chart(charts.size_chart(sizes_frame(result)), use_container_width=True)
+        st.plotly_chart(charts.size_chart(sizes_frame(result)), width="stretch")
         st.caption("Masks do not shrink the dense fp32 model. Sparse formats pay for indices: CSR only wins at "
                    "high sparsity; a bitmask wins earlier; 2:4 appears only when that pattern holds.")
-        st.plotly_chart(charts.latency_chart(latency_frame(result)), use_container_width=True)
+        st.plotly_chart(charts.latency_chart(latency_frame(result)), width="stretch")
         st.caption("Dense and pruned timed on the same batch, interleaved, in this run.")
 
     with st.expander("Per-layer table"):
         st.dataframe(layers[["layer", "kind", "out_features", "in_features", "params", "nonzero", "sparsity",
-                             "threshold"]], hide_index=True, use_container_width=True)
+                             "threshold"]], hide_index=True, width="stretch")
 
     # ---- outputs side by side ---------------------------------------------------------------------
     st.subheader("Same input, dense vs pruned")
@@ -174,7 +173,7 @@ def page() -> None:
         pruned_p = samples.classify(pruned, loaded.tokenizer, sentences)
         st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
                        **{f"pruned P({k})": round(v, 3) for k, v in p.items()}}
-                      for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, use_container_width=True)
+                      for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, width="stretch")
     else:
         prompt = st.text_area("Prompt", value=samples.EXAMPLE_PROMPT, height=70)
         n_new = samples.new_tokens(card.params)

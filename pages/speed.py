@@ -75,14 +75,14 @@ def page() -> None:
     for col, row in zip(cols, variants.itertuples()):
         col.metric(row.variant, f"{row.median_ms:.2f} ms", f"{dense_ms / row.median_ms:.2f}x dense speed",
                    delta_color="off", help=row.what)
-    st.plotly_chart(charts.speed_bars(variants), use_container_width=True)
+    st.plotly_chart(charts.speed_bars(variants), width="stretch")
     st.caption("Bars: measured median with interquartile range. Black ticks: the FLOP ideal — dense time scaled by "
                "the multiply-adds each variant really performs. *masked* sits on the dense line because dense kernels "
                "multiply the zeros too; *csr* does fewer FLOPs but pays for index look-ups and irregular memory access, "
                "so it lands far above its ideal; *structured* does fewer FLOPs with the same efficient dense kernels, "
                "so it lands close to its ideal.")
     st.dataframe(variants[["variant", "what", "params", "quality", "median_ms", "ideal_ms"]], hide_index=True,
-                 use_container_width=True)
+                 width="stretch")
 
     st.subheader("Quality beside speed")
     st.caption("Unstructured pruning keeps quality longer but never gets faster on dense kernels; removing whole "
@@ -93,7 +93,7 @@ def page() -> None:
                  key="speed_tradeoff"):
         with st.spinner("pruning, evaluating and timing 7 models…"):
             trade = _tradeoff(loaded.name, spec)
-        st.plotly_chart(charts.tradeoff_chart(trade, loaded.card.quality_metric), use_container_width=True)
+        st.plotly_chart(charts.tradeoff_chart(trade, loaded.card.quality_metric), width="stretch")
         st.caption(f"Timing: {trade['setup'].iloc[0]}. Quality on held-out data ({loaded.card.eval}).")
 
     st.subheader("Batch size and the CSR break-even point")
@@ -105,14 +105,14 @@ def page() -> None:
             with st.spinner("timing batch sizes…"):
                 sweep = _sweep(loaded.name, sparsity, seq_len)
             st.plotly_chart(charts.sweep_chart(sweep, "batch", "batch size (sequences)",
-                                               f"Latency vs batch size at {sparsity:.0%}"), use_container_width=True)
+                                               f"Latency vs batch size at {sparsity:.0%}"), width="stretch")
             st.caption("Masked tracks dense at every batch size; the structured model's advantage grows with the "
                        "batch, as the matrix multiplications dominate over fixed per-call costs.")
     with right:
         with st.spinner("timing one layer, dense vs CSR…"):
             be, layer, be_s = _break_even(loaded.name, batch * seq_len)
         st.plotly_chart(charts.sweep_chart(be, "sparsity", "sparsity of the layer",
-                                           f"Dense vs CSR on {layer}"), use_container_width=True)
+                                           f"Dense vs CSR on {layer}"), width="stretch")
         st.caption(f"CSR breaks even with dense at **{be_s:.0%}** sparsity on this layer and input." if be_s is not None
                    else "CSR never caught up with dense up to 99 % sparsity on this layer and input. "
                         "Published break-even points are around 80–90 %; small layers fare worse.")
@@ -129,7 +129,7 @@ def page() -> None:
         mode = st.radio("Timing mode", ["cudagraph", "eager"], horizontal=True, key="gpu_mode",
                         help="eager: each call from Python; cudagraph: replayed CUDA graph (no launch overhead)")
         st.plotly_chart(charts.gpu_speedup_chart(gpu[gpu["level"].isin(["layer", "model", "check"])], mode),
-                        use_container_width=True)
+                        width="stretch")
         st.caption("smollm2-135m's matrices are small (576–1536 wide): 2:4 kernels lose to dense at every batch size "
                    "there, and eager calls pay a large fixed cost per call. The large-layer check (4096–11008 wide) "
                    "shows the same kernels winning 1.1–1.5x, near the published 1.38x and below the 2x limit.")

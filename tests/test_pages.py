@@ -2,12 +2,28 @@
 from streamlit.testing.v1 import AppTest
 
 
-def _app(model: str) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=180)
+def _page(module: str, model: str) -> AppTest:
+    """One page rendered on its own (pages are functions), with the shared sidebar picker."""
+    at = AppTest.from_string(f"from pages.common import model_picker\nfrom pages import {module}\n"
+                             f"model_picker()\n{module}.page()", default_timeout=300)
     at.session_state["model_choice"] = model
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def _app(model: str) -> AppTest:
+    """The Explore page as a user gets it (picker + page). Widget changes are driven on the page
+    function directly: AppTest drops widget values under st.navigation (the browser test covers it)."""
+    return _page("explore", model)
+
+
+def test_app_entry_renders_explore_with_navigation():
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.session_state["model_choice"] = "tiny-sentiment-bert"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value.startswith("Explore") and at.metric
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
@@ -38,23 +54,49 @@ def test_classifier_shows_probabilities_and_typed_sentence():
     assert "Held-out accuracy" in _metrics(at)
 
 
-def test_nm_pattern_that_does_not_divide_is_an_error_in_the_page():
+def test_nm_pattern_runs_in_the_page():
     at = _app("tiny-sentiment-bert")
-    at.selectbox[1].set_value("4:8").run()  # 128-wide layers: 4:8 works
+    at.selectbox(key="pattern").set_value("4:8").run()  # 128-wide layers: 4:8 works
     assert not at.error and _metrics(at)["Weights removed (in scope)"] == "50.0%"
 
 
-def test_unknown_model_is_an_error_not_a_traceback():
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.session_state["model_choice"] = "other: local folder or hub id…"
-    at.run()
-    at.text_input(key="model_other").set_value("/no/such/folder").run()
-    assert not at.exception
-    assert at.error and "Cannot load this model" in at.error[0].value
+def test_unknown_model_is_an_error_not_a_traceback(tmp_path):
+    at = _page("explore", "other: local folder or hub id…")
+    assert at.info and "Type a local model folder" in at.info[0].value
+    for bad, message in (("/no/such/folder", "unknown model"), (str(tmp_path), "no config.json"),
+                         ("someone/model", "offline")):
+        at.text_input(key="model_other").set_value(bad).run()
+        assert not at.exception
+        assert at.error and "Cannot load this model" in at.error[0].value and message in at.error[0].value
 
 
 def test_model_zoo_page():
-    at = _app("tiny-sentiment-bert")
-    at.switch_page("pages/models.py").run()
-    assert not at.exception
+    at = _page("models", "tiny-sentiment-bert")
     assert at.title[0].value == "Model zoo"
+    assert "smollm2-135m" in at.table[0].value.index
+
+
+def test_explore_structural_pattern_shrinks_the_model():
+    at = _page("explore", "tiny-shakespeare-gpt")
+    at.selectbox(key="pattern").set_value("neuron").run()
+    assert not at.exception and not at.error
+    methods = at.selectbox(key="method_units").options
+    assert "activation" in methods and "random" not in methods
+    assert any("genuinely smaller" in w.value for w in at.warning)
+    assert any("removed 1536 of 3072 neurons" in i.value for i in at.info)
+
+
+def test_speed_page_times_every_variant_and_shows_gpu_figures():
+    at = _page("speed", "tiny-sentiment-bert")
+    labels = [m.label for m in at.metric]
+    assert labels == ["dense", "masked", "csr", "structured"]
+    assert any("No CUDA GPU" in w.value for w in at.warning)  # CI has no GPU
+    assert not at.error
+
+
+def test_impossible_combination_is_an_error_in_the_page():
+    at = _app("tiny-shakespeare-gpt")
+    at.selectbox(key="method_weights").set_value("wanda").run()
+    at.checkbox[0].check().run()  # include the head: calibration methods prune blocks only
+    assert not at.exception
+    assert at.error and "untick 'include head'" in at.error[0].value
