@@ -44,3 +44,19 @@ def test_slider_moves_and_charts_redraw(tmp_path):
         page.get_by_role("link", name=re.compile("Model zoo")).click()
         page.wait_for_selector("h1:has-text('Model zoo')", timeout=60_000)
         assert "smollm2-135m" in page.inner_text("body")
+
+
+def test_every_page_reachable_by_link_and_by_url_on_a_fresh_server():
+    # The first request to a fresh server is a deep link: Streamlit runs it in its legacy pages/
+    # mode; our page hands over to app.py, which must land on the page that was asked for.
+    with streamlit_server() as (url, proc), browser_page() as page:
+        page.goto(f"{url}/models")
+        page.wait_for_selector("h1:has-text('Model zoo')", timeout=120_000)
+        assert page.url.endswith("/models")
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Explore" in nav and "Speed" in nav and "common" not in nav  # no legacy page list
+        page.get_by_role("link", name=re.compile("Speed")).click()
+        page.wait_for_selector("text=Timing mode", timeout=300_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        body = page.inner_text("body")
+        assert "No CUDA GPU" in body and "NVIDIA H100" in page.content()

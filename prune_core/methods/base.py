@@ -78,3 +78,36 @@ def select(scores: list[torch.Tensor], targets: list[Target], config: PruneConfi
         total = sum(s.numel() for s in scores)
         return global_lowest_k(scores, round(config.sparsity * total))
     return [lowest_k_mask(s, round(config.sparsity * s.numel())) for s in scores]
+
+
+class CalibratedMethod(PruningMethod):
+    """A method that needs calibration statistics: implement `prune_layer`; the block-by-block
+    lifecycle (collect with hooks -> prune -> feed the pruned block's outputs on) is shared."""
+
+    full_gram: bool = False  # True: needs X^T X; False: only its diagonal (per-input ||X_j||^2)
+
+    @abstractmethod
+    def prune_layer(self, W: torch.Tensor, stats, config: PruneConfig, target: Target,
+                    calibration) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(keep-mask, new weights or None) for one (out, in) weight and its input statistics."""
+
+    @torch.no_grad()
+    def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig,
+              calibration: Any = None) -> MaskSet:
+        from ..calibration import sequential_prune
+
+        start = time.perf_counter()
+        params = dict(model.named_parameters())
+
+        def prune_block(block_targets, stats):
+            masks, weights = {}, {}
+            for t in block_targets:
+                keep, new_w = self.prune_layer(as_out_in(params[t.name].detach(), t), stats[t.name], config, t,
+                                               calibration)
+                masks[t.name] = from_out_in(keep, t)
+                if new_w is not None:
+                    weights[t.name] = from_out_in(new_w.to(params[t.name].dtype), t)
+            return masks, weights
+
+        masks, weights = sequential_prune(model, targets, calibration, prune_block, full_gram=self.full_gram)
+        return MaskSet(targets, masks, new_weights=weights, seconds=time.perf_counter() - start)

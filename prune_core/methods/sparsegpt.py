@@ -7,17 +7,13 @@ W (out, in), H (in, in), Hinv the upper Cholesky factor of H^-1.
 """
 from __future__ import annotations
 
-import time
-
 import torch
 
-from ..calibration import Calibration, LayerInputStats, sequential_prune
+from ..calibration import LayerInputStats
 from ..errors import PruneScopeError
-from ..masks import MaskSet
 from ..patterns import lowest_k_mask, parse_pattern
-from ..targets import as_out_in, from_out_in
 from . import register
-from .base import MethodInfo, PruningMethod
+from .base import CalibratedMethod, MethodInfo
 
 BLOCK = 128  # columns per lazy-update block (the paper's B)
 
@@ -94,34 +90,19 @@ def sparsegpt_prune(W: torch.Tensor, H: torch.Tensor, sparsity: float, n: int = 
 
 
 @register
-class SparseGPT(PruningMethod):
+class SparseGPT(CalibratedMethod):
     info = MethodInfo("sparsegpt", "Hessian-aware removal + update of the kept weights (Frantar & "
                                    "Alistarh 2023); needs calibration data", needs_calibration=True,
                       explain="SparseGPT uses the correlations between a layer's inputs on training samples (the "
                               "Hessian X^T X) to remove the weights whose loss hurts the layer's output least. It "
                               "then adjusts the weights it keeps to make up for the removed ones, so the pruned "
                               "model's surviving weights differ from the dense ones.")
+    full_gram = True
 
-    def prune(self, model, targets, config, calibration: Calibration | None = None) -> MaskSet:
-        start = time.perf_counter()
-        params = dict(model.named_parameters())
+    def prune_layer(self, W, stats: LayerInputStats, config, target, calibration):
         pat = parse_pattern(config.pattern)
-        raised: list[str] = []
-
-        def prune_block(block_targets, stats: dict[str, LayerInputStats]):
-            masks, weights = {}, {}
-            for t in block_targets:
-                W = as_out_in(params[t.name].detach(), t)
-                new_w, keep, lam = sparsegpt_prune(W, stats[t.name].gram, config.sparsity, pat.n, pat.m,
-                                                   config.damping)
-                if lam > config.damping:
-                    raised.append(f"{t.module} (damping {lam:g})")
-                masks[t.name] = from_out_in(keep, t)
-                weights[t.name] = from_out_in(new_w.to(params[t.name].dtype), t)
-            return masks, weights
-
-        masks, weights = sequential_prune(model, targets, calibration, prune_block, full_gram=True)
-        if raised:
-            calibration.notes.append("Hessian was not positive definite; damping was raised automatically "
-                                     "for: " + ", ".join(raised))
-        return MaskSet(targets, masks, new_weights=weights, seconds=time.perf_counter() - start)
+        new_w, keep, lam = sparsegpt_prune(W, stats.gram, config.sparsity, pat.n, pat.m, config.damping)
+        if lam > config.damping:
+            calibration.notes.append(f"Hessian of {target.module} was not positive definite with damping "
+                                     f"{config.damping:g}; raised automatically to {lam:g}")
+        return keep, new_w
