@@ -67,14 +67,24 @@ def _flat_numpy(scores: torch.Tensor) -> np.ndarray:
 
 
 def lowest_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Keep-mask that removes exactly the k lowest scores.
+    """Keep-mask that removes exactly the k lowest scores."""
+    return lowest_k_with_cut(scores, k)[0]
 
-    NumPy's introselect (`argpartition`) is O(n) and ~20x faster on CPU than torch.topk here.
+
+def lowest_k_with_cut(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, float | None]:
+    """`lowest_k_mask` plus the largest score removed (the cut), found in the same pass.
+
+    NumPy's introselect (`argpartition`) is O(n) and ~20x faster on CPU than torch.topk here;
+    after it, position k-1 holds the k-th lowest score, i.e. the largest one removed.
     """
     keep = np.ones(scores.numel(), dtype=bool)
+    cut = None
     if k > 0:
-        keep[np.argpartition(_flat_numpy(scores), k - 1)[:k]] = False
-    return torch.from_numpy(keep).view(scores.shape)
+        flat = _flat_numpy(scores)
+        idx = np.argpartition(flat, k - 1)[:k]
+        keep[idx] = False
+        cut = float(flat[idx].max())
+    return torch.from_numpy(keep).view(scores.shape), cut
 
 
 def per_row_lowest_k(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -112,15 +122,16 @@ def nm_mask(scores: torch.Tensor, pattern: Pattern, layer: str) -> torch.Tensor:
     return keep.reshape(out_f, in_f)
 
 
-def global_lowest_k(scores: list[torch.Tensor], k: int) -> list[torch.Tensor]:
-    """Remove the k lowest scores across all matrices with one threshold (exact count).
+def global_lowest_k(scores: list[torch.Tensor], k: int) -> tuple[list[torch.Tensor], float | None]:
+    """Remove the k lowest scores across all matrices with one threshold (exact count);
+    returns the keep-masks and that threshold.
 
     One O(n) selection (`np.partition`) finds the threshold; ties at the threshold are
     removed in model order until exactly k are gone. No full sort and no module surgery is
     what makes global allocation fast on big models.
     """
     if k <= 0:
-        return [torch.ones_like(s, dtype=torch.bool) for s in scores]
+        return [torch.ones_like(s, dtype=torch.bool) for s in scores], None
     flat = np.concatenate([_flat_numpy(s) for s in scores])
     threshold = np.partition(flat, k - 1)[k - 1]
     below = flat < threshold
@@ -132,4 +143,4 @@ def global_lowest_k(scores: list[torch.Tensor], k: int) -> list[torch.Tensor]:
     for s in scores:
         out.append(keep[start:start + s.numel()].view_as(s))
         start += s.numel()
-    return out
+    return out, float(threshold)

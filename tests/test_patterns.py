@@ -40,7 +40,8 @@ def test_nm_width_that_does_not_divide_is_a_clear_error():
 def test_global_exact_count_across_matrices_and_ties():
     a = torch.tensor([[0.1, 0.5], [0.5, 0.9]])
     b = torch.tensor([[0.5, 0.5, 0.2]])
-    keeps = global_lowest_k([a, b], 4)
+    keeps, threshold = global_lowest_k([a, b], 4)
+    assert threshold == pytest.approx(0.5)
     assert sum(int((~k).sum()) for k in keeps) == 4
     assert not keeps[0][0, 0] and not keeps[1][0, 2]  # the two smallest always go
 

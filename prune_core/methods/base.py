@@ -16,7 +16,7 @@ from torch import nn
 
 from ..config import PruneConfig
 from ..masks import MaskSet
-from ..patterns import global_lowest_k, lowest_k_mask, nm_mask, parse_pattern
+from ..patterns import global_lowest_k, lowest_k_with_cut, nm_mask, parse_pattern
 from ..targets import Target, as_out_in, from_out_in
 
 
@@ -58,26 +58,26 @@ class ScoreMethod(PruningMethod):
         params = dict(model.named_parameters())
         weights = [as_out_in(params[t.name].detach(), t) for t in targets]
         scores = [self.score(w, t, config, i, calibration) for i, (w, t) in enumerate(zip(weights, targets))]
-        keeps = select(scores, targets, config)
+        keeps, cuts = select(scores, targets, config)
         masks = {t.name: from_out_in(k, t) for t, k in zip(targets, keeps)}
         thresholds = {}
-        if self.info.magnitude_threshold and not parse_pattern(config.pattern).is_nm:
-            for t, s, k in zip(targets, scores, keeps):
-                cut = float(torch.where(k, -1.0, s).max())  # largest |w| removed: drawn on the histogram
-                if cut >= 0:
-                    thresholds[t.name] = cut
+        if self.info.magnitude_threshold:  # the score is |w|: the cut is drawn on the histogram
+            thresholds = {t.name: c for t, c in zip(targets, cuts) if c is not None}
         return MaskSet(targets, masks, thresholds=thresholds, seconds=time.perf_counter() - start)
 
 
-def select(scores: list[torch.Tensor], targets: list[Target], config: PruneConfig) -> list[torch.Tensor]:
-    """Keep-masks (out, in) from scores, for the config's pattern and allocation."""
+def select(scores: list[torch.Tensor], targets: list[Target],
+           config: PruneConfig) -> tuple[list[torch.Tensor], list[float | None]]:
+    """Keep-masks (out, in) from scores for the config's pattern and allocation, and per layer the
+    largest score removed (None where no single cut exists: N:M groups)."""
     pattern = parse_pattern(config.pattern)
     if pattern.is_nm:
-        return [nm_mask(s, pattern, t.module) for s, t in zip(scores, targets)]
+        return [nm_mask(s, pattern, t.module) for s, t in zip(scores, targets)], [None] * len(scores)
     if config.allocation == "global":
-        total = sum(s.numel() for s in scores)
-        return global_lowest_k(scores, round(config.sparsity * total))
-    return [lowest_k_mask(s, round(config.sparsity * s.numel())) for s in scores]
+        keeps, threshold = global_lowest_k(scores, round(config.sparsity * sum(s.numel() for s in scores)))
+        return keeps, [threshold] * len(keeps)  # one cut for all layers: that is what global means
+    pairs = [lowest_k_with_cut(s, round(config.sparsity * s.numel())) for s in scores]
+    return [k for k, _ in pairs], [c for _, c in pairs]
 
 
 class CalibratedMethod(PruningMethod):
