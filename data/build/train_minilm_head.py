@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=0, help="fixed-seed subset size (0 = all rows)")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--n-eval", type=int, default=300)
+    ap.add_argument("--n-eval", type=int, default=500)
     args = ap.parse_args()
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
