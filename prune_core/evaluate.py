@@ -91,7 +91,7 @@ def accuracy(model: nn.Module, tokenizer: Any, examples: Sequence[tuple[str, int
     with torch.inference_mode():
         for i in range(0, len(examples), batch_size):
             chunk = examples[i:i + batch_size]
-            enc = tokenizer([t for t, _ in chunk], padding=True, truncation=True,
+            enc = tokenizer([t for t, _ in chunk], padding=len(chunk) > 1, truncation=True,
                             max_length=max_length, return_tensors="pt")
             logits = model(input_ids=enc["input_ids"].to(device),
                            attention_mask=enc["attention_mask"].to(device)).logits

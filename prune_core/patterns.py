@@ -122,6 +122,26 @@ def nm_mask(scores: torch.Tensor, pattern: Pattern, layer: str) -> torch.Tensor:
     return keep.reshape(out_f, in_f)
 
 
+def kth_smallest(values: np.ndarray, k: int, seed: int = 0) -> float:
+    """The k-th smallest value (1-based), exactly, without partitioning a copy of everything.
+
+    A random sample brackets the answer in a narrow band; one counting pass and a partition of the
+    band (a tiny fraction of the values) finish the job. Falls back to a full partition if the
+    sample missed, so the result is always exact.
+    """
+    n = values.size
+    if n > 4_000_000:
+        sample = np.sort(values[np.random.default_rng(seed).integers(0, n, 1_000_000)])
+        q = k / n
+        lo = sample[max(0, int((q - 0.002) * sample.size))]
+        hi = sample[min(sample.size - 1, int((q + 0.002) * sample.size))]
+        below = int(np.count_nonzero(values < lo))
+        band = values[(values >= lo) & (values <= hi)]
+        if below < k <= below + band.size:
+            return float(np.partition(band, k - 1 - below)[k - 1 - below])
+    return float(np.partition(values, k - 1)[k - 1])
+
+
 def global_lowest_k(scores: list[torch.Tensor], k: int) -> tuple[list[torch.Tensor], float | None]:
     """Remove the k lowest scores across all matrices with one threshold (exact count);
     returns the keep-masks and that threshold.
@@ -133,7 +153,7 @@ def global_lowest_k(scores: list[torch.Tensor], k: int) -> tuple[list[torch.Tens
     if k <= 0:
         return [torch.ones_like(s, dtype=torch.bool) for s in scores], None
     flat = np.concatenate([_flat_numpy(s) for s in scores])
-    threshold = np.partition(flat, k - 1)[k - 1]
+    threshold = kth_smallest(flat, k)
     below = flat < threshold
     short = k - int(below.sum())
     if short > 0:

@@ -47,7 +47,7 @@ def tiny_gpt() -> GPT2LMHeadModel:
 
 def test_uniform_model_has_perplexity_vocab_size() -> None:
     tok = char_tokenizer()
-    assert perplexity(Uniform(len(tok)), tok, TEXT, seq_len=32, max_tokens=1000) == pytest.approx(len(tok))
+    assert perplexity(Uniform(len(tok)).eval(), tok, TEXT, seq_len=32, max_tokens=1000) == pytest.approx(len(tok))
 
 
 def test_perplexity_matches_hf_loss_on_full_windows(tiny_gpt: GPT2LMHeadModel) -> None:

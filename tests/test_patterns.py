@@ -50,3 +50,14 @@ def test_global_exact_count_across_matrices_and_ties():
 def test_bad_patterns_are_refused(bad):
     with pytest.raises(PruneScopeError):
         parse_pattern(bad)
+
+
+@pytest.mark.parametrize("k", [1, 123_456, 2_500_000, 4_999_999, 5_000_000])
+def test_kth_smallest_is_exact_on_big_arrays(k):
+    import numpy as np
+
+    from prune_core.patterns import kth_smallest
+
+    values = np.random.default_rng(0).standard_normal(5_000_000).astype(np.float32)
+    values[:1000] = 0.5  # ties
+    assert kth_smallest(values, k) == np.partition(values, k - 1)[k - 1]

@@ -30,18 +30,34 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 EVAL = {"split": "valid", "n_examples": 1000, "max_length": 64, "batch_size": 64}
 
 
+def _bert_tokenizer(vocab: dict[str, int] | None = None) -> Tokenizer:
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100)
+                    if vocab else models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                                strip_accents=None, lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return tok
+
+
 def build_tokenizer(texts: list[str], vocab_size: int = 8000) -> PreTrainedTokenizerFast:
     """Lowercased BERT-style WordPiece trained on `texts`, wrapped for transformers.
 
     Built from a `tokenizers` object on purpose: in transformers 5, BertTokenizerFast(vocab_file=...)
     silently ignores the vocab file.
+
+    Determinism: tokenizers' WordPieceTrainer gives the "##x" continuation tokens ids in hash-map
+    order, which breaks count ties differently on every run (huggingface/tokenizers#1794). We
+    pre-register every "##x" (sorted) through the trainer's special_tokens so all ids are fixed,
+    then rebuild the tokenizer from the learnt vocab with only the real specials marked special.
     """
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
-    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
-                                                strip_accents=None, lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok = _bert_tokenizer()
+    cont = sorted({c for t in texts for w, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(t))
+                   for c in w[1:]})
     tok.train_from_iterator(texts, trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIALS, continuing_subword_prefix="##"))
+        vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIALS + ["##" + c for c in cont],
+        continuing_subword_prefix="##", show_progress=False))
+    tok = _bert_tokenizer(tok.get_vocab(with_added_tokens=False))
+    tok.add_special_tokens(SPECIALS)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
@@ -95,8 +111,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--vocab", type=int, default=8000)
     args = ap.parse_args()
-    # One thread: for this tiny model 2 threads measured ~3x slower per step on a 2-core box
-    # (threading overhead on small ops), and one thread is just as deterministic.
+    # One thread: for this tiny model 2 threads measured up to ~3x slower per step on a shared
+    # 2-core box (threads wait on each other), and one thread does not depend on the core count.
     torch.set_num_threads(1)
 
     train = tweets("train")
