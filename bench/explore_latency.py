@@ -27,7 +27,7 @@ LARGE = 50_000_000  # same default as the page: above this, file size is measure
 
 
 def one_change(loaded, baseline, sparsity: float, measure_file: bool) -> float:
-    spec = LatencySpec(seq_len=128 if loaded.task == "causal-lm" else 64)
+    spec = LatencySpec.for_model(loaded.card)  # the page's defaults
     start = time.perf_counter()
     result, pruned = run(loaded, PruneConfig("magnitude", sparsity), baseline, spec, measure_file)
     t = result.layers[0]

@@ -81,10 +81,10 @@ def page() -> None:
                                                          format="%.4f", key="damping"))
     with st.expander("Measurement settings"):
         m1, m2, m3 = st.columns(3)
-        default_len = 128 if loaded.task == "causal-lm" else 64
-        spec = LatencySpec(batch=int(m1.number_input("Latency batch", 1, 64, 1)),
-                           seq_len=int(m2.number_input("Latency tokens per sequence", 8, 512, default_len)),
-                           reps=int(m3.number_input("Timed repetitions", 3, 50, 10)), threads=2)
+        default = LatencySpec.for_model(card)
+        spec = LatencySpec(batch=int(m1.number_input("Latency batch", 1, 64, default.batch)),
+                           seq_len=int(m2.number_input("Latency tokens per sequence", 8, 512, default.seq_len)),
+                           reps=int(m3.number_input("Timed repetitions", 3, 50, default.reps)), threads=2)
         measure_file = st.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
 

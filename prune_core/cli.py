@@ -38,8 +38,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-seq-len", type=int, default=128, help="tokens per calibration sequence")
     p.add_argument("--damping", type=float, default=0.01, help="SparseGPT Hessian damping (fraction of mean diag)")
     p.add_argument("--batch", type=int, default=1, help="latency batch size")
-    p.add_argument("--seq-len", type=int, default=128, help="latency sequence length (tokens)")
-    p.add_argument("--reps", type=int, default=10, help="timed repetitions per model")
+    p.add_argument("--seq-len", type=int, help="latency sequence length (tokens; default 128 LMs, 64 classifiers)")
+    p.add_argument("--reps", type=int, help="timed repetitions per model (default 10; 5 above 50 M params)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for timing")
     p.add_argument("--no-file-size", action="store_true", help="skip the compressed-file measurement")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -77,7 +77,7 @@ def _cmd_methods() -> None:
 
 def _check_positive(args) -> None:
     for flag in ("batch", "seq_len", "reps", "threads"):
-        if getattr(args, flag) < 1:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise PruneScopeError(f"--{flag.replace('_', '-')} must be at least 1")
 
 
@@ -91,7 +91,8 @@ def _cmd_prune(args) -> None:
                          args.include_head, args.seed, args.calib_samples, args.calib_seq_len,
                          args.damping).validated()  # fail fast, before loading
     loaded = load_model(args.model)
-    spec = LatencySpec(args.batch, args.seq_len, args.reps, 2, args.threads)
+    default = LatencySpec.for_model(loaded.card)
+    spec = LatencySpec(args.batch, args.seq_len or default.seq_len, args.reps or default.reps, 2, args.threads)
     result, pruned = run(loaded, config, latency=spec, measure_file=not args.no_file_size)
     record = result.summary() | {"layers": [l.to_dict() for l in result.layers], "notes": result.notes}
     if args.export and result.structure is not None:  # smaller layers: plain from_pretrained cannot rebuild

@@ -122,45 +122,46 @@ def nm_mask(scores: torch.Tensor, pattern: Pattern, layer: str) -> torch.Tensor:
     return keep.reshape(out_f, in_f)
 
 
-def kth_smallest(values: np.ndarray, k: int, seed: int = 0) -> float:
-    """The k-th smallest value (1-based), exactly, without partitioning a copy of everything.
+def kth_smallest(values: list[torch.Tensor], k: int, seed: int = 0) -> float:
+    """The k-th smallest (1-based) of all values in several tensors, exactly, without concatenating.
 
-    A random sample brackets the answer in a narrow band; one counting pass and a partition of the
-    band (a tiny fraction of the values) finish the job. Falls back to a full partition if the
-    sample missed, so the result is always exact.
+    A random sample brackets the answer in a narrow band; one counting pass and a selection inside
+    the band (a tiny fraction of the values) finish the job, all in multi-threaded torch ops. Falls
+    back to a full selection when the sample misses, so the result is always exact.
     """
-    n = values.size
+    flats = [v.reshape(-1) for v in values]
+    n = sum(f.numel() for f in flats)
     if n > 4_000_000:
-        sample = np.sort(values[np.random.default_rng(seed).integers(0, n, 1_000_000)])
+        gen = torch.Generator().manual_seed(seed)
+        sample = torch.cat([f[torch.randint(0, f.numel(), (max(1, 1_000_000 * f.numel() // n),), generator=gen)]
+                            for f in flats]).sort().values
         q = k / n
-        lo = sample[max(0, int((q - 0.002) * sample.size))]
-        hi = sample[min(sample.size - 1, int((q + 0.002) * sample.size))]
-        below = int(np.count_nonzero(values < lo))
-        band = values[(values >= lo) & (values <= hi)]
-        if below < k <= below + band.size:
-            return float(np.partition(band, k - 1 - below)[k - 1 - below])
-    return float(np.partition(values, k - 1)[k - 1])
+        lo = sample[max(0, int((q - 0.002) * sample.numel()))]
+        hi = sample[min(sample.numel() - 1, int((q + 0.002) * sample.numel()))]
+        below = sum(int((f < lo).sum()) for f in flats)
+        band = torch.cat([f[(f >= lo) & (f <= hi)] for f in flats])
+        if below < k <= below + band.numel():
+            return float(torch.kthvalue(band, k - below).values)
+    return float(np.partition(np.concatenate([_flat_numpy(f) for f in flats]), k - 1)[k - 1])
 
 
 def global_lowest_k(scores: list[torch.Tensor], k: int) -> tuple[list[torch.Tensor], float | None]:
     """Remove the k lowest scores across all matrices with one threshold (exact count);
     returns the keep-masks and that threshold.
 
-    One O(n) selection (`np.partition`) finds the threshold; ties at the threshold are
-    removed in model order until exactly k are gone. No full sort and no module surgery is
-    what makes global allocation fast on big models.
+    Ties at the threshold are removed in model order until exactly k are gone. One selection
+    and no full sort, no concatenated copy, no module surgery: fast on big models.
     """
     if k <= 0:
         return [torch.ones_like(s, dtype=torch.bool) for s in scores], None
-    flat = np.concatenate([_flat_numpy(s) for s in scores])
-    threshold = kth_smallest(flat, k)
-    below = flat < threshold
-    short = k - int(below.sum())
-    if short > 0:
-        below[np.flatnonzero(flat == threshold)[:short]] = True
-    keep = torch.from_numpy(~below)
-    out, start = [], 0
-    for s in scores:
-        out.append(keep[start:start + s.numel()].view_as(s))
-        start += s.numel()
-    return out, float(threshold)
+    floats = [s.float() for s in scores]
+    threshold = kth_smallest(floats, k)
+    keeps = [f >= threshold for f in floats]
+    short = k - sum(int(f.numel() - kp.sum()) for f, kp in zip(floats, keeps))
+    for f, kp in zip(floats, keeps):
+        if short <= 0:
+            break
+        ties = torch.nonzero((f == threshold).reshape(-1)).squeeze(1)[:short]
+        kp.view(-1)[ties] = False
+        short -= ties.numel()
+    return keeps, threshold

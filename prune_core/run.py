@@ -35,6 +35,11 @@ class LatencySpec:
     warmup: int = 2
     threads: int = 2
 
+    @classmethod
+    def for_model(cls, card) -> "LatencySpec":
+        """Defaults that keep a slider move interactive: fewer repetitions for big models."""
+        return cls(seq_len=128 if card.task == "causal-lm" else 64, reps=10 if card.params < 50_000_000 else 5)
+
 
 @dataclass
 class DenseBaseline:

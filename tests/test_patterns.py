@@ -37,6 +37,17 @@ def test_nm_width_that_does_not_divide_is_a_clear_error():
         nm_mask(torch.randn(4, 20), parse_pattern("4:8"), "blocks.0.fc")
 
 
+def test_global_exact_count_on_big_matrices_with_ties():
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(2000, 1500, generator=g).abs(), torch.randn(3000, 1000, generator=g).abs()
+    a[:10] = 0.25  # 15,000 tied values near the median
+    for k in (1, 2_000_000, 3_000_000, 5_999_999):
+        keeps, threshold = global_lowest_k([a, b], k)
+        assert sum(int((~kp).sum()) for kp in keeps) == k
+        removed = torch.cat([a[~keeps[0]], b[~keeps[1]]])
+        assert float(removed.max()) == threshold
+
+
 def test_global_exact_count_across_matrices_and_ties():
     a = torch.tensor([[0.1, 0.5], [0.5, 0.9]])
     b = torch.tensor([[0.5, 0.5, 0.2]])
@@ -60,4 +71,5 @@ def test_kth_smallest_is_exact_on_big_arrays(k):
 
     values = np.random.default_rng(0).standard_normal(5_000_000).astype(np.float32)
     values[:1000] = 0.5  # ties
-    assert kth_smallest(values, k) == np.partition(values, k - 1)[k - 1]
+    parts = [torch.from_numpy(values[:1_000_000]).view(1000, 1000), torch.from_numpy(values[1_000_000:])]
+    assert kth_smallest(parts, k) == np.partition(values, k - 1)[k - 1]
