@@ -156,7 +156,7 @@ def global_lowest_k(scores: list[torch.Tensor], k: int) -> tuple[list[torch.Tens
         return [torch.ones_like(s, dtype=torch.bool) for s in scores], None
     floats = [s.float() for s in scores]
     threshold = kth_smallest(floats, k)
-    keeps = [f >= threshold for f in floats]
+    keeps = [(f >= threshold).contiguous() for f in floats]  # contiguous: ties are set through a flat view
     short = k - sum(int(f.numel() - kp.sum()) for f, kp in zip(floats, keeps))
     for f, kp in zip(floats, keeps):
         if short <= 0:
