@@ -76,7 +76,7 @@ def page() -> None:
         col.metric(row.variant, f"{row.median_ms:.2f} ms", f"{dense_ms / row.median_ms:.2f}x dense speed",
                    delta_color="off", help=row.what)
     st.plotly_chart(charts.speed_bars(variants), width="stretch")
-    st.caption("Bars: measured median with interquartile range. Black ticks: the FLOP ideal — dense time scaled by "
+    st.caption("Bars: measured median with interquartile range. Short lines: the FLOP ideal — dense time scaled by "
                "the multiply-adds each variant really performs. *masked* sits on the dense line because dense kernels "
                "multiply the zeros too; *csr* does fewer FLOPs but pays for index look-ups and irregular memory access, "
                "so it lands far above its ideal; *structured* does fewer FLOPs with the same efficient dense kernels, "
