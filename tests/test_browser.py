@@ -43,7 +43,7 @@ def test_slider_moves_and_charts_redraw(tmp_path):
 
         page.get_by_role("link", name=re.compile("Model zoo")).click()
         page.wait_for_selector("h1:has-text('Model zoo')", timeout=60_000)
-        assert "smollm2-135m" in page.inner_text("body")
+        page.wait_for_selector("td:has-text('smollm2-135m'), th:has-text('smollm2-135m')", timeout=60_000)
 
 
 def test_every_page_reachable_by_link_and_by_url_on_a_fresh_server():
