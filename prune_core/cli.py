@@ -44,7 +44,64 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-file-size", action="store_true", help="skip the compressed-file measurement")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--export", metavar="DIR", help="write the pruned model (safetensors) here")
+    w = sub.add_parser("sweep", help="run a grid of methods x sparsities, store every run, print a table")
+    w.add_argument("--model", required=True)
+    w.add_argument("--methods", default="magnitude", help="comma list, e.g. random,magnitude,wanda")
+    w.add_argument("--sparsity", required=True, help="start:stop:step (0:0.9:0.1) or a comma list")
+    w.add_argument("--pattern", default="unstructured")
+    w.add_argument("--allocation", default="layer", choices=list(ALLOCATIONS))
+    w.add_argument("--scope", default="all", choices=list(SCOPES))
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--calib-samples", type=int, default=32)
+    w.add_argument("--out", metavar="CSV", help="also write the table here")
+    w.add_argument("--store", metavar="FILE", help="results database (default: $PRUNESCOPE_DATA/results.sqlite)")
+    w.add_argument("--json", action="store_true", help="print the rows as JSON lines")
+    h = sub.add_parser("history", help="list stored runs, newest first")
+    h.add_argument("--model")
+    h.add_argument("--method")
+    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--store", metavar="FILE")
     return parser
+
+
+def _cmd_sweep(args) -> None:
+    from .run import LatencySpec
+    from .store import Store
+    from .sweep import grid_configs, parse_grid, run_sweep
+    from .zoo import load_model
+
+    configs = grid_configs([m.strip() for m in args.methods.split(",") if m.strip()], parse_grid(args.sparsity),
+                           pattern=args.pattern, allocation=args.allocation, scope=args.scope, seed=args.seed,
+                           calib_samples=args.calib_samples)
+    store = Store(args.store)
+    loaded = load_model(args.model)
+
+    def progress(i: int, n: int, config) -> None:
+        bar = "#" * (20 * i // n) + "." * (20 - 20 * i // n)
+        print(f"\r[{bar}] {i}/{n} {config.method} {config.sparsity:.2f}   ", end="", file=sys.stderr, flush=True)
+
+    frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), progress=progress)
+    print(file=sys.stderr)
+    if args.out:
+        frame.to_csv(args.out, index=False)
+    if args.json:
+        for row in frame.to_dict("records"):
+            print(json.dumps(row, default=str))
+        return
+    cols = ["method", "sparsity_target", "sparsity_actual", "quality", "latency_ms", "params_nonzero"]
+    print(f"{loaded.name}: {len(frame)} runs in {frame.attrs['seconds']:.1f} s, stored in {store.path} "
+          f"(sweep {frame.attrs['sweep']}); dense {frame['quality_metric'].iloc[0]} {frame['quality_dense'].iloc[0]:.4f}")
+    print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def _cmd_history(args) -> None:
+    from .store import Store
+
+    frame = Store(args.store).runs(args.model, args.method, args.limit)
+    if frame.empty:
+        print("no stored runs")
+        return
+    print(frame.drop(columns=["environment"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
 def _cmd_models() -> None:
@@ -147,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_models()
         elif args.command == "methods":
             _cmd_methods()
+        elif args.command == "sweep":
+            _cmd_sweep(args)
+        elif args.command == "history":
+            _cmd_history(args)
         else:
             _cmd_prune(args)
     except PruneScopeError as exc:

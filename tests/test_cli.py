@@ -96,3 +96,15 @@ def test_sparsegpt_export_carries_updated_weights(tmp_path):
     kept = new[name] != 0
     assert float((kept.float().mean())) == pytest.approx(0.5, abs=1e-3)
     assert not torch.equal(new[name][kept], old[name][kept])  # OBS updates survive the export
+
+
+def test_sweep_and_history(tmp_path):
+    store = str(tmp_path / "r.sqlite")
+    out = cli("sweep", "--model", "tiny-sentiment-bert", "--methods", "random,magnitude", "--sparsity", "0:0.8:0.4",
+              "--store", store, "--out", str(tmp_path / "t.csv"))
+    assert out.returncode == 0, out.stderr
+    assert "6 runs" in out.stdout and (tmp_path / "t.csv").read_text().count("\n") == 7
+    hist = cli("history", "--store", store, "--method", "magnitude")
+    assert hist.returncode == 0 and hist.stdout.count("magnitude") == 3
+    bad = cli("sweep", "--model", "tiny-sentiment-bert", "--sparsity", "0:oops", "--store", store)
+    assert bad.returncode == 2 and "cannot read the sparsity grid" in bad.stderr
