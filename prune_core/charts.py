@@ -154,3 +154,36 @@ def tradeoff_chart(df: pd.DataFrame, quality_metric: str) -> go.Figure:
                       template="plotly_white", height=420, legend=dict(orientation="h", y=-0.25),
                       margin=dict(l=60, r=20, t=80, b=60))
     return fig
+
+
+def pareto_front(df: pd.DataFrame, x: str, y: str, lower_y_better: bool) -> pd.Series:
+    """True for runs no other run beats on both x (lower is better) and quality."""
+    sign = 1 if lower_y_better else -1
+    pts = list(zip(df[x], sign * df[y]))
+    return pd.Series([not any((a <= px and b <= py) and (a < px or b < py) for a, b in pts) for px, py in pts],
+                     index=df.index)
+
+
+def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, dense_quality: float,
+                  dense_x: float | None = None, mark_pareto: bool = True) -> go.Figure:
+    """Quality of every run against x, one line per method; dense baseline; Pareto front ringed."""
+    lower = quality_metric == "perplexity"
+    fig = go.Figure()
+    for method, rows in df.sort_values(x).groupby("method", sort=False):
+        fig.add_scatter(x=rows[x], y=rows["quality"], mode="lines+markers", name=method,
+                        customdata=rows[["sparsity_target", "pattern", "allocation", "seed"]].to_numpy(),
+                        hovertemplate=f"{x_title} %{{x:.4g}}<br>{quality_metric} %{{y:.4g}}<br>sparsity "
+                                      "%{customdata[0]:.2f}, %{customdata[1]}, %{customdata[2]}, seed "
+                                      f"%{{customdata[3]}}<extra>{method}</extra>")
+    fig.add_hline(y=dense_quality, line_dash="dash", line_color=DENSE, annotation_text=f"dense {dense_quality:.4g}")
+    if dense_x is not None:
+        fig.add_scatter(x=[dense_x], y=[dense_quality], mode="markers", name="dense",
+                        marker=dict(symbol="star", size=14, color=DENSE))
+    if mark_pareto and len(df):
+        front = df[pareto_front(df, x, "quality", lower)]
+        fig.add_scatter(x=front[x], y=front["quality"], mode="markers", name="Pareto front",
+                        marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2, color="black")),
+                        hoverinfo="skip")
+    if lower:
+        fig.update_yaxes(type="log")
+    return _layout(fig, f"{quality_metric} vs {x_title}", x_title, f"held-out {quality_metric}", 420)

@@ -100,3 +100,24 @@ def test_impossible_combination_is_an_error_in_the_page():
     at.checkbox[0].check().run()  # include the head: calibration methods prune blocks only
     assert not at.exception
     assert at.error and "untick 'include head'" in at.error[0].value
+
+
+def test_compare_runs_a_grid_and_history_lists_and_deletes(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNESCOPE_DATA", str(tmp_path))
+    at = _page("compare", "tiny-sentiment-bert")
+    assert at.info and "No stored runs" in at.info[0].value
+    at.multiselect(key="cmp_methods").set_value(["random", "magnitude"])
+    at.text_input(key="cmp_grid").set_value("0:0.8:0.4").run()
+    at.button(key="cmp_run").click().run()
+    assert not at.exception and not at.error
+    assert at.success and "6 runs" in at.success[0].value
+    assert len(at.get("plotly_chart")) >= 3
+    at.text_input(key="cmp_grid").set_value("0:oops").run()
+    assert at.error and "cannot read the sparsity grid" in at.error[0].value
+
+    hist = _page("history", "tiny-sentiment-bert")
+    assert "6 runs" in hist.caption[0].value
+    hist.multiselect(key="hist_delete").set_value(list(hist.multiselect(key="hist_delete").options)[:2]).run()
+    hist.button(key="hist_delete_go").click().run()
+    assert not hist.exception
+    assert "4 runs" in hist.caption[0].value

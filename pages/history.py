@@ -1,0 +1,39 @@
+"""History: every stored run, filtered, compared and deleted."""
+from __future__ import annotations
+
+import streamlit as st
+
+from prune_core.errors import PruneScopeError
+from prune_core.store import Store
+
+
+def page() -> None:
+    """Stored runs table with filters and delete."""
+    st.title("History")
+    st.markdown("Every run made from the Compare page or `python -m prune_core sweep` is stored with its "
+                "settings, its figures and the machine it ran on.")
+    try:
+        store = Store()
+        runs = store.runs()
+    except PruneScopeError as exc:
+        st.error(f"Cannot open the results store: {exc}")
+        st.stop()
+    st.caption(f"Store: `{store.path}` · {len(runs)} runs")
+    if runs.empty:
+        st.info("Nothing stored yet.")
+        st.stop()
+    c1, c2 = st.columns(2)
+    models = c1.multiselect("Models", sorted(runs["model"].unique()), key="hist_models")
+    methods = c2.multiselect("Methods", sorted(runs["method"].unique()), key="hist_methods")
+    keep = runs["model"].isin(models or runs["model"].unique()) & runs["method"].isin(methods or runs["method"].unique())
+    shown = runs[keep]
+    st.dataframe(shown.drop(columns=["environment"]), hide_index=True, width="stretch")
+    ids = st.multiselect("Delete runs (by id)", list(shown["id"]), key="hist_delete")
+    if ids and st.button(f"Delete {len(ids)} runs", key="hist_delete_go"):
+        st.success(f"Deleted {store.delete(ids)} runs.")
+        st.rerun()
+
+
+if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
+    st.session_state["deep_link"] = "history"
+    st.switch_page("app.py")
