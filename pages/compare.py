@@ -62,17 +62,19 @@ def page() -> None:
     records = pd.DataFrame([store.record(int(i)) for i in runs["id"]])
     st.plotly_chart(charts.compare_chart(runs, "sparsity_actual", X_AXES["sparsity_actual"], metric, dense_q, 0.0),
                     width="stretch")
-    rep = st.selectbox("Size representation", list(SIZE_LABELS), format_func=SIZE_LABELS.get, key="cmp_rep")
+    rep = st.selectbox("Size representation", list(SIZE_LABELS), index=list(SIZE_LABELS).index("bitmask"),
+                       format_func=SIZE_LABELS.get, key="cmp_rep")
     col = f"size_pruned_{rep}"
     if col in records and records[col].notna().any():
         sized = runs.assign(size_mb=records[col].to_numpy() / 1e6).dropna(subset=["size_mb"])
         dense_mb = float(records[f"size_dense_{rep}"].dropna().iloc[0]) / 1e6 if records[f"size_dense_{rep}"].notna().any() else None
-        fig = charts.compare_chart(sized, "size_mb", f"size, {SIZE_LABELS[rep]} (MB)", metric, dense_q, dense_mb)
+        fig = charts.compare_chart(sized, "size_mb", f"size, {SIZE_LABELS[rep]} (MB)", metric, dense_q, dense_mb,
+                                   lines=False)
         st.plotly_chart(fig, width="stretch")
     else:
         st.info(f"No run of this sweep has a {SIZE_LABELS[rep]} size (it applies only to some patterns).")
     lat = charts.compare_chart(runs, "latency_ms", X_AXES["latency_ms"], metric, dense_q,
-                               float(runs["latency_ms_dense"].median()))
+                               float(runs["latency_ms_dense"].median()), lines=False)
     st.plotly_chart(lat, width="stretch")
     st.caption("Masks do not make a dense model faster: expect the latency points to pile up at the dense "
                "latency. Ringed points are the Pareto front (no other run is both smaller/faster and better). "

@@ -165,12 +165,15 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, lower_y_better: bool) -> pd.S
 
 
 def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, dense_quality: float,
-                  dense_x: float | None = None, mark_pareto: bool = True) -> go.Figure:
-    """Quality of every run against x, one line per method; dense baseline; Pareto front ringed."""
+                  dense_x: float | None = None, mark_pareto: bool = True, lines: bool = True) -> go.Figure:
+    """Quality of every run against x, one series per method; dense baseline; Pareto front ringed."""
     lower = quality_metric == "perplexity"
     fig = go.Figure()
-    for method, rows in df.sort_values(x).groupby("method", sort=False):
-        fig.add_scatter(x=rows[x], y=rows["quality"], mode="lines+markers", name=method,
+    palette = ["#8e44ad", "#16a085", "#e74c3c", "#2e86de", "#f39c12", "#7f8c8d", "#d35400", "#27ae60"]
+    colour = {m: palette[i % len(palette)] for i, m in enumerate(sorted(df["method"].unique()))}
+    for method, rows in df.sort_values(x).groupby("method", sort=True):
+        fig.add_scatter(x=rows[x], y=rows["quality"], mode="lines+markers" if lines else "markers", name=method,
+                        marker_color=colour[method], line_color=colour[method],
                         customdata=rows[["sparsity_target", "pattern", "allocation", "seed"]].to_numpy(),
                         hovertemplate=f"{x_title} %{{x:.4g}}<br>{quality_metric} %{{y:.4g}}<br>sparsity "
                                       "%{customdata[0]:.2f}, %{customdata[1]}, %{customdata[2]}, seed "
@@ -185,5 +188,8 @@ def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, d
                         marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2, color="black")),
                         hoverinfo="skip")
     if lower:
-        fig.update_yaxes(type="log")
+        import math
+
+        values = [v for v in list(df["quality"]) + [dense_quality] if v and v > 0]
+        fig.update_yaxes(type="log", range=[math.log10(min(values)) - 0.05, math.log10(max(values)) + 0.05])
     return _layout(fig, f"{quality_metric} vs {x_title}", x_title, f"held-out {quality_metric}", 420)
