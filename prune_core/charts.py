@@ -193,3 +193,29 @@ def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, d
         values = [v for v in list(df["quality"]) + [dense_quality] if v and v > 0]
         fig.update_yaxes(type="log", range=[math.log10(min(values)) - 0.05, math.log10(max(values)) + 0.05])
     return _layout(fig, f"{quality_metric} vs {x_title}", x_title, f"held-out {quality_metric}", 420)
+
+
+def sensitivity_heatmap(sens: pd.DataFrame, quality_metric: str) -> go.Figure:
+    """Layers x sparsity, coloured by the quality lost when only that layer is pruned."""
+    table = sens.pivot_table(index="layer", columns="sparsity", values="damage", sort=False)
+    fig = go.Figure(go.Heatmap(
+        z=table.to_numpy(), x=[f"{c:.0%}" for c in table.columns], y=list(table.index), colorscale="Reds",
+        colorbar=dict(title="quality lost"),
+        hovertemplate="%{y}<br>sparsity %{x}<br>" + quality_metric + " worse by %{z:.4g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Sensitivity: one layer pruned at a time (magnitude)", "sparsity of that layer",
+                   "layer (model order)", max(360, 22 * len(table) + 120))
+
+
+def allocation_chart(spread: pd.DataFrame, target: float) -> go.Figure:
+    """Per-layer sparsity of several allocations side by side."""
+    fig = go.Figure()
+    colours = {"layer (uniform)": DENSE, "global magnitude": PRUNED, "proposed (from sensitivity)": "#27ae60"}
+    for name, rows in spread.groupby("allocation", sort=False):
+        fig.add_bar(x=rows["layer"], y=rows["sparsity"] * 100, name=name, marker_color=colours.get(name),
+                    hovertemplate="%{x}<br>%{y:.1f} % removed<extra>" + name + "</extra>")
+    fig.add_hline(y=target * 100, line_dash="dash", line_color="black", annotation_text=f"target {target:.0%}")
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(tickangle=-60)
+    return _layout(fig, "How each allocation spreads the sparsity over the layers", "layer (model order)",
+                   "weights removed (%)", 420)

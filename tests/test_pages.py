@@ -121,3 +121,11 @@ def test_compare_runs_a_grid_and_history_lists_and_deletes(tmp_path, monkeypatch
     hist.button(key="hist_delete_go").click().run()
     assert not hist.exception
     assert "4 runs" in hist.caption[0].value
+
+
+def test_layers_page_heatmap_and_proposal():
+    at = _page("layers", "tiny-sentiment-bert")
+    assert not at.error
+    labels = [m.label for m in at.metric]
+    assert labels == ["Uniform: accuracy", "Proposed: accuracy"]
+    assert len(at.get("plotly_chart")) == 2
