@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from prune_core import charts
 from prune_core.errors import PruneScopeError
 from prune_core.store import Store
 
@@ -28,6 +29,15 @@ def page() -> None:
     keep = runs["model"].isin(models or runs["model"].unique()) & runs["method"].isin(methods or runs["method"].unique())
     shown = runs[keep]
     st.dataframe(shown.drop(columns=["environment"]), hide_index=True, width="stretch")
+    picked = st.multiselect("Compare runs (by id)", list(shown["id"]), key="hist_compare")
+    chosen = shown[shown["id"].isin(picked)]
+    if len(chosen) and chosen["quality_metric"].nunique() == 1:
+        st.plotly_chart(charts.compare_chart(chosen, "sparsity_actual", "sparsity (fraction of weights removed)",
+                                             chosen["quality_metric"].iloc[0], float(chosen["quality_dense"].iloc[0]),
+                                             0.0, lines=False), width="stretch")
+        st.caption("Dense line: the first chosen run's dense quality; runs of different models have different baselines.")
+    elif len(chosen):
+        st.warning("The chosen runs use different quality metrics (perplexity vs accuracy); pick runs of one kind.")
     ids = st.multiselect("Delete runs (by id)", list(shown["id"]), key="hist_delete")
     if ids and st.button(f"Delete {len(ids)} runs", key="hist_delete_go"):
         st.success(f"Deleted {store.delete(ids)} runs.")

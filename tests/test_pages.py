@@ -117,6 +117,8 @@ def test_compare_runs_a_grid_and_history_lists_and_deletes(tmp_path, monkeypatch
 
     hist = _page("history", "tiny-sentiment-bert")
     assert "6 runs" in hist.caption[0].value
+    hist.multiselect(key="hist_compare").set_value(list(hist.multiselect(key="hist_compare").options)[:3]).run()
+    assert not hist.exception and len(hist.get("plotly_chart")) == 1
     hist.multiselect(key="hist_delete").set_value(list(hist.multiselect(key="hist_delete").options)[:2]).run()
     hist.button(key="hist_delete_go").click().run()
     assert not hist.exception
