@@ -134,6 +134,12 @@ def device_name() -> str:
     return f"CPU {platform.processor() or platform.machine()}"
 
 
+def summarize_ms(xs: list[float]) -> tuple[float, float, float]:
+    """(median, first quartile, third quartile) of timings in ms: the spread every chart shows."""
+    q = statistics.quantiles(xs, n=4) if len(xs) >= 2 else [xs[0]] * 3
+    return statistics.median(xs), q[0], q[2]
+
+
 @torch.inference_mode()
 def measure_latency(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], reps: int = 10,
                     warmup: int = 2, threads: int = 2) -> dict[str, LatencyStats]:
@@ -156,7 +162,6 @@ def measure_latency(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor
     dtype = str(next(iter(models.values())).parameters().__next__().dtype).replace("torch.", "")
     out = {}
     for key, xs in samples.items():
-        q = statistics.quantiles(xs, n=4) if len(xs) >= 2 else [xs[0]] * 3
-        out[key] = LatencyStats(statistics.median(xs), q[0], q[2], min(xs), reps, warmup, batch,
-                                seq_len, threads, dtype, device_name())
+        out[key] = LatencyStats(*summarize_ms(xs), min(xs), reps, warmup, batch, seq_len, threads, dtype,
+                                device_name())
     return out

@@ -8,7 +8,6 @@ from FLOPs, a batch-size sweep and the CSR break-even sparsity of one layer.
 from __future__ import annotations
 
 import copy
-import statistics
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -16,6 +15,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .config import PruneConfig
+from .metrics import measure_latency, summarize_ms
+from .run import LatencySpec, latency_inputs, measure_quality, prune_model
+from .structural import plan_for, shrink
 from .targets import Target, as_out_in
 
 
@@ -84,8 +87,7 @@ def _time(fn, reps: int, warmup: int) -> tuple[float, float, float]:
         start = time.perf_counter()
         fn()
         xs.append((time.perf_counter() - start) * 1000)
-    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
-    return statistics.median(xs), q[0], q[2]
+    return summarize_ms(xs)
 
 
 @torch.inference_mode()
@@ -147,19 +149,22 @@ WHAT = {
 }
 
 
+def masked_and_shrunk(loaded, sparsity: float):
+    """(mask set, magnitude-masked copy, copy with that share of MLP neurons removed): the two ways
+    to prune `sparsity` that every speed comparison puts side by side."""
+    mask_set, masked = prune_model(loaded, PruneConfig("magnitude", sparsity))
+    return mask_set, masked, shrink(loaded.model, plan_for(loaded, "neuron", sparsity))
+
+
 def compare_variants(loaded, sparsity: float, spec, with_quality: bool = True) -> list[VariantResult]:
     """Dense, masked, CSR and structurally smaller models timed on one batch, interleaved.
 
     `sparsity` is the fraction of weights (masked, CSR) or of MLP neurons (structured) removed.
     """
-    from .config import PruneConfig
-    from .metrics import measure_latency
-    from .run import latency_inputs, measure_quality, prune_model
-    from .structural import plan_for, shrink
 
-    mask_set, masked = prune_model(loaded, PruneConfig("magnitude", sparsity))
+    mask_set, masked, small = masked_and_shrunk(loaded, sparsity)
     models = {"dense": loaded.model, "masked": masked, "csr": to_csr_model(masked, mask_set.targets),
-              "structured": shrink(loaded.model, plan_for(loaded, "neuron", sparsity))}
+              "structured": small}
     inputs = latency_inputs(loaded, spec)
     lat = measure_latency(models, inputs, spec.reps, spec.warmup, spec.threads)
     tokens = int(inputs["input_ids"].numel())
@@ -184,13 +189,9 @@ def compare_variants(loaded, sparsity: float, spec, with_quality: bool = True) -
 def batch_sweep(loaded, sparsity: float, batches: list[int], seq_len: int, reps: int = 5,
                 threads: int = 2) -> list[dict]:
     """Median latency of dense, masked and structured over batch sizes (CSR is shown per layer)."""
-    from .config import PruneConfig
-    from .metrics import measure_latency
-    from .run import LatencySpec, latency_inputs, prune_model
-    from .structural import plan_for, shrink
 
-    _, masked = prune_model(loaded, PruneConfig("magnitude", sparsity))
-    models = {"dense": loaded.model, "masked": masked, "structured": shrink(loaded.model, plan_for(loaded, "neuron", sparsity))}
+    _, masked, small = masked_and_shrunk(loaded, sparsity)
+    models = {"dense": loaded.model, "masked": masked, "structured": small}
     rows = []
     for b in batches:
         spec = LatencySpec(batch=b, seq_len=seq_len, reps=reps, warmup=1, threads=threads)
@@ -201,21 +202,16 @@ def batch_sweep(loaded, sparsity: float, batches: list[int], seq_len: int, reps:
 
 def tradeoff(loaded, sparsities: list[float], spec) -> list[dict]:
     """Quality and latency of unstructured (masked) vs structured pruning at several sparsities."""
-    from .config import PruneConfig
-    from .metrics import measure_latency
-    from .run import latency_inputs, measure_quality, prune_model
-    from .structural import plan_for, shrink
 
     inputs = latency_inputs(loaded, spec)
     dense_params = sum(p.numel() for p in loaded.model.parameters())
     rows = [{"kind": "dense", "sparsity": 0.0, "quality": measure_quality(loaded, loaded.model),
              "params_removed": 0.0, "model": loaded.model}]
     for s in sparsities:
-        mask_set, masked = prune_model(loaded, PruneConfig("magnitude", s))
+        mask_set, masked, small = masked_and_shrunk(loaded, s)
         removed = sum(int((~m).sum()) for m in mask_set.masks.values())
         rows.append({"kind": "unstructured (masked)", "sparsity": s, "quality": measure_quality(loaded, masked),
                      "params_removed": removed / dense_params, "model": masked})
-        small = shrink(loaded.model, plan_for(loaded, "neuron", s))
         rows.append({"kind": "structured (MLP neurons)", "sparsity": s, "quality": measure_quality(loaded, small),
                      "params_removed": 1 - sum(p.numel() for p in small.parameters()) / dense_params, "model": small})
     lat = measure_latency({i: r["model"] for i, r in enumerate(rows)}, inputs, spec.reps, spec.warmup, spec.threads)
