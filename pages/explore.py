@@ -5,6 +5,7 @@ import streamlit as st
 
 from pages.common import LARGE, cached_run, dense_generation, get_model
 from prune_core import charts, samples
+from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.methods import METHODS
@@ -72,11 +73,10 @@ def page() -> None:
             calib["calib_samples"] = int(e1.number_input("Calibration samples", 1, 256, 32, key="calib_samples",
                                                          help="Sequences drawn from the training split, never "
                                                               "from the evaluation split."))
-            max_len = int(getattr(loaded.model.config, "max_position_embeddings", 0)
-                          or getattr(loaded.model.config, "n_positions", 512))
+            max_len = int(max_positions(loaded.model) or 512)
             calib["calib_seq_len"] = int(e2.number_input("Tokens per sample", 2, max(2, min(max_len, 2048)),
                                                          min(128, max_len), key="calib_seq_len"))
-            if method == "sparsegpt":  # only SparseGPT inverts a Hessian
+            if not parsed.structural and METHODS[method].info.uses_damping:
                 calib["damping"] = float(e3.number_input("Damping (fraction of mean diag H)", 0.0001, 1.0, 0.01,
                                                          format="%.4f", key="damping"))
     with st.expander("Measurement settings"):

@@ -31,6 +31,14 @@ def _spread(name: str, target: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _proposal(name: str, target: float) -> tuple[dict[str, float], float, float, float, float]:
+    """Proposed per-layer sparsities and (quality, sparsity) of proposed and uniform allocations."""
+    loaded = cached_model(name)
+    alloc = propose_allocation(_sensitivity(name), target)
+    return (alloc, *evaluate_allocation(loaded, alloc), *evaluate_allocation(loaded, {k: target for k in alloc}))
+
+
 def page() -> None:
     """Allocation spread, sensitivity heatmap, proposed non-uniform allocation vs uniform."""
     st.title("Layers: where should the zeros go?")
@@ -56,9 +64,7 @@ def page() -> None:
     st.plotly_chart(charts.sensitivity_heatmap(sens, metric), width="stretch")
     st.caption(f"Each cell: how much worse the held-out {metric} gets when only that layer is pruned to that "
                "sparsity (dense elsewhere). Pale rows are layers that can give up weights cheaply.")
-    alloc = propose_allocation(sens, target)
-    prop_q, prop_s = evaluate_allocation(loaded, alloc)
-    uni_q, uni_s = evaluate_allocation(loaded, {layer: target for layer in alloc})
+    alloc, prop_q, prop_s, uni_q, uni_s = _proposal(loaded.name, target)
     spread = pd.concat([spread, pd.DataFrame([{"allocation": "proposed (from sensitivity)", "layer": k,
                                                "sparsity": v} for k, v in alloc.items()])])
     st.plotly_chart(charts.allocation_chart(spread, target), width="stretch")

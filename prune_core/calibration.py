@@ -11,6 +11,7 @@ The shared base model is only read: its blocks are run under `inference_mode`, n
 from __future__ import annotations
 
 import copy
+import inspect
 import random
 from dataclasses import dataclass, field
 from typing import Callable
@@ -52,8 +53,7 @@ def calibration_inputs(loaded, n_samples: int, seq_len: int, seed: int) -> list[
     """Batches holding n_samples sequences from the training split: LM windows, or tweets."""
     if n_samples < MIN_SAMPLES:
         raise PruneScopeError(f"calibration needs at least {MIN_SAMPLES} sample, got {n_samples}")
-    max_pos = getattr(loaded.model.config, "max_position_embeddings", None) or getattr(
-        loaded.model.config, "n_positions", None)
+    max_pos = max_positions(loaded.model)
     if max_pos is not None and seq_len > max_pos:
         raise PruneScopeError(f"calibration sequence length {seq_len} is beyond this model's maximum of "
                               f"{max_pos} tokens; use at most {max_pos}")
@@ -75,6 +75,11 @@ def calibration_inputs(loaded, n_samples: int, seq_len: int, seed: int) -> list[
     pool = datasets.tweets("train")
     picks = rng.sample(range(len(pool)), min(n_samples, len(pool)))
     return [dict(tok(pool[i][0], truncation=True, max_length=seq_len, return_tensors="pt")) for i in picks]
+
+
+def max_positions(model: nn.Module) -> int | None:
+    """Longest sequence the model's position embeddings allow (BERT/Llama name it one way, GPT-2 another)."""
+    return getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
 
 
 def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
@@ -106,22 +111,18 @@ def capture_block_inputs(model: nn.Module, blocks: nn.ModuleList,
         captured.append((args, kwargs))
         raise _Stop
 
+    # no KV cache: nothing after the first block runs, and a cache would only hold memory
+    extra = {"use_cache": False} if "use_cache" in inspect.signature(model.forward).parameters else {}
     handle = blocks[0].register_forward_pre_hook(hook, with_kwargs=True)
     try:
         for sample in samples:
             try:
-                model(**sample, use_cache=False) if "use_cache" in _forward_params(model) else model(**sample)
+                model(**sample, **extra)
             except _Stop:
                 pass
     finally:
         handle.remove()
     return captured
-
-
-def _forward_params(model: nn.Module) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(model.forward).parameters)
 
 
 def _hidden(args: tuple, kwargs: dict) -> torch.Tensor:

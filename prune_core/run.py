@@ -211,13 +211,14 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
     if loaded.name == "smollm2-135m":
         notes.append("SmolLM2 weights were dequantized from a 4-bit GGUF file, so their histograms are lumpy.")
     pattern = parse_pattern(config.pattern)
-    calibrated = (not pattern.structural) and get_method(config.method).info.needs_calibration
+    info = None if pattern.structural else get_method(config.method).info
+    calibrated = info is not None and info.needs_calibration
     result = PruneResult(
         model=loaded.name, method=config.method, pattern=config.pattern, allocation=config.allocation,
         scope=config.scope, include_head=config.include_head, seed=config.seed,
         calib_samples=config.calib_samples if calibrated else None,
         calib_seq_len=config.calib_seq_len if calibrated else None,
-        damping=config.damping if config.method == "sparsegpt" else None,
+        damping=config.damping if info is not None and info.uses_damping else None,
         sparsity_target=pattern.fixed_sparsity if pattern.is_nm else config.sparsity,  # of units, if structural
         sparsity_actual=removed / in_scope,
         sparsity_model=1.0 - size.params_nonzero / size.params_total,

@@ -12,6 +12,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
+from .masks import MaskSet, materialize
 from .patterns import lowest_k_mask
 from .run import measure_quality
 from .targets import as_out_in, find_targets, from_out_in
@@ -78,17 +79,11 @@ def propose_allocation(sens: pd.DataFrame, target: float) -> dict[str, float]:
     return alloc
 
 
-@torch.no_grad()
 def evaluate_allocation(loaded: LoadedModel, alloc: dict[str, float]) -> tuple[float, float]:
     """(quality, overall sparsity) of magnitude pruning with a per-layer sparsity for each module."""
-    work = copy.deepcopy(loaded.model)
-    params = dict(work.named_parameters())
-    total = removed = 0
-    for t in find_targets(work, "all"):
-        s = alloc.get(t.module, 0.0)
-        k = round(s * t.numel)
-        keep = lowest_k_mask(as_out_in(params[t.name], t).abs(), k)
-        params[t.name].mul_(from_out_in(keep, t))
-        total += t.numel
-        removed += k
-    return measure_quality(loaded, work), removed / total
+    targets = find_targets(loaded.model, "all")
+    params = dict(loaded.model.named_parameters())
+    masks = {t.name: from_out_in(lowest_k_mask(as_out_in(params[t.name], t).abs(),
+                                               round(alloc.get(t.module, 0.0) * t.numel)), t) for t in targets}
+    removed = sum(int((~m).sum()) for m in masks.values())
+    return measure_quality(loaded, materialize(loaded.model, MaskSet(targets, masks))), removed / sum(t.numel for t in targets)

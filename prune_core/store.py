@@ -48,15 +48,10 @@ def environment() -> dict:
     import torch
     import transformers
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        from .metrics import device_name
+    from .metrics import device_name
 
-        cpu = device_name()
-    except Exception:  # noqa: BLE001 - best effort, never fails a store write
-        pass
     return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "cpu": cpu, "threads": torch.get_num_threads(),
+            "cpu": device_name(), "threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 

@@ -27,6 +27,7 @@ class MethodInfo:
     needs_calibration: bool = False
     granularities: tuple[str, ...] = ("unstructured", "N:M")
     explain: str = ""  # two sentences for a student: what it uses that magnitude does not
+    uses_damping: bool = False  # reads PruneConfig.damping (it inverts a Hessian)
     # True when the score is |w| itself, so a pruning threshold can be drawn on the histogram.
     magnitude_threshold: bool = False
 

@@ -93,6 +93,7 @@ def sparsegpt_prune(W: torch.Tensor, H: torch.Tensor, sparsity: float, n: int = 
 class SparseGPT(CalibratedMethod):
     info = MethodInfo("sparsegpt", "Hessian-aware removal + update of the kept weights (Frantar & "
                                    "Alistarh 2023); needs calibration data", needs_calibration=True,
+                      uses_damping=True,
                       explain="SparseGPT uses the correlations between a layer's inputs on training samples (the "
                               "Hessian X^T X) to remove the weights whose loss hurts the layer's output least. It "
                               "then adjusts the weights it keeps to make up for the removed ones, so the pruned "
