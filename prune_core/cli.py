@@ -61,6 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
     h.add_argument("--method")
     h.add_argument("--limit", type=int, default=20)
     h.add_argument("--store", metavar="FILE")
+    _add_finetune_parser(sub)
     return parser
 
 
@@ -208,9 +209,104 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_sweep(args)
         elif args.command == "history":
             _cmd_history(args)
+        elif args.command == "finetune":
+            _cmd_finetune(args)
         else:
             _cmd_prune(args)
     except PruneScopeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _add_finetune_parser(sub) -> None:
+    f = sub.add_parser("finetune", help="prune, then fine-tune keeping the pattern (gradual/movement: prune "
+                                        "while training); or replay a recipe")
+    f.add_argument("--recipe", metavar="FILE", help="replay a recipe JSON (from --export or the Paper page); "
+                                                    "flags given as well override it")
+    f.add_argument("--model", help="embedded name, local model folder, or hub id")
+    f.add_argument("--method", help="any method; gradual and movement prune during training (default magnitude)")
+    f.add_argument("--sparsity", type=float, help="fraction in [0, 1); 0 fine-tunes the dense model (a control)")
+    f.add_argument("--pattern", help="unstructured (default), 2:4, 4:8 (any N:M)")
+    f.add_argument("--allocation", choices=list(ALLOCATIONS))
+    f.add_argument("--scope", choices=list(SCOPES))
+    f.add_argument("--seed", type=int, help="pruning and batch-order seed (default 0)")
+    f.add_argument("--steps", type=int, help="optimizer steps (default 100)")
+    f.add_argument("--lr", type=float, help="peak learning rate (default 5e-4)")
+    f.add_argument("--batch-size", type=int, help="sequences per step (default 16)")
+    f.add_argument("--seq-len", type=int, help="LM training window in tokens (default 64)")
+    f.add_argument("--eval-every", type=int, help="steps between validation losses (default 10)")
+    f.add_argument("--device", help="auto (GPU when present), cpu, cuda")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.add_argument("--export", metavar="DIR", help="write the fine-tuned model (safetensors) and recipe.json here")
+
+
+def _finetune_settings(args):
+    """(model, PruneConfig, FinetuneConfig, recipe environment) from --recipe and/or the flags."""
+    from dataclasses import replace
+
+    from .finetune import FinetuneConfig, read_recipe
+
+    if args.recipe:
+        model, config, ft, env = read_recipe(args.recipe)
+    else:
+        if args.model is None or args.sparsity is None:
+            missing = [f for f, v in (("--model", args.model), ("--sparsity", args.sparsity)) if v is None]
+            raise PruneScopeError(f"the following arguments are required: {', '.join(missing)} (or --recipe FILE)")
+        model, config, ft, env = args.model, PruneConfig(), FinetuneConfig(), {}
+    model = args.model or model
+    prune_kw = {k: getattr(args, k) for k in ("method", "sparsity", "pattern", "allocation", "scope", "seed")
+                if getattr(args, k) is not None}
+    ft_kw = {k: getattr(args, k) for k in ("steps", "lr", "batch_size", "seq_len", "eval_every", "device")
+             if getattr(args, k) is not None}
+    if args.seed is not None:
+        ft_kw["seed"] = args.seed
+    return model, replace(config, **prune_kw).validated(), replace(ft, **ft_kw).validated(), env
+
+
+def _cmd_finetune(args) -> None:
+    from .finetune import export_finetuned, finetune
+    from .zoo import load_model
+
+    name, config, ft, env = _finetune_settings(args)  # fail fast, before loading
+    loaded = load_model(name)
+
+    def progress(point, steps: int) -> None:
+        if point.val_loss is not None:
+            print(f"step {point.step:>5}/{steps}  train loss {point.train_loss:.4f}  val loss {point.val_loss:.4f}  "
+                  f"sparsity {point.sparsity:.2%}", file=sys.stderr, flush=True)
+
+    result, model = finetune(loaded, config, ft, progress)
+    import torch
+    import transformers
+
+    for key, now in (("torch", torch.__version__), ("transformers", transformers.__version__)):
+        if env.get(key) not in (None, now):
+            result.notes.append(f"the recipe was made with {key} {env[key]}; this is {now}: figures may differ slightly")
+    record = result.summary() | {"notes": result.notes, "curve": [p.to_dict() for p in result.curve]}
+    if args.export:
+        export_finetuned(model, loaded, result, config, ft, args.export)
+        record["export_dir"] = args.export
+    if args.json:
+        print(json.dumps(record, default=str))
+        return
+    q = lambda v: "n/a (pruned during training)" if v is None else f"{v:.4f}"  # noqa: E731
+    print(f"{result.model}: {result.method} {result.pattern} {result.sparsity_target:.0%}, fine-tuned "
+          f"{result.steps_done}/{result.steps} steps (lr {result.lr:g}, batch {result.batch_size}, seed {result.seed}) "
+          f"on {result.device} in {result.seconds:.1f} s")
+    print(f"  {result.quality_metric:<10} dense {q(result.quality_dense)}  one-shot {q(result.quality_pruned)}  "
+          f"fine-tuned {q(result.quality)}")
+    print(f"  sparsity   target {result.sparsity_target:.1%}  final {result.sparsity_actual:.2%} of "
+          f"{result.params_in_scope:,} weights in scope (pattern kept at every step)")
+    print(f"  loss       fine-tuned train {result.train_loss:.4f} val {result.val_loss:.4f} (gap "
+          f"{result.generalization_gap:+.4f}); dense train {result.train_loss_dense:.4f} val "
+          f"{result.val_loss_dense:.4f} (gap {result.generalization_gap_dense:+.4f})")
+    if result.partial:
+        print("  PARTIAL    stopped before the budget was spent")
+    if result.diverged:
+        print("  DIVERGED   the last good weights were restored")
+    for note in result.notes:
+        print(f"  note       {note}")
+    if args.export:
+        print(f"  exported to {args.export} (replay: python -m prune_core finetune --recipe "
+              f"{args.export}/recipe.json)")

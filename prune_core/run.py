@@ -165,6 +165,10 @@ def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _
     if method.info.needs_calibration:
         samples = calibration_inputs(loaded, config.calib_samples, config.calib_seq_len, config.seed)
         calibration = Calibration(samples, progress)
+    elif method.info.prunes_during_training:  # gradual, movement: a small training budget on the training split
+        from .finetune import TrainingContext, default_budget
+
+        calibration = TrainingContext(loaded, default_budget(loaded, config.seed), progress)
     mask_set = method.prune(loaded.model, targets, config, calibration)
     if calibration is not None:
         mask_set.notes.extend(calibration.notes)

@@ -19,4 +19,4 @@ def get_method(name: str):
 
 
 from . import basic  # noqa: E402,F401  (registers the built-in methods)
-from . import sparsegpt, wanda  # noqa: E402,F401
+from . import sparsegpt, training, wanda  # noqa: E402,F401

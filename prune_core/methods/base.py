@@ -30,6 +30,9 @@ class MethodInfo:
     uses_damping: bool = False  # reads PruneConfig.damping (it inverts a Hessian)
     # True when the score is |w| itself, so a pruning threshold can be drawn on the histogram.
     magnitude_threshold: bool = False
+    # True when the method trains a copy on the training split while pruning it (gradual, movement):
+    # its masks need a training budget, and its result is fine-tuned as well as pruned.
+    prunes_during_training: bool = False
 
 
 class PruningMethod(ABC):
