@@ -122,6 +122,7 @@ def _cmd_methods() -> None:
     print("methods (importance score) for unstructured and N:M patterns:")
     for name, m in METHODS.items():
         calib = " [needs calibration data]" if m.info.needs_calibration else ""
+        calib += " [trains while pruning]" if m.info.prunes_during_training else ""
         print(f"  {name:<12} {m.info.description}{calib}")
     print("methods (unit importance) for the structural patterns neuron and head:")
     for name, imp in IMPORTANCE.items():

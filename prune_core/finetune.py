@@ -16,7 +16,7 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -50,7 +50,8 @@ class FinetuneConfig:
     device: str = "auto"  # "auto" -> cuda when available, else cpu
     weight_decay: float = 0.0  # AdamW's decoupled weight decay
     loss_samples: int = 128  # sequences in each fixed train / validation loss subset (same for every run)
-    ramp_fraction: float = 0.5  # gradual/movement: share of the steps over which sparsity rises to the target
+    ramp_start: float = 0.1  # gradual/movement: share of the steps trained dense first (movement scores accumulate)
+    ramp_fraction: float = 0.5  # gradual/movement: share of the steps over which sparsity then rises to the target
     prune_every: int = 0  # gradual/movement: steps between pruning events (Zhu & Gupta's Δt; 0: a tenth of the ramp)
     dropout: bool = False  # the model's dropout while training; off, runs are bit-reproducible even side by side
 
@@ -76,9 +77,13 @@ class FinetuneConfig:
         if not 0 < ramp <= 1:
             raise PruneScopeError(f"ramp_fraction must be in (0, 1] (share of the steps spent raising sparsity), "
                                   f"got {self.ramp_fraction!r}")
+        start = _number("ramp_start", self.ramp_start)
+        if not 0 <= start < 1:
+            raise PruneScopeError(f"ramp_start must be in [0, 1) (share of the steps before pruning starts), "
+                                  f"got {self.ramp_start!r}")
         every = _integer("prune_every", self.prune_every, 0)
-        return FinetuneConfig(steps, lr, batch, seq_len, eval_every, seed, self.device, decay, samples, ramp, every,
-                              bool(self.dropout))
+        return FinetuneConfig(steps, lr, batch, seq_len, eval_every, seed, self.device, decay, samples, start, ramp,
+                              every, bool(self.dropout))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -206,6 +211,7 @@ class TrainingContext:
     loaded: LoadedModel
     ft: FinetuneConfig
     progress: Callable[[float, str], None] = lambda f, m: None
+    notes: list[str] = field(default_factory=list)  # like Calibration.notes: `prune_model` copies them
 
 
 def resolve_device(name: str) -> torch.device:

@@ -89,10 +89,14 @@ def test_cubic_schedule():
     s = Schedule.for_budget(0.8, steps=100, ramp_fraction=0.5, prune_every=0)
     assert (s.ramp_end, s.every) == (50, 5) and s.due(5) and not s.due(6) and not s.due(55)
     assert Schedule.for_budget(0.5, steps=1, ramp_fraction=0.5, prune_every=3).ramp_end == 1
+    late = Schedule.for_budget(0.8, steps=100, ramp_fraction=0.5, prune_every=5, ramp_start=0.2)  # t0 = 20
+    assert (late.start, late.ramp_end) == (20, 70) and not late.due(15) and late.due(25) and late.sparsity(20) == 0
+    assert late.sparsity(45) == pytest.approx(cubic_sparsity(25, 0.8, 50)) and late.sparsity(90) == 0.8
 
 
 def test_gradual_reaches_the_final_sparsity_on_schedule(bert, bert_base):
-    ft = FinetuneConfig(steps=16, lr=1e-3, eval_every=8, loss_samples=32, ramp_fraction=0.5, prune_every=2)
+    ft = FinetuneConfig(steps=16, lr=1e-3, eval_every=8, loss_samples=32, ramp_start=0.0, ramp_fraction=0.5,
+                        prune_every=2)
     before = fingerprint(bert.model)
     result, model = finetune(bert, PruneConfig("gradual", 0.7), ft, baseline=bert_base)
     assert fingerprint(bert.model) == before

@@ -3,8 +3,8 @@
 What they add to one-shot pruning: the network keeps learning while weights are taken away, so it
 can route around each loss. Both raise the sparsity on Zhu & Gupta's cubic schedule
     s_t = s_f + (s_i - s_f) (1 - (t - t0) / (n Δt))^3,   t = t0, t0 + Δt, ..., t0 + n Δt
-(here s_i = 0, t0 = 0), pruning every Δt optimizer steps, then fine-tune at s_f for the remaining
-steps. They differ only in the importance: gradual keeps the largest |w|; movement keeps the
+(here s_i = 0; t0 = `ramp_start` of the budget), pruning every Δt optimizer steps, then fine-tune at
+s_f for the remaining steps. They differ only in the importance: gradual keeps the largest |w|; movement keeps the
 weights with the largest S = -Σ_t W ⊙ ∂L/∂W, i.e. those that training moves *away* from zero
 (the hard, unstructured variant of movement pruning). A pruned weight never comes back.
 
@@ -38,25 +38,32 @@ def cubic_sparsity(step: int, final: float, ramp_end: int, initial: float = 0.0)
 
 @dataclass(frozen=True)
 class Schedule:
-    """When sparsity rises: every `every` steps up to `ramp_end` (= n Δt), reaching `final` there."""
+    """When sparsity rises: every `every` steps after `start` (t0) up to `ramp_end` (= t0 + n Δt), reaching
+    `final` there. Before t0 nothing is pruned: movement scores accumulate (Sanh et al.'s warm-up)."""
 
     final: float
     ramp_end: int
     every: int
+    start: int = 0
 
     @classmethod
-    def for_budget(cls, final: float, steps: int, ramp_fraction: float, prune_every: int) -> "Schedule":
-        """Ramp over `ramp_fraction` of the steps, in n whole intervals of Δt = `prune_every` (0: ~10 intervals)."""
-        ramp = max(1, min(steps, round(ramp_fraction * steps)))
+    def for_budget(cls, final: float, steps: int, ramp_fraction: float, prune_every: int,
+                   ramp_start: float = 0.0) -> "Schedule":
+        """Start after `ramp_start` of the steps, ramp over `ramp_fraction` of them in n whole intervals of
+        Δt = `prune_every` (0: about 10 intervals); the final sparsity is always reached within the budget."""
+        start = min(steps - 1, round(ramp_start * steps))
+        ramp = max(1, min(steps - start, round(ramp_fraction * steps)))
         every = prune_every if prune_every > 0 else max(1, ramp // 10)
         every = min(every, ramp)
-        return cls(final, (ramp // every) * every, every)
+        return cls(final, start + (ramp // every) * every, every, start)
 
     def due(self, step: int) -> bool:
-        return 0 < step <= self.ramp_end and step % self.every == 0
+        return self.start < step <= self.ramp_end and (step - self.start) % self.every == 0
 
     def sparsity(self, step: int) -> float:
-        return cubic_sparsity(step, self.final, self.ramp_end)
+        if step <= self.start:
+            return 0.0
+        return cubic_sparsity(step - self.start, self.final, self.ramp_end - self.start)
 
 
 class ScheduledPruner:
@@ -119,7 +126,7 @@ class TrainingMethod(PruningMethod):
     def pruner(self, targets: list[Target], config: PruneConfig, ft) -> ScheduledPruner:
         schedule = Schedule.for_budget(config.sparsity if not parse_pattern(config.pattern).is_nm
                                        else parse_pattern(config.pattern).fixed_sparsity,
-                                       ft.steps, ft.ramp_fraction, ft.prune_every)
+                                       ft.steps, ft.ramp_fraction, ft.prune_every, ft.ramp_start)
         return ScheduledPruner(targets, config, schedule, self.movement)
 
     def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig, calibration=None) -> MaskSet:
