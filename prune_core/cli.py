@@ -246,7 +246,8 @@ def _finetune_settings(args):
     """(model, PruneConfig, FinetuneConfig, recipe environment) from --recipe and/or the flags."""
     from dataclasses import replace
 
-    from .finetune import FinetuneConfig, read_recipe
+    from .finetune import FinetuneConfig
+    from .recipe import read_recipe
 
     if args.recipe:
         model, config, ft, env = read_recipe(args.recipe)
@@ -266,7 +267,8 @@ def _finetune_settings(args):
 
 
 def _cmd_finetune(args) -> None:
-    from .finetune import export_finetuned, finetune
+    from .finetune import finetune
+    from .recipe import export_finetuned
     from .zoo import load_model
 
     name, config, ft, env = _finetune_settings(args)  # fail fast, before loading

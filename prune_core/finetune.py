@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
@@ -33,7 +31,6 @@ from .run import measure_quality, prune_model
 from .targets import Target, find_targets
 from .zoo import LoadedModel
 
-RECIPE_VERSION = 1
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -414,12 +411,17 @@ def train(loaded: LoadedModel, model: nn.Module, targets: list[Target], masks: d
                 p.copy_(state["params"][n])
         masks.update(state["masks"])
 
+    def evaluate(subset) -> float:  # dropout off while measuring, back on (if asked for) to train
+        model.eval()
+        try:
+            return data.subset_loss(model, subset)
+        finally:
+            model.train(ft.dropout)
+
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):  # the caller's random state is left as it was
         torch.manual_seed(ft.seed)
-        with torch.no_grad():
-            train0, val0 = data.losses(model)
-        curve = [CurvePoint(0, train0, val0, pattern.check(0))]
+        curve = [CurvePoint(0, evaluate(data.train_subset), evaluate(data.val_subset), pattern.check(0))]
         progress(curve[0], ft.steps)
         good = snapshot()
         for step in range(1, ft.steps + 1):
@@ -445,7 +447,7 @@ def train(loaded: LoadedModel, model: nn.Module, targets: list[Target], masks: d
                 sparsity = pattern.check(step)
                 val = None
                 if step % ft.eval_every == 0 or step == ft.steps:
-                    val = data.subset_loss(model, data.val_subset)
+                    val = evaluate(data.val_subset)
                     if not math.isfinite(val):
                         bad = f"the validation loss was {val} after step {step}"
             if bad is not None:
@@ -552,59 +554,3 @@ def finetune(loaded: LoadedModel, config: PruneConfig, ft: FinetuneConfig,
         params_in_scope=sum(t.numel for t in targets), generalization_gap=val_loss - train_loss,
         generalization_gap_dense=baseline.val_loss - baseline.train_loss, prune_seed=config.seed)
     return result, model
-
-
-# ---- recipe and export ----------------------------------------------------------------------------------
-
-def recipe(model_name: str, config: PruneConfig, ft: FinetuneConfig, result: FinetuneResult | None = None) -> dict:
-    """Everything needed to make the same model again: `python -m prune_core finetune --recipe FILE`."""
-    from .store import environment
-
-    return {"prunescope_recipe": RECIPE_VERSION, "replay": "python -m prune_core finetune --recipe recipe.json",
-            "model": model_name, "prune": config.to_dict(), "finetune": ft.to_dict(), "environment": environment(),
-            "result": result.summary() if result is not None else None}
-
-
-def read_recipe(source: str | Path | dict) -> tuple[str, PruneConfig, FinetuneConfig, dict]:
-    """(model name, PruneConfig, FinetuneConfig, the recipe's environment) from a recipe file or dict."""
-    if isinstance(source, dict):
-        raw = source
-    else:
-        try:
-            raw = json.loads(Path(source).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise PruneScopeError(f"cannot read recipe '{source}': {exc.strerror or exc}") from None
-        except ValueError as exc:
-            raise PruneScopeError(f"recipe '{source}' is not valid JSON ({exc})") from None
-    if not isinstance(raw, dict) or raw.get("prunescope_recipe") != RECIPE_VERSION:
-        raise PruneScopeError(f"not a PruneScope recipe (version {RECIPE_VERSION}): expected the JSON that "
-                              "`finetune --export` or the Paper page writes")
-    parts = []
-    for key, cls in (("prune", PruneConfig), ("finetune", FinetuneConfig)):
-        given = raw.get(key)
-        if not isinstance(given, dict):
-            raise PruneScopeError(f"recipe has no '{key}' settings")
-        unknown = set(given) - {f.name for f in fields(cls)}
-        if unknown:
-            raise PruneScopeError(f"recipe '{key}' settings have unknown fields: {', '.join(sorted(unknown))}")
-        parts.append(cls(**given).validated())
-    if not isinstance(raw.get("model"), str):
-        raise PruneScopeError("recipe names no model")
-    return raw["model"], parts[0], parts[1], raw.get("environment") or {}
-
-
-def export_finetuned(model: nn.Module, loaded: LoadedModel, result: FinetuneResult, config: PruneConfig,
-                     ft: FinetuneConfig, out_dir: str | Path) -> Path:
-    """safetensors + tokenizer + prunescope.json (the result) + recipe.json + card.json (so a reload is
-    evaluated with the same settings as the model it came from)."""
-    from .export import export_model
-
-    out = export_model(model, loaded.tokenizer, out_dir, result.to_dict())
-    card = loaded.card
-    (out / "recipe.json").write_text(json.dumps(recipe(loaded.name, config, ft, result), indent=2, default=str))
-    (out / "card.json").write_text(json.dumps({
-        "task": card.task, "quality_metric": card.quality_metric, "quality_dense": result.quality, "eval": card.eval,
-        "licence": card.licence, "source": f"{card.name}, pruned ({result.method}, {result.pattern}, "
-                                          f"{result.sparsity_target:.0%}) and fine-tuned {result.steps_done} steps",
-        "how_made": "python -m prune_core finetune --recipe recipe.json"}, indent=2))
-    return out

@@ -13,11 +13,11 @@ import torch
 from conftest import fingerprint
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
-from prune_core.finetune import (FinetuneConfig, finetune, finetune_baseline, read_recipe, recipe,
-                                 export_finetuned)
+from prune_core.finetune import FinetuneConfig, finetune, finetune_baseline
 from prune_core.masks import is_nm
 from prune_core.methods import METHODS
 from prune_core.methods.training import Schedule, cubic_sparsity
+from prune_core.recipe import export_finetuned, read_recipe, recipe
 from prune_core.run import prune_model
 from prune_core.targets import find_targets
 from prune_core.zoo import load_model
@@ -228,12 +228,17 @@ def test_recipe_round_trip_and_bad_recipes(tmp_path):
     (["--model", "tiny-sentiment-bert", "--sparsity", "0.5", "--lr", "nan"], "learning rate must be a finite"),
     (["--model", "tiny-sentiment-bert", "--sparsity", "0.5", "--steps", "0"], "runs no training"),
     (["--sparsity", "0.5"], "required: --model"),
+    (["--model", "tiny-sentiment-bert", "--sparsity", "0.5", "--lr", "quick"], "invalid float value"),
+    (["--recipe", "/nonexistent/recipe.json"], "cannot read recipe"),
 ])
-def test_cli_bad_input_exits_2_with_one_line(args, match):
-    out = _cli("finetune", *args)
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), out.stderr
-    assert match in lines[0]
+def test_cli_bad_input_exits_2_with_one_line(args, match, capsys):
+    # in-process: these fail before any model is loaded (the subprocess path is covered above and in test_cli)
+    from prune_core.cli import main
+
+    assert main(["finetune", *args]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], err
 
 
 def test_export_refuses_a_non_empty_folder(tmp_path, bert):
@@ -242,3 +247,12 @@ def test_export_refuses_a_non_empty_folder(tmp_path, bert):
     result, model = finetune(bert, PruneConfig("magnitude", 0.5), FinetuneConfig(steps=1, loss_samples=8))
     with pytest.raises(PruneScopeError, match="not empty"):
         export_finetuned(model, bert, result, PruneConfig("magnitude", 0.5), FinetuneConfig(steps=1), tmp_path / "x")
+
+
+def test_dropout_training_is_seeded_and_leaves_global_rng_alone(bert, bert_base):
+    ft = replace(BERT_FT, steps=3, dropout=True)
+    state = torch.get_rng_state()
+    a, _ = finetune(bert, PruneConfig("magnitude", 0.5), ft, baseline=bert_base)
+    assert torch.equal(torch.get_rng_state(), state)
+    b, _ = finetune(bert, PruneConfig("magnitude", 0.5), ft, baseline=bert_base)
+    assert [p.train_loss for p in a.curve] == [p.train_loss for p in b.curve]
