@@ -131,3 +131,11 @@ def test_layers_page_heatmap_and_proposal():
     labels = [m.label for m in at.metric]
     assert labels == ["Uniform: accuracy", "Proposed: accuracy"]
     assert len(at.get("plotly_chart")) == 2
+
+
+def test_explore_runs_a_method_that_prunes_while_training():
+    at = _app("tiny-sentiment-bert")
+    at.selectbox(key="method_weights").set_value("gradual").run()
+    assert not at.exception and not at.error
+    assert _metrics(at)["Weights removed (in scope)"] == "50.0%"
+    assert any("training steps" in i.value for i in at.info)  # says the weights were also trained
