@@ -4,6 +4,7 @@ Every chart has a title, axis units, hover with exact values and the dense refer
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -195,16 +196,17 @@ def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, d
     return _layout(fig, f"{quality_metric} vs {x_title}", x_title, f"held-out {quality_metric}", 420)
 
 
-def sensitivity_heatmap(sens: pd.DataFrame, quality_metric: str) -> go.Figure:
-    """Layers x sparsity, coloured by the quality lost when only that layer is pruned."""
+def sensitivity_heatmap(sens: pd.DataFrame, quality_metric: str, group_by: str = "layer") -> go.Figure:
+    """Layers (or kinds of layer) x sparsity, coloured by the quality lost when only that group is pruned."""
     table = sens.pivot_table(index="layer", columns="sparsity", values="damage", sort=False)
     fig = go.Figure(go.Heatmap(
         z=table.to_numpy(), x=[f"{c:.0%}" for c in table.columns], y=list(table.index), colorscale="Reds",
         colorbar=dict(title="quality lost"),
         hovertemplate="%{y}<br>sparsity %{x}<br>" + quality_metric + " worse by %{z:.4g}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Sensitivity: one layer pruned at a time (magnitude)", "sparsity of that layer",
-                   "layer (model order)", max(360, 22 * len(table) + 120))
+    what = "one kind of layer (all blocks)" if group_by == "kind" else "one layer"
+    return _layout(fig, f"Sensitivity: {what} pruned at a time (magnitude)", "sparsity of the pruned " + ("kind" if group_by == "kind" else "layer"),
+                   "kind of layer" if group_by == "kind" else "layer (model order)", max(360, 22 * len(table) + 120))
 
 
 def allocation_chart(spread: pd.DataFrame, target: float) -> go.Figure:
@@ -219,3 +221,62 @@ def allocation_chart(spread: pd.DataFrame, target: float) -> go.Figure:
     fig.update_xaxes(tickangle=-60)
     return _layout(fig, "How each allocation spreads the sparsity over the layers", "layer (model order)",
                    "weights removed (%)", 420)
+
+
+KEPT, REMOVED = "#1f618d", "#fbeee6"
+
+
+def _block_share(mask: np.ndarray, block: int) -> np.ndarray:
+    """Share of weights kept in each block x block tile; edge tiles average only the weights they hold."""
+    rows, cols = mask.shape
+    r, c = -(-rows // block), -(-cols // block)
+    padded = np.full((r * block, c * block), np.nan)
+    padded[:rows, :cols] = mask
+    return np.nanmean(padded.reshape(r, block, c, block), axis=(1, 3))
+
+
+def mask_heatmap(mask, title: str, crop: int = 64, max_cells: int = 192) -> go.Figure:
+    """Which weights of one (out_features, in_features) matrix a mask keeps (True = kept).
+
+    Left: the top-left `crop` x `crop` corner, every weight drawn, so N:M groups and unit
+    rows/columns are visible. Right: the whole matrix, shrunk honestly when it has more than
+    `max_cells` rows or columns: each cell is the share kept in a square block (said in the subtitle).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    rows, cols = mask.shape
+    block = max(1, -(-max(rows, cols) // max_cells))
+    kept = float(mask.mean())
+    whole = _block_share(mask, block)
+    scale = [[0.0, REMOVED], [1.0, KEPT]]
+    bar = dict(title="share kept", tickvals=[0, 0.5, 1], ticktext=["0 (removed)", "0.5", "1 (kept)"])
+    panels = []  # (z, x centres, y centres, hover customdata, hover template, panel title)
+    cr, cc = min(crop, rows), min(crop, cols)
+    if (cr, cc) != (rows, cols):
+        z = mask[:cr, :cc].astype(float)
+        panels.append((z, np.arange(cc), np.arange(cr), None,
+                       "output %{y}, input %{x}: %{z:.0f} (1 = kept, 0 = removed)<extra>corner</extra>",
+                       f"first {cr}×{cc} weights (every weight)"))
+    starts_y, starts_x = np.arange(whole.shape[0]) * block, np.arange(whole.shape[1]) * block
+    ends_y, ends_x = np.minimum(starts_y + block, rows) - 1, np.minimum(starts_x + block, cols) - 1
+    custom = np.stack(np.broadcast_arrays(starts_y[:, None], ends_y[:, None], starts_x[None, :], ends_x[None, :]), -1)
+    panels.append((whole, (starts_x + ends_x) / 2, (starts_y + ends_y) / 2, custom,
+                   "outputs %{customdata[0]}–%{customdata[1]}, inputs %{customdata[2]}–%{customdata[3]}<br>"
+                   "%{z:.1%} kept<extra>whole matrix</extra>",
+                   f"whole {rows}×{cols} matrix" + (f", each cell = share kept in a {block}×{block} block"
+                                                     if block > 1 else " (every weight)")))
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[5] for p in panels], horizontal_spacing=0.12)
+    for i, (z, x, y, custom, hover, _) in enumerate(panels, start=1):
+        fig.add_heatmap(z=z, x=x, y=y, customdata=custom, hovertemplate=hover, colorscale=scale, zmin=0, zmax=1,
+                        showscale=i == len(panels), colorbar=bar, row=1, col=i)
+        fig.update_xaxes(title_text="input features (columns)", constrain="domain", row=1, col=i)
+        fig.update_yaxes(title_text="output features (rows)", autorange="reversed", constrain="domain",
+                         scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
+    if len(panels) == 2:  # where the corner lies in the whole matrix
+        fig.add_shape(type="rect", x0=-0.5, y0=-0.5, x1=cc - 0.5, y1=cr - 0.5, line=dict(color=PRUNED, width=2),
+                      row=1, col=2)
+    fig.update_layout(title=f"{title}<br><sup>{kept:.1%} of {mask.size:,} weights kept (dense keeps 100 %); "
+                            f"rows = output features, columns = input features</sup>",
+                      template="plotly_white", height=520, margin=dict(l=60, r=20, t=110, b=60))
+    return fig
