@@ -23,8 +23,8 @@ GRID = [0.3, 0.5, 0.7, 0.9]
 OTHER_NM = "other N:M…"
 LOOK_FOR = {  # what the mask heatmap should show, per kind of pattern
     "unstructured": "Unstructured: the removed weights are scattered wherever the scores are lowest.",
-    "nm": "N:M: in every row, each run of M consecutive inputs keeps exactly N, a regular comb along the input "
-          "axis (the whole-matrix view is flat: every block keeps the same share).",
+    "nm": "N:M: in every row, each run of M consecutive inputs (between two grey lines) keeps exactly N; the "
+          "whole-matrix view is flat because every block keeps the same share.",
     "neuron": "Neurons: whole rows go in the matrices that produce the MLP neurons (up/gate), whole columns in "
               "the one that reads them (down).",
     "head": "Heads: bands of head_dim rows go in Q/K/V (GPT-2's fused c_attn stacks Q|K|V, so each head shows "
@@ -96,7 +96,8 @@ def page() -> None:
 
 def _sensitivity_section(loaded, target: float, spread: pd.DataFrame) -> None:
     group_by = st.radio("Sensitivity", list(GROUPINGS), horizontal=True, key="layers_group",
-                        format_func=lambda g: f"by {g}", help="\n\n".join(f"**by {k}**: {v}" for k, v in GROUPINGS.items()))
+                        format_func=lambda g: f"by {g}",
+                        help="\n\n".join(f"**by {k}**: {v}" for k, v in GROUPINGS.items()))
     what = "kind of layer" if group_by == "kind" else "layer"
     with st.spinner(f"pruning each {what} at {', '.join(f'{g:.0%}' for g in GRID)} and evaluating…"):
         sens = _sensitivity(loaded.name, group_by)
@@ -104,7 +105,8 @@ def _sensitivity_section(loaded, target: float, spread: pd.DataFrame) -> None:
     st.plotly_chart(charts.sensitivity_heatmap(sens, metric, group_by), width="stretch")
     st.caption(f"Each cell: how much worse the held-out {metric} gets when only that {what} is pruned to that "
                "sparsity (dense elsewhere)" + (", every block at once" if group_by == "kind" else "")
-               + f". Pale rows are {what}s that can give up weights cheaply.")
+               + f". Pale rows are {'kinds of layer' if group_by == 'kind' else 'layers'} that can give up weights "
+               "cheaply.")
     alloc, prop_q, prop_s, uni_q, uni_s = _proposal(loaded.name, target, group_by)
     spread = pd.concat([spread, pd.DataFrame([{"allocation": "proposed (from sensitivity)", "layer": k,
                                                "sparsity": v} for k, v in alloc.items()])])
@@ -157,7 +159,8 @@ def _mask_section(loaded) -> None:
         return
     bits, shape = packed[module]
     mask = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
-    st.plotly_chart(charts.mask_heatmap(mask, f"{module}: {method}, {pattern}"), width="stretch")
+    fig = charts.mask_heatmap(mask, f"{module}: {method}, {pattern}", group=parsed.m or None)
+    st.plotly_chart(fig, width="stretch")
     key = parsed.unit or ("nm" if parsed.is_nm else "unstructured")
     st.caption(f"Dark = kept, pale = removed; the whole model was pruned with these settings (layer allocation"
                f"{', default calibration data' if needs_data else ''}) and this matrix is shown. {LOOK_FOR[key]}")

@@ -204,9 +204,11 @@ def sensitivity_heatmap(sens: pd.DataFrame, quality_metric: str, group_by: str =
         colorbar=dict(title="quality lost"),
         hovertemplate="%{y}<br>sparsity %{x}<br>" + quality_metric + " worse by %{z:.4g}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    what = "one kind of layer (all blocks)" if group_by == "kind" else "one layer"
-    return _layout(fig, f"Sensitivity: {what} pruned at a time (magnitude)", "sparsity of the pruned " + ("kind" if group_by == "kind" else "layer"),
-                   "kind of layer" if group_by == "kind" else "layer (model order)", max(360, 22 * len(table) + 120))
+    by_kind = group_by == "kind"
+    what = "one kind of layer (all blocks)" if by_kind else "one layer"
+    return _layout(fig, f"Sensitivity: {what} pruned at a time (magnitude)",
+                   f"sparsity of the pruned {'kind' if by_kind else 'layer'}",
+                   "kind of layer" if by_kind else "layer (model order)", max(360, 22 * len(table) + 120))
 
 
 def allocation_chart(spread: pd.DataFrame, target: float) -> go.Figure:
@@ -235,12 +237,13 @@ def _block_share(mask: np.ndarray, block: int) -> np.ndarray:
     return np.nanmean(padded.reshape(r, block, c, block), axis=(1, 3))
 
 
-def mask_heatmap(mask, title: str, crop: int = 64, max_cells: int = 192) -> go.Figure:
+def mask_heatmap(mask, title: str, crop: int = 64, max_cells: int = 192, group: int | None = None) -> go.Figure:
     """Which weights of one (out_features, in_features) matrix a mask keeps (True = kept).
 
     Left: the top-left `crop` x `crop` corner, every weight drawn, so N:M groups and unit
-    rows/columns are visible. Right: the whole matrix, shrunk honestly when it has more than
-    `max_cells` rows or columns: each cell is the share kept in a square block (said in the subtitle).
+    rows/columns are visible (`group`=M draws a line between groups of M inputs). Right: the whole
+    matrix, shrunk honestly when it has more than `max_cells` rows or columns: each cell is the
+    share kept in a square block (said in the subtitle).
     """
     mask = np.asarray(mask, dtype=bool)
     rows, cols = mask.shape
@@ -273,10 +276,14 @@ def mask_heatmap(mask, title: str, crop: int = 64, max_cells: int = 192) -> go.F
         fig.update_xaxes(title_text="input features (columns)", constrain="domain", row=1, col=i)
         fig.update_yaxes(title_text="output features (rows)", autorange="reversed", constrain="domain",
                          scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
+    if group and group > 1:  # N:M: separate the groups of M inputs in the full-resolution panel
+        for x in np.arange(group, panels[0][0].shape[1], group) - 0.5:
+            fig.add_shape(type="line", x0=x, x1=x, y0=-0.5, y1=panels[0][0].shape[0] - 0.5,
+                          line=dict(color="#17202a", width=1.5), opacity=0.7, row=1, col=1)
     if len(panels) == 2:  # where the corner lies in the whole matrix
         fig.add_shape(type="rect", x0=-0.5, y0=-0.5, x1=cc - 0.5, y1=cr - 0.5, line=dict(color=PRUNED, width=2),
                       row=1, col=2)
     fig.update_layout(title=f"{title}<br><sup>{kept:.1%} of {mask.size:,} weights kept (dense keeps 100 %); "
                             f"rows = output features, columns = input features</sup>",
-                      template="plotly_white", height=520, margin=dict(l=60, r=20, t=110, b=60))
+                      template="plotly_white", height=600, margin=dict(l=60, r=20, t=110, b=60))
     return fig

@@ -28,6 +28,8 @@ def test_two_four_keeps_two_of_every_four_inputs_in_mask_and_chart(gpt):
     assert fig.layout.xaxis.title.text == "input features (columns)"
     assert fig.layout.yaxis.title.text == "output features (rows)"
     assert "4×4 block" in fig.layout.annotations[1].text
+    lines = [s.x0 for s in mask_heatmap(mask, "c_fc 2:4", group=4).layout.shapes if s.type == "line"]
+    assert lines == [x - 0.5 for x in range(4, 64, 4)]  # one separator between each group of 4 inputs
 
 
 def test_neuron_pattern_removes_whole_rows_then_whole_columns(gpt):
