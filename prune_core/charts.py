@@ -78,8 +78,8 @@ def latency_chart(latency: pd.DataFrame) -> go.Figure:
     return _layout(fig, f"Forward latency (measured)<br><sup>{setup}</sup>", "", "milliseconds (median, IQR)", 340)
 
 
-def gpu_speedup_chart(df: pd.DataFrame, mode: str) -> go.Figure:
-    """Recorded 2:4-vs-dense speedups on a GPU, per layer shape and end to end, against tokens."""
+def gpu_speedup_chart(df: pd.DataFrame, mode: str, how: str = "recorded") -> go.Figure:
+    """2:4-vs-dense speedups on a GPU (recorded or measured live), per layer shape and end to end."""
     part = df[df["mode"] == mode]
     fig = go.Figure()
     for name, rows in part.groupby("name", sort=False):
@@ -92,7 +92,7 @@ def gpu_speedup_chart(df: pd.DataFrame, mode: str) -> go.Figure:
     fig.add_hline(y=2.0, line_dash="dot", line_color="black", annotation_text="ideal 2:4 limit 2x")
     fig.update_xaxes(type="log")
     meta = part.iloc[0] if len(part) else None
-    sub = f"{meta['gpu']}, torch {meta['torch']}, {meta['dtype']}, {mode}, recorded {meta['date']}" if meta is not None else ""
+    sub = f"{meta['gpu']}, torch {meta['torch']}, {meta['dtype']}, {mode}, {how} {meta['date']}" if meta is not None else ""
     return _layout(fig, f"2:4 semi-structured vs dense on GPU<br><sup>{sub}</sup>", "tokens per call (log)",
                    "speedup over dense (x)", 420)
 
