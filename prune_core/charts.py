@@ -219,3 +219,40 @@ def allocation_chart(spread: pd.DataFrame, target: float) -> go.Figure:
     fig.update_xaxes(tickangle=-60)
     return _layout(fig, "How each allocation spreads the sparsity over the layers", "layer (model order)",
                    "weights removed (%)", 420)
+
+
+def tolerance_chart(table: pd.DataFrame) -> go.Figure:
+    """Claim (b): the largest share of prunable weights each method removes within the tolerance."""
+    fig = go.Figure()
+    fig.add_bar(x=table["series"], y=table["share_removed"] * 100, marker_color=PRUNED,
+                customdata=table[["max_sparsity", "quality"]].to_numpy(),
+                hovertemplate="%{x}<br>%{y:.1f} % of prunable weights removed<br>grid sparsity %{customdata[0]:.0%}"
+                              "<br>quality there %{customdata[1]:.4g}<extra></extra>")
+    fig.add_hline(y=0, line_color=DENSE, annotation_text="dense: nothing removed", annotation_position="bottom left")
+    return _layout(fig, "Most weights removed within the tolerance", "method",
+                   "prunable (Linear) weights removed (%)").update_yaxes(range=[0, 100])
+
+
+def recovery_chart(frame: pd.DataFrame, column: str, title: str, y_title: str, log_y: bool = False) -> go.Figure:
+    """Claim (c): one point per seed for each variant, with the mean and the min-max range."""
+    fig = go.Figure()
+    colours = {"dense": DENSE, "pruned + fine-tuned": PRUNED, "dense + fine-tuned (control)": "#2e86de"}
+    data = frame.dropna(subset=[column])
+    for variant, part in data.groupby("variant", sort=False):
+        q = part[column]
+        fig.add_scatter(x=[variant] * len(part), y=q, mode="markers", name=variant, showlegend=False,
+                        marker=dict(size=9, color=colours.get(variant, "#8e44ad"), opacity=0.6),
+                        customdata=part[["seed"]].to_numpy(),
+                        hovertemplate="%{x}<br>seed %{customdata[0]}: %{y:.4g}<extra></extra>")
+        fig.add_scatter(x=[variant], y=[q.mean()], mode="markers", showlegend=False,
+                        error_y=dict(type="data", symmetric=False, array=[q.max() - q.mean()],
+                                     arrayminus=[q.mean() - q.min()]),
+                        marker=dict(symbol="line-ew-open", size=30, line=dict(width=3, color="black")),
+                        hovertemplate=f"%{{x}}<br>mean %{{y:.4g}} over {len(q)} seed(s), range "
+                                      f"{q.min():.4g}–{q.max():.4g}<extra></extra>")
+    dense = data.loc[data["variant"] == "dense", column]
+    if len(dense):
+        fig.add_hline(y=float(dense.mean()), line_dash="dash", line_color=DENSE, annotation_text="dense")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return _layout(fig, title, "model", y_title)

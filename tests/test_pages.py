@@ -134,3 +134,29 @@ def test_layers_page_heatmap_and_proposal():
     labels = [m.label for m in at.metric]
     assert labels == ["Uniform: accuracy", "Proposed: accuracy"]
     assert len(at.get("plotly_chart")) == 2
+
+
+def test_predict_then_reveal_holds_results_until_the_guess():
+    at = _app("tiny-sentiment-bert")
+    assert at.metric  # mode off: results straight away
+    at.toggle(key="predict_mode").set_value(True).run()
+    assert not at.exception and not at.metric  # results held back
+    assert any("what held-out **accuracy** do you expect" in m.value for m in at.markdown)
+    at.number_input(key="predict_guess").set_value(0.9).run()
+    at.button[0].click().run()  # the form's Reveal button
+    assert not at.exception and at.metric
+    assert any("You guessed 0.9" in s.value for s in at.success)
+    assert any(e.label.startswith("Glossary") for e in at.expander)
+
+
+def test_paper_page_runs_claims_a_and_b_and_offers_the_card():
+    at = _page("paper", "tiny-sentiment-bert")
+    assert at.title[0].value.startswith("Paper") and "abstract is public" in at.info[0].value
+    at.multiselect(key="paper_methods").set_value(["magnitude"])
+    at.text_input(key="paper_grid").set_value("0.2,0.5").run()
+    at.button(key="paper_run_ab").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    verdicts = [b.value for b in list(at.success) + list(at.warning) + list(at.error) if "Verdict" in b.value]
+    assert len(verdicts) == 2  # (a) and (b)
+    assert len(at.get("plotly_chart")) == 2
+    assert at.get("download_button")
