@@ -19,7 +19,7 @@ from prune_core.errors import PruneScopeError
 from prune_core.methods import METHODS
 from prune_core.run import LatencySpec
 from prune_core.store import Store
-from prune_core.sweep import EXECUTORS, PROPOSED, grid_configs, parse_grid, proposed_run, run_sweep
+from prune_core.sweep import EXECUTORS, PROPOSED, ExecutorUnavailable, grid_configs, parse_grid, proposed_run, run_sweep
 from prune_core.tables import SIZE_LABELS
 
 X_AXES = {"sparsity_actual": "sparsity (fraction of weights in scope removed)",
@@ -81,6 +81,11 @@ def _run(loaded, configs, grid: list[float], store: Store, executor: str, addres
                 alloc, quality, sparsity, _, _ = _proposal(loaded.name, target)
                 store.add(proposed_run(loaded, target, alloc, quality, sparsity, dense_q), sweep=sweep)
                 done += 1
+    except ExecutorUnavailable as exc:
+        st.session_state.pop("cmp_active", None)
+        st.error(f"Cannot run on {executor}: {exc}. In this page: pick *local* under *Run on*, or tick *if Ray is "
+                 "unavailable, run locally instead*.")
+        st.stop()
     except PruneScopeError as exc:
         st.session_state.pop("cmp_active", None)
         st.error(f"The sweep stopped: {exc}")
