@@ -117,7 +117,7 @@ def page() -> None:
                            "chosen from a sensitivity analysis, at each sparsity of the grid", key="cmp_proposed",
                            help="The same proposal as on the Layers page; it is stored with the sweep.")
     e1, e2, e3 = st.columns([1, 2, 2])
-    executor = e1.radio("Run on", list(EXECUTORS), key="cmp_executor", help="; ".join(
+    executor = e1.radio("Run on", list(EXECUTORS), key="cmp_executor", horizontal=True, help="; ".join(
         f"{name}: {cls.description}" for name, cls in EXECUTORS.items()))
     address, fallback = "", False
     if executor == "ray":
