@@ -177,8 +177,10 @@ class RayExecutor:
             else:
                 ray.init(num_cpus=self.local_cpus, **quiet)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+            auth = (" (a cluster started with `ray start` uses token authentication: set RAY_AUTH_MODE=token "
+                    "and give its token in RAY_AUTH_TOKEN or ~/.ray/auth_token)") if address else ""
             raise ExecutorUnavailable(f"cannot start or reach Ray ({type(exc).__name__}: {exc}); check "
-                                      "--ray-address / RAY_ADDRESS, or run with --executor local") from None
+                                      f"--ray-address / RAY_ADDRESS{auth}, or run with --executor local") from None
 
     def results(self, job: SweepJob, should_stop: Callable[[], bool]) -> Results:
         import torch
