@@ -165,13 +165,15 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, lower_y_better: bool) -> pd.S
 
 
 def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, dense_quality: float,
-                  dense_x: float | None = None, mark_pareto: bool = True, lines: bool = True) -> go.Figure:
-    """Quality of every run against x, one series per method; dense baseline; Pareto front ringed."""
+                  dense_x: float | None = None, mark_pareto: bool = True, lines: bool = True,
+                  series: str = "method") -> go.Figure:
+    """Quality of every run against x, one series per value of `series` (the method, or a label that
+    also names the allocation); dense baseline; Pareto front ringed."""
     lower = quality_metric == "perplexity"
     fig = go.Figure()
     palette = ["#8e44ad", "#16a085", "#e74c3c", "#2e86de", "#f39c12", "#7f8c8d", "#d35400", "#27ae60"]
-    colour = {m: palette[i % len(palette)] for i, m in enumerate(sorted(df["method"].unique()))}
-    for method, rows in df.sort_values(x).groupby("method", sort=True):
+    colour = {m: palette[i % len(palette)] for i, m in enumerate(sorted(df[series].unique()))}
+    for method, rows in df.sort_values(x).groupby(series, sort=True):
         fig.add_scatter(x=rows[x], y=rows["quality"], mode="lines+markers" if lines else "markers", name=method,
                         marker_color=colour[method], line_color=colour[method],
                         customdata=rows[["sparsity_target", "pattern", "allocation", "seed"]].to_numpy(),

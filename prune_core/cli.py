@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from .config import ALLOCATIONS, PruneConfig
@@ -56,6 +57,11 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", metavar="CSV", help="also write the table here")
     w.add_argument("--store", metavar="FILE", help="results database (default: $PRUNESCOPE_DATA/results.sqlite)")
     w.add_argument("--json", action="store_true", help="print the rows as JSON lines")
+    w.add_argument("--executor", default="local",
+                   help="where runs execute: local (default, needs nothing) or ray (pip install ray)")
+    w.add_argument("--ray-address", metavar="HOST:PORT", help="existing Ray cluster (default: $RAY_ADDRESS, "
+                   "else a small local Ray)")
+    w.add_argument("--fallback-local", action="store_true", help="if Ray is missing or unreachable, run locally")
     h = sub.add_parser("history", help="list stored runs, newest first")
     h.add_argument("--model")
     h.add_argument("--method")
@@ -76,24 +82,57 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StopOnInterrupt:
+    """First Ctrl-C stops the sweep after keeping the finished runs; a second one aborts at once."""
+
+    def __init__(self):
+        self.flag = False
+
+    def requested(self) -> bool:
+        return self.flag
+
+    def _handle(self, signum, frame) -> None:
+        if self.flag:
+            raise KeyboardInterrupt
+        self.flag = True
+        print("\nstopping: finished runs are kept (Ctrl-C again to abort now)", file=sys.stderr)
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+
 def _cmd_sweep(args) -> None:
     from .run import LatencySpec
     from .store import Store
-    from .sweep import grid_configs, parse_grid, run_sweep
+    from .sweep import grid_configs, make_executor, parse_grid, run_sweep
     from .zoo import load_model
 
     configs = grid_configs([m.strip() for m in args.methods.split(",") if m.strip()], parse_grid(args.sparsity),
                            pattern=args.pattern, allocation=args.allocation, scope=args.scope, seed=args.seed,
                            calib_samples=args.calib_samples)
     store = Store(args.store)
+    executor = make_executor(args.executor, args.ray_address, args.fallback_local)  # before loading the model
+    if executor.note:
+        print(f"note: {executor.note}", file=sys.stderr)
     loaded = load_model(args.model)
 
     def progress(i: int, n: int, config) -> None:
         bar = "#" * (20 * i // n) + "." * (20 - 20 * i // n)
         print(f"\r[{bar}] {i}/{n} {config.method} {config.sparsity:.2f}   ", end="", file=sys.stderr, flush=True)
 
-    frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), progress=progress)
+    stop = _StopOnInterrupt()
+    with stop:
+        frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), progress=progress,
+                          should_stop=stop.requested, executor=executor)
     print(file=sys.stderr)
+    if frame.attrs["partial"]:
+        print(f"stopped: {len(frame)} of {len(configs)} runs finished and kept", file=sys.stderr)
+    if frame.empty:
+        return
     if args.out:
         frame.to_csv(args.out, index=False)
     if args.json:
@@ -101,7 +140,8 @@ def _cmd_sweep(args) -> None:
             print(json.dumps(row, default=str))
         return
     cols = ["method", "sparsity_target", "sparsity_actual", "quality", "latency_ms", "params_nonzero"]
-    print(f"{loaded.name}: {len(frame)} runs in {frame.attrs['seconds']:.1f} s, stored in {store.path} "
+    print(f"{loaded.name}: {len(frame)} runs in {frame.attrs['seconds']:.1f} s ({frame.attrs['executor']} "
+          f"executor), stored in {store.path} "
           f"(sweep {frame.attrs['sweep']}); dense {frame['quality_metric'].iloc[0]} {frame['quality_dense'].iloc[0]:.4f}")
     print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
