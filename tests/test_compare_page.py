@@ -40,7 +40,7 @@ def _sweep(at, methods, grid, **settings):
 
 def test_proposed_allocation_is_a_series_next_to_uniform_magnitude_and_is_stored(tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNESCOPE_DATA", str(tmp_path))
-    at = _sweep(_page("compare", "tiny-shakespeare-gpt"), ["magnitude"], "0.5,0.7", cmp_proposed=True)
+    at = _sweep(_page("compare", "tiny-sentiment-bert"), ["magnitude"], "0.5,0.7", cmp_proposed=True)
     assert not at.error and at.success and "4 runs" in at.success[0].value
     traces = _traces(at)
     assert {"magnitude", PROPOSED_LABEL, "dense", "Pareto front"} <= set(traces)
