@@ -79,8 +79,8 @@ def latency_chart(latency: pd.DataFrame) -> go.Figure:
     return _layout(fig, f"Forward latency (measured)<br><sup>{setup}</sup>", "", "milliseconds (median, IQR)", 340)
 
 
-def gpu_speedup_chart(df: pd.DataFrame, mode: str) -> go.Figure:
-    """Recorded 2:4-vs-dense speedups on a GPU, per layer shape and end to end, against tokens."""
+def gpu_speedup_chart(df: pd.DataFrame, mode: str, how: str = "recorded") -> go.Figure:
+    """2:4-vs-dense speedups on a GPU (recorded or measured live), per layer shape and end to end."""
     part = df[df["mode"] == mode]
     fig = go.Figure()
     for name, rows in part.groupby("name", sort=False):
@@ -93,7 +93,7 @@ def gpu_speedup_chart(df: pd.DataFrame, mode: str) -> go.Figure:
     fig.add_hline(y=2.0, line_dash="dot", line_color="black", annotation_text="ideal 2:4 limit 2x")
     fig.update_xaxes(type="log")
     meta = part.iloc[0] if len(part) else None
-    sub = f"{meta['gpu']}, torch {meta['torch']}, {meta['dtype']}, {mode}, recorded {meta['date']}" if meta is not None else ""
+    sub = f"{meta['gpu']}, torch {meta['torch']}, {meta['dtype']}, {mode}, {how} {meta['date']}" if meta is not None else ""
     return _layout(fig, f"2:4 semi-structured vs dense on GPU<br><sup>{sub}</sup>", "tokens per call (log)",
                    "speedup over dense (x)", 420)
 
@@ -166,13 +166,15 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, lower_y_better: bool) -> pd.S
 
 
 def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, dense_quality: float,
-                  dense_x: float | None = None, mark_pareto: bool = True, lines: bool = True) -> go.Figure:
-    """Quality of every run against x, one series per method; dense baseline; Pareto front ringed."""
+                  dense_x: float | None = None, mark_pareto: bool = True, lines: bool = True,
+                  series: str = "method") -> go.Figure:
+    """Quality of every run against x, one series per value of `series` (the method, or a label that
+    also names the allocation); dense baseline; Pareto front ringed."""
     lower = quality_metric == "perplexity"
     fig = go.Figure()
     palette = ["#8e44ad", "#16a085", "#e74c3c", "#2e86de", "#f39c12", "#7f8c8d", "#d35400", "#27ae60"]
-    colour = {m: palette[i % len(palette)] for i, m in enumerate(sorted(df["method"].unique()))}
-    for method, rows in df.sort_values(x).groupby("method", sort=True):
+    colour = {m: palette[i % len(palette)] for i, m in enumerate(sorted(df[series].unique()))}
+    for method, rows in df.sort_values(x).groupby(series, sort=True):
         fig.add_scatter(x=rows[x], y=rows["quality"], mode="lines+markers" if lines else "markers", name=method,
                         marker_color=colour[method], line_color=colour[method],
                         customdata=rows[["sparsity_target", "pattern", "allocation", "seed"]].to_numpy(),
@@ -287,3 +289,40 @@ def mask_heatmap(mask, title: str, crop: int = 64, max_cells: int = 192, group: 
                             f"rows = output features, columns = input features</sup>",
                       template="plotly_white", height=600, margin=dict(l=60, r=20, t=110, b=60))
     return fig
+
+
+def tolerance_chart(table: pd.DataFrame) -> go.Figure:
+    """Claim (b): the largest share of prunable weights each method removes within the tolerance."""
+    fig = go.Figure()
+    fig.add_bar(x=table["series"], y=table["share_removed"] * 100, marker_color=PRUNED,
+                customdata=table[["max_sparsity", "quality"]].to_numpy(),
+                hovertemplate="%{x}<br>%{y:.1f} % of prunable weights removed<br>grid sparsity %{customdata[0]:.0%}"
+                              "<br>quality there %{customdata[1]:.4g}<extra></extra>")
+    fig.add_hline(y=0, line_color=DENSE, annotation_text="dense: nothing removed", annotation_position="bottom left")
+    return _layout(fig, "Most weights removed within the tolerance", "method",
+                   "prunable (Linear) weights removed (%)").update_yaxes(range=[0, 100])
+
+
+def recovery_chart(frame: pd.DataFrame, column: str, title: str, y_title: str, log_y: bool = False) -> go.Figure:
+    """Claim (c): one point per seed for each variant, with the mean and the min-max range."""
+    fig = go.Figure()
+    colours = {"dense": DENSE, "pruned + fine-tuned": PRUNED, "dense + fine-tuned (control)": "#2e86de"}
+    data = frame.dropna(subset=[column])
+    for variant, part in data.groupby("variant", sort=False):
+        q = part[column]
+        fig.add_scatter(x=[variant] * len(part), y=q, mode="markers", name=variant, showlegend=False,
+                        marker=dict(size=9, color=colours.get(variant, "#8e44ad"), opacity=0.6),
+                        customdata=part[["seed"]].to_numpy(),
+                        hovertemplate="%{x}<br>seed %{customdata[0]}: %{y:.4g}<extra></extra>")
+        fig.add_scatter(x=[variant], y=[q.mean()], mode="markers", showlegend=False,
+                        error_y=dict(type="data", symmetric=False, array=[q.max() - q.mean()],
+                                     arrayminus=[q.mean() - q.min()]),
+                        marker=dict(symbol="line-ew-open", size=30, line=dict(width=3, color="black")),
+                        hovertemplate=f"%{{x}}<br>mean %{{y:.4g}} over {len(q)} seed(s), range "
+                                      f"{q.min():.4g}–{q.max():.4g}<extra></extra>")
+    dense = data.loc[data["variant"] == "dense", column]
+    if len(dense):
+        fig.add_hline(y=float(dense.mean()), line_dash="dash", line_color=DENSE, annotation_text="dense")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return _layout(fig, title, "model", y_title)
