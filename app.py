@@ -1,7 +1,7 @@
 """PruneScope entry point: page config, navigation over pages/, the shared model picker."""
 import streamlit as st
 
-from pages import compare, explore, history, layers, models, speed
+from pages import compare, explore, history, layers, models, paper, speed
 from pages.common import model_picker
 
 st.set_page_config(page_title="PruneScope", page_icon=":material/content_cut:", layout="wide")
@@ -12,6 +12,7 @@ PAGES = {
     "compare": st.Page(compare.page, title="Compare", icon=":material/stacked_line_chart:", url_path="compare"),
     "layers": st.Page(layers.page, title="Layers", icon=":material/layers:", url_path="layers"),
     "history": st.Page(history.page, title="History", icon=":material/history:", url_path="history"),
+    "paper": st.Page(paper.page, title="Paper", icon=":material/science:", url_path="paper"),
     "models": st.Page(models.page, title="Model zoo", icon=":material/menu_book:", url_path="models"),
 }
 navigation = st.navigation(list(PAGES.values()))

@@ -1,20 +1,104 @@
-"""Compare: a grid of methods x sparsities on the picked model, every run stored, charts with Pareto front."""
+"""Compare: a grid of methods x sparsities on the picked model, every run stored, charts with Pareto front.
+
+A sweep can be stopped: the Stop button (or any other control: Streamlit reruns the page on every
+click, interrupting the script) sets a flag the sweep checks at each stage of a run; the runs that
+finished are kept and the next run of the page says how many.
+"""
 from __future__ import annotations
+
+import threading
+import uuid
 
 import pandas as pd
 import streamlit as st
 
 from pages.common import get_model
+from pages.layers import _proposal
 from prune_core import charts
 from prune_core.errors import PruneScopeError
 from prune_core.methods import METHODS
 from prune_core.run import LatencySpec
 from prune_core.store import Store
-from prune_core.sweep import grid_configs, parse_grid, run_sweep
+from prune_core.sweep import EXECUTORS, PROPOSED, ExecutorUnavailable, grid_configs, parse_grid, proposed_run, run_sweep
 from prune_core.tables import SIZE_LABELS
 
 X_AXES = {"sparsity_actual": "sparsity (fraction of weights in scope removed)",
           "latency_ms": "measured latency (ms)"}
+PROPOSED_LABEL = "proposed (magnitude, non-uniform)"
+
+
+def _start() -> None:
+    st.session_state["cmp_start"] = True
+
+
+def _stop() -> None:
+    active = st.session_state.get("cmp_active")
+    if active is not None:
+        active["stop"].set()
+
+
+def _settle_interrupted(store: Store) -> None:
+    """A sweep of this session is still marked active: this rerun interrupted it. Ask it to stop, wait
+    for the run in progress to end, and say how many runs were kept."""
+    active = st.session_state.get("cmp_active")
+    if active is None:
+        return
+    active["stop"].set()
+    with st.spinner("stopping the sweep: waiting for the run in progress to end…"):
+        active["done"].wait(timeout=600)
+    kept = int((store.runs(model=active["model"])["sweep"] == active["sweep"]).sum())
+    st.session_state.pop("cmp_active", None)
+    st.session_state["cmp_sweep"] = active["sweep"]
+    st.session_state["cmp_note"] = ("warning", f"Sweep stopped: {kept} of {active['total']} runs kept "
+                                               f"(partial sweep {active['sweep']}); the run in progress was dropped.")
+
+
+def _run(loaded, configs, grid: list[float], store: Store, executor: str, address: str, fallback: bool,
+         proposed: bool) -> None:
+    """Run the sweep (and the proposed allocations) with a Stop button; the page reruns when done."""
+    sweep = uuid.uuid4().hex[:12]
+    total = len(configs) + (len(grid) if proposed else 0)
+    active = {"sweep": sweep, "total": total, "model": loaded.name, "stop": threading.Event(),
+              "done": threading.Event()}
+    st.session_state["cmp_active"] = active
+    st.session_state.pop("cmp_note", None)
+    st.button("Stop", key="cmp_stop", on_click=_stop, icon=":material/stop:",
+              help="Stops the sweep; the runs already finished stay stored and charted.")
+    bar = st.progress(0.0, text="measuring the dense model…")
+    try:
+        frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), should_stop=active["stop"].is_set,
+                          progress=lambda i, n, c: bar.progress(i / total, text=f"{i}/{total} done; last: {c.method} "
+                                                                                 f"at {c.sparsity:.0%}"),
+                          executor=executor, address=address or None, fallback_local=fallback, sweep_id=sweep)
+        done = len(frame)
+        if proposed and not frame.attrs["partial"]:
+            dense_q = float(frame["quality_dense"].iloc[0])
+            for target in grid:
+                if active["stop"].is_set():
+                    break
+                bar.progress(done / total, text=f"{done}/{total} done; sensitivity-proposed allocation at {target:.0%}"
+                                                " (the sensitivity analysis runs once per model)")
+                alloc, quality, sparsity, _, _ = _proposal(loaded.name, target)
+                store.add(proposed_run(loaded, target, alloc, quality, sparsity, dense_q), sweep=sweep)
+                done += 1
+    except ExecutorUnavailable as exc:
+        st.session_state.pop("cmp_active", None)
+        st.error(f"Cannot run on {executor}: {exc}. In this page: pick *local* under *Run on*, or tick *if Ray is "
+                 "unavailable, run locally instead*.")
+        st.stop()
+    except PruneScopeError as exc:
+        st.session_state.pop("cmp_active", None)
+        st.error(f"The sweep stopped: {exc}")
+        st.stop()
+    finally:
+        active["done"].set()
+    if active["stop"].is_set():  # a newer run of the page took over (see _settle_interrupted): leave it the page
+        return
+    st.session_state.pop("cmp_active", None)
+    st.session_state["cmp_sweep"] = sweep
+    text = f"{done} runs in {frame.attrs['seconds']:.1f} s on the {frame.attrs['executor']} executor (sweep {sweep})."
+    st.session_state["cmp_note"] = ("warning", f"{frame.attrs['note']}. {text}") if frame.attrs["note"] else ("success", text)
+    st.rerun()  # redraw with the Run button enabled again and the new sweep charted
 
 
 def page() -> None:
@@ -27,29 +111,38 @@ def page() -> None:
         st.stop()
     c1, c2, c3 = st.columns([2, 2, 1])
     methods = c1.multiselect("Methods", list(METHODS), default=["random", "magnitude", "wanda"], key="cmp_methods")
-    grid = c2.text_input("Sparsity grid (start:stop:step or a comma list)", "0:0.9:0.1", key="cmp_grid")
+    grid_text = c2.text_input("Sparsity grid (start:stop:step or a comma list)", "0:0.9:0.1", key="cmp_grid")
     allocation = c3.radio("Allocation", ["layer", "global"], key="cmp_alloc")
+    proposed = st.checkbox("Add the sensitivity-proposed allocation: magnitude pruning with per-layer sparsities "
+                           "chosen from a sensitivity analysis, at each sparsity of the grid", key="cmp_proposed",
+                           help="The same proposal as on the Layers page; it is stored with the sweep.")
+    e1, e2, e3 = st.columns([1, 2, 2])
+    executor = e1.radio("Run on", list(EXECUTORS), key="cmp_executor", horizontal=True, help="; ".join(
+        f"{name}: {cls.description}" for name, cls in EXECUTORS.items()))
+    address, fallback = "", False
+    if executor == "ray":
+        address = e2.text_input("Ray cluster address (blank: $RAY_ADDRESS, else a small local Ray)",
+                                key="cmp_ray_address", placeholder="host:6379 or ray://host:10001")
+        fallback = e3.checkbox("if Ray is unavailable, run locally instead", key="cmp_fallback")
     try:
-        configs = grid_configs(methods, parse_grid(grid),
+        grid = parse_grid(grid_text)
+        configs = grid_configs(methods, grid,
                                allocation=allocation if not any(METHODS[m].info.needs_calibration for m in methods)
                                else "layer")
         store = Store()
     except PruneScopeError as exc:
         st.error(f"Cannot run this grid: {exc}")
         st.stop()
-    st.caption(f"{len(configs)} runs; results go to `{store.path}` (set PRUNESCOPE_DATA to move it). "
-               "Changing any control while it runs stops the sweep; finished runs are kept.")
-    if st.button("Run sweep", type="primary", key="cmp_run"):
-        bar = st.progress(0.0, text="starting…")
-        try:
-            frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card),
-                              progress=lambda i, n, c: bar.progress(i / n, text=f"{i}/{n}: {c.method} at {c.sparsity:.0%}"))
-        except PruneScopeError as exc:
-            st.error(f"The sweep stopped: {exc}")
-            st.stop()
-        bar.empty()
-        st.session_state["cmp_sweep"] = frame.attrs["sweep"]
-        st.success(f"{len(frame)} runs in {frame.attrs['seconds']:.1f} s (sweep {frame.attrs['sweep']}).")
+    _settle_interrupted(store)
+    runs_n = len(configs) + (len(grid) if proposed else 0)
+    st.caption(f"{runs_n} runs; results go to `{store.path}` (set PRUNESCOPE_DATA to move it). "
+               "Stop (or any other control) stops the sweep while it runs; finished runs are kept.")
+    starting = st.session_state.pop("cmp_start", False)
+    st.button("Run sweep", type="primary", key="cmp_run", on_click=_start, disabled=starting)
+    if starting:
+        _run(loaded, configs, grid, store, executor, address, fallback, proposed)
+    if note := st.session_state.get("cmp_note"):
+        getattr(st, note[0])(note[1])
     sweep = st.session_state.get("cmp_sweep")
     runs = store.runs(model=loaded.name)
     if sweep:
@@ -57,30 +150,45 @@ def page() -> None:
     if runs.empty:
         st.info("No stored runs for this model yet: press *Run sweep*.")
         st.stop()
+    _charts(runs, store)
+
+
+def _charts(runs: pd.DataFrame, store: Store) -> None:
+    """Quality vs sparsity (with any proposed allocation), vs size, vs latency; downloads."""
+    runs = runs.assign(series=runs["method"].where(runs["allocation"] != PROPOSED, PROPOSED_LABEL))
+    measured = runs[runs["allocation"] != PROPOSED]  # proposed allocations have no size or latency
     metric = runs["quality_metric"].iloc[0]
     dense_q = float(runs["quality_dense"].iloc[0])
-    records = pd.DataFrame([store.record(int(i)) for i in runs["id"]])
-    st.plotly_chart(charts.compare_chart(runs, "sparsity_actual", X_AXES["sparsity_actual"], metric, dense_q, 0.0),
-                    width="stretch")
+    every = pd.DataFrame([store.record(int(i)) for i in runs["id"]])
+    records = every[(runs["allocation"] != PROPOSED).to_numpy()]
+    st.plotly_chart(charts.compare_chart(runs, "sparsity_actual", X_AXES["sparsity_actual"], metric, dense_q, 0.0,
+                                         series="series"), width="stretch")
+    if (runs["allocation"] == PROPOSED).any():
+        st.caption(f"*{PROPOSED_LABEL}* keeps the most sensitive layers denser (from the Layers page's "
+                   "sensitivity analysis) and spends the budget where it hurts least; compare it with *magnitude*, "
+                   "which removes the same share from every layer. The dashed line is the dense model.")
+    if measured.empty:
+        return
     rep = st.selectbox("Size representation", list(SIZE_LABELS), index=list(SIZE_LABELS).index("bitmask"),
                        format_func=SIZE_LABELS.get, key="cmp_rep")
     col = f"size_pruned_{rep}"
     if col in records and records[col].notna().any():
-        sized = runs.assign(size_mb=records[col].to_numpy() / 1e6).dropna(subset=["size_mb"])
+        sized = measured.assign(size_mb=records[col].to_numpy() / 1e6).dropna(subset=["size_mb"])
         dense_mb = float(records[f"size_dense_{rep}"].dropna().iloc[0]) / 1e6 if records[f"size_dense_{rep}"].notna().any() else None
         fig = charts.compare_chart(sized, "size_mb", f"size, {SIZE_LABELS[rep]} (MB)", metric, dense_q, dense_mb,
                                    lines=False)
         st.plotly_chart(fig, width="stretch")
     else:
         st.info(f"No run of this sweep has a {SIZE_LABELS[rep]} size (it applies only to some patterns).")
-    lat = charts.compare_chart(runs, "latency_ms", X_AXES["latency_ms"], metric, dense_q,
-                               float(runs["latency_ms_dense"].median()), lines=False)
+    lat = charts.compare_chart(measured, "latency_ms", X_AXES["latency_ms"], metric, dense_q,
+                               float(measured["latency_ms_dense"].median()), lines=False)
     st.plotly_chart(lat, width="stretch")
     st.caption("Masks do not make a dense model faster: expect the latency points to pile up at the dense "
                "latency. Ringed points are the Pareto front (no other run is both smaller/faster and better). "
-               "Each chart's camera icon downloads a PNG.")
+               "Each chart's camera icon downloads a PNG. On Ray, runs execute side by side, so their "
+               "latencies share the CPU: compare each run with its own dense timing.")
     d1, d2 = st.columns(2)
-    d1.download_button("Download the table (CSV)", records.to_csv(index=False), "prunescope_runs.csv", "text/csv")
+    d1.download_button("Download the table (CSV)", every.to_csv(index=False), "prunescope_runs.csv", "text/csv")
     d2.download_button("Download the latency chart (interactive HTML)", lat.to_html(include_plotlyjs="cdn"),
                        "prunescope_latency.html", "text/html")
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import LARGE, cached_run, dense_generation, get_model
-from prune_core import charts, samples
+from pages.common import LARGE, cached_baseline, cached_run, dense_generation, get_model
+from prune_core import charts, samples, teaching
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
@@ -24,6 +24,7 @@ def page() -> None:
         "things change: how much **quality** the model loses on text it never saw, how **big** it is in each "
         "storage format, and how **fast** it runs. The dense (unpruned) model is always shown beside it.")
 
+    _glossary()
     loaded = get_model()
     if loaded is None:
         st.stop()
@@ -94,6 +95,8 @@ def page() -> None:
     if not parsed.structural:
         st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
 
+    guess = _predict_gate(loaded, config)
+
     # ---- run (cached: returning to a setting is instant) ------------------------------------------
     progress_box = st.empty()
     bar = progress_box.progress(0.0, text="pruning and measuring…")
@@ -129,6 +132,14 @@ def page() -> None:
     else:
         k[4].metric("Dense fp32 size", f"{result.size_pruned.dense_fp32 / 1e6:.1f} MB", "unchanged by masks",
                     delta_color="off")
+    if guess is not None:
+        scored = teaching.score_guess(guess, result.quality, result.quality_dense)
+        log = st.session_state.setdefault("predict_log", {})  # keyed by setting: a rerun does not add a row
+        log[f"{loaded.name}|{config}"] = {"model": loaded.name, "setting": _setting_text(config), "guess": guess,
+                                          "measured": result.quality, "dense": result.quality_dense}
+        st.success(scored.text(result.quality_metric), icon=":material/psychology:")
+        with st.expander(f"Your guesses so far ({len(log)})"):
+            st.dataframe(list(log.values()), hide_index=True, width="stretch")
     st.warning(f"**Why is it not faster?** {result.speed_note}", icon=":material/speed:")
     for note in result.notes:
         st.info(note)
@@ -184,6 +195,43 @@ def page() -> None:
             b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
             b.code(prompt + samples.generate(pruned, loaded.tokenizer, prompt, n_new, int(seed)), language=None)
             st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")
+
+
+def _setting_text(config: PruneConfig) -> str:
+    return f"{config.method}, {config.pattern}, {config.sparsity:.0%}, {config.allocation}, {config.scope}"
+
+
+def _predict_gate(loaded, config: PruneConfig) -> float | None:
+    """'Predict, then reveal': hold the results back until the student has guessed the quality.
+
+    Returns the guess once revealed (None when the mode is off); stops the page while waiting.
+    """
+    if not st.toggle("Predict, then reveal", key="predict_mode",
+                     help="Guess the pruned model's quality before PruneScope measures it."):
+        return None
+    card = loaded.card
+    lower = card.quality_metric == "perplexity"
+    revealed = st.session_state.setdefault("predict_revealed", {})
+    key = f"{loaded.name}|{config}"
+    if key in revealed:
+        return revealed[key]
+    dense = card.quality_dense if card.quality_dense is not None else cached_baseline(loaded.name, False).quality
+    st.markdown(f"**Your turn.** With *{_setting_text(config)}*, what held-out **{card.quality_metric}** do you "
+                f"expect? The dense model scores **{dense:.4g}**" + (" (lower is better)." if lower else
+                                                                     " (higher is better)."))
+    with st.form("predict_form"):
+        guess = st.number_input(f"Your guess ({card.quality_metric})", value=float(dense), format="%.4f",
+                                key="predict_guess")
+        if not st.form_submit_button("Reveal"):
+            st.stop()
+    revealed[key] = float(guess)
+    return float(guess)
+
+
+def _glossary() -> None:
+    with st.expander("Glossary", icon=":material/menu_book:"):
+        for term, text in teaching.GLOSSARY.items():
+            st.markdown(f"**{term}**: {text}")
 
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran

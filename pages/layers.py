@@ -1,6 +1,8 @@
-"""Layers: where the sparsity goes, which layers are sensitive, and a better allocation from that."""
+"""Layers: where the sparsity goes, which layers are sensitive, a better allocation from that, and
+what a pruning pattern looks like inside one weight matrix."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -9,15 +11,30 @@ from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.masks import layer_stats
-from prune_core.run import prune_model
-from prune_core.sensitivity import evaluate_allocation, layer_sensitivity, propose_allocation
+from prune_core.methods import METHODS
+from prune_core.patterns import PATTERNS, parse_pattern
+from prune_core.run import prune_masks
+from prune_core.sensitivity import (GROUPINGS, evaluate_allocation, expand_allocation, layer_sensitivity,
+                                    propose_allocation)
+from prune_core.structural import IMPORTANCE
+from prune_core.targets import as_out_in, find_targets
 
 GRID = [0.3, 0.5, 0.7, 0.9]
+OTHER_NM = "other N:M…"
+LOOK_FOR = {  # what the mask heatmap should show, per kind of pattern
+    "unstructured": "Unstructured: the removed weights are scattered wherever the scores are lowest.",
+    "nm": "N:M: in every row, each run of M consecutive inputs (between two grey lines) keeps exactly N; the "
+          "whole-matrix view is flat because every block keeps the same share.",
+    "neuron": "Neurons: whole rows go in the matrices that produce the MLP neurons (up/gate), whole columns in "
+              "the one that reads them (down).",
+    "head": "Heads: bands of head_dim rows go in Q/K/V (GPT-2's fused c_attn stacks Q|K|V, so each head shows "
+            "three times), bands of head_dim columns in the attention output.",
+}
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _sensitivity(name: str) -> pd.DataFrame:
-    return layer_sensitivity(cached_model(name), GRID)
+def _sensitivity(name: str, group_by: str = "layer") -> pd.DataFrame:
+    return layer_sensitivity(cached_model(name), GRID, group_by=group_by)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -25,26 +42,41 @@ def _spread(name: str, target: float) -> pd.DataFrame:
     loaded = cached_model(name)
     rows = []
     for label, allocation in (("layer (uniform)", "layer"), ("global magnitude", "global")):
-        masks, _ = prune_model(loaded, PruneConfig("magnitude", target, allocation=allocation))
+        masks = prune_masks(loaded, PruneConfig("magnitude", target, allocation=allocation))
         rows += [{"allocation": label, "layer": s.module, "sparsity": s.sparsity}
                  for s in layer_stats(loaded.model, masks)]
     return pd.DataFrame(rows)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _proposal(name: str, target: float) -> tuple[dict[str, float], float, float, float, float]:
-    """Proposed per-layer sparsities and (quality, sparsity) of proposed and uniform allocations."""
+def _proposal(name: str, target: float, group_by: str = "layer") -> tuple[dict[str, float], float, float, float, float]:
+    """Proposed per-layer sparsities and (quality, sparsity) of proposed and uniform allocations.
+
+    With group_by="kind" the proposal picks one sparsity per kind of layer; it is still returned per layer."""
     loaded = cached_model(name)
-    alloc = propose_allocation(_sensitivity(name), target)
+    alloc = expand_allocation(loaded.model, propose_allocation(_sensitivity(name, group_by), target), group_by)
     return (alloc, *evaluate_allocation(loaded, alloc), *evaluate_allocation(loaded, {k: target for k in alloc}))
 
 
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _packed_masks(name: str, method: str, pattern: str, sparsity: float) -> dict[str, tuple[np.ndarray, tuple]]:
+    """Keep-masks of every matrix for one setting, (out, in) layout, bit-packed (read-only, shared)."""
+    loaded = cached_model(name)
+    mask_set = prune_masks(loaded, PruneConfig(method, sparsity, pattern))
+    out = {}
+    for t in mask_set.targets:
+        view = as_out_in(mask_set.masks[t.name], t).numpy()
+        out[t.module] = (np.packbits(view), view.shape)
+    return out
+
+
 def page() -> None:
-    """Allocation spread, sensitivity heatmap, proposed non-uniform allocation vs uniform."""
+    """Allocation spread, sensitivity heatmap, proposed non-uniform allocation vs uniform, mask heatmaps."""
     st.title("Layers: where should the zeros go?")
     st.markdown("Not every layer matters equally. Per-layer allocation removes the same share everywhere; a "
                 "global threshold takes more from layers with small weights. Sensitivity analysis prunes one "
-                "layer at a time to measure which layers can take it, and spends the budget there.")
+                "layer (or one kind of layer) at a time to measure which can take it, and spends the budget "
+                "there. At the bottom: what a pruning pattern looks like inside one weight matrix.")
     loaded = get_model()
     if loaded is None:
         st.stop()
@@ -54,25 +86,84 @@ def page() -> None:
     except PruneScopeError as exc:
         st.error(f"Cannot prune this model: {exc}")
         st.stop()
-    if not st.toggle("Run the sensitivity analysis (one evaluation per layer and sparsity)",
-                     value=loaded.card.params < 5_000_000, key="layers_run"):
+    if st.toggle("Run the sensitivity analysis (one evaluation per layer and sparsity)",
+                 value=loaded.card.params < 5_000_000, key="layers_run"):
+        _sensitivity_section(loaded, target, spread)
+    else:
         st.plotly_chart(charts.allocation_chart(spread, target), width="stretch")
-        st.stop()
-    with st.spinner(f"pruning each layer at {', '.join(f'{g:.0%}' for g in GRID)} and evaluating…"):
-        sens = _sensitivity(loaded.name)
+    _mask_section(loaded)
+
+
+def _sensitivity_section(loaded, target: float, spread: pd.DataFrame) -> None:
+    group_by = st.radio("Sensitivity", list(GROUPINGS), horizontal=True, key="layers_group",
+                        format_func=lambda g: f"by {g}",
+                        help="\n\n".join(f"**by {k}**: {v}" for k, v in GROUPINGS.items()))
+    what = "kind of layer" if group_by == "kind" else "layer"
+    with st.spinner(f"pruning each {what} at {', '.join(f'{g:.0%}' for g in GRID)} and evaluating…"):
+        sens = _sensitivity(loaded.name, group_by)
     metric = loaded.card.quality_metric
-    st.plotly_chart(charts.sensitivity_heatmap(sens, metric), width="stretch")
-    st.caption(f"Each cell: how much worse the held-out {metric} gets when only that layer is pruned to that "
-               "sparsity (dense elsewhere). Pale rows are layers that can give up weights cheaply.")
-    alloc, prop_q, prop_s, uni_q, uni_s = _proposal(loaded.name, target)
+    st.plotly_chart(charts.sensitivity_heatmap(sens, metric, group_by), width="stretch")
+    st.caption(f"Each cell: how much worse the held-out {metric} gets when only that {what} is pruned to that "
+               "sparsity (dense elsewhere)" + (", every block at once" if group_by == "kind" else "")
+               + f". Pale rows are {'kinds of layer' if group_by == 'kind' else 'layers'} that can give up weights "
+               "cheaply.")
+    alloc, prop_q, prop_s, uni_q, uni_s = _proposal(loaded.name, target, group_by)
     spread = pd.concat([spread, pd.DataFrame([{"allocation": "proposed (from sensitivity)", "layer": k,
                                                "sparsity": v} for k, v in alloc.items()])])
     st.plotly_chart(charts.allocation_chart(spread, target), width="stretch")
     c1, c2 = st.columns(2)
     c1.metric(f"Uniform: {metric}", f"{uni_q:.4g}", f"{uni_s:.1%} of weights removed", delta_color="off")
     c2.metric(f"Proposed: {metric}", f"{prop_q:.4g}", f"{prop_s:.1%} of weights removed", delta_color="off")
-    st.caption("The proposal is greedy on the measured grid, so it lands at or just above the target sparsity; "
-               "both are magnitude pruning, evaluated on the same held-out data.")
+    st.caption(f"The proposal (one sparsity per {what}) is greedy on the measured grid, so it lands at or above "
+               "the target sparsity; both are magnitude pruning, evaluated on the same held-out data.")
+
+
+def _mask_controls(loaded) -> tuple[str, str, str, float]:
+    """(matrix module, method, pattern, sparsity) picked by the user; PruneScopeError for a bad N:M."""
+    modules = [t.module for t in find_targets(loaded.model, "all")]
+    c1, c2, c3, c4 = st.columns(4)
+    module = c1.selectbox("Weight matrix", modules, key="layers_matrix")
+    choice = c2.selectbox("Pattern", list(PATTERNS) + [OTHER_NM], key="layers_pattern",
+                          help="\n\n".join(f"**{k}**: {v}" for k, v in PATTERNS.items()))
+    pattern = c2.text_input("N:M (keep N of every M inputs)", "1:4", key="layers_nm").strip() \
+        if choice == OTHER_NM else choice
+    parsed = parse_pattern(pattern)
+    choices = [k for k, v in IMPORTANCE.items() if parsed.unit in v.units] if parsed.structural else list(METHODS)
+    method = c3.selectbox("Method", choices, index=choices.index("magnitude"),
+                          key=f"layers_method_{'units' if parsed.structural else 'weights'}")
+    if parsed.fixed_sparsity is not None:
+        c4.slider("Sparsity (%)", 0, 95, round(parsed.fixed_sparsity * 100), disabled=True, key="layers_mask_nm",
+                  help=f"{pattern} always removes {parsed.fixed_sparsity:.0%}")
+        return module, method, pattern, parsed.fixed_sparsity
+    unit = {"neuron": "MLP neurons", "head": "attention heads"}.get(parsed.unit, "weights")
+    return module, method, pattern, c4.slider(f"Sparsity (% of {unit})", 5, 95, 50, step=5,
+                                              key="layers_mask_sparsity") / 100
+
+
+def _mask_section(loaded) -> None:
+    st.subheader("Inside one matrix: the mask")
+    try:
+        module, method, pattern, sparsity = _mask_controls(loaded)
+        parsed = parse_pattern(pattern)
+        needs_data = IMPORTANCE[method].needs_calibration if parsed.structural else \
+            METHODS[method].info.needs_calibration
+        with st.spinner(f"pruning {loaded.name} with {method} ({pattern})" +
+                        (" on calibration data…" if needs_data else "…")):
+            packed = _packed_masks(loaded.name, method, pattern, sparsity)
+    except PruneScopeError as exc:
+        st.error(f"Cannot build this mask: {exc}")
+        return
+    if module not in packed:
+        st.info(f"The {pattern} pattern does not touch {module}: pick "
+                f"{'an MLP' if parsed.unit == 'neuron' else 'an attention'} matrix to see which weights go.")
+        return
+    bits, shape = packed[module]
+    mask = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+    fig = charts.mask_heatmap(mask, f"{module}: {method}, {pattern}", group=parsed.m or None)
+    st.plotly_chart(fig, width="stretch")
+    key = parsed.unit or ("nm" if parsed.is_nm else "unstructured")
+    st.caption(f"Dark = kept, pale = removed; the whole model was pruned with these settings (layer allocation"
+               f"{', default calibration data' if needs_data else ''}) and this matrix is shown. {LOOK_FOR[key]}")
 
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran

@@ -10,6 +10,7 @@ import torch
 from pages.common import cached_model, get_model
 from prune_core import charts
 from prune_core.errors import PruneScopeError
+from prune_core.gpu import crossings, cuda_problem, measure_2_4
 from prune_core.run import LatencySpec
 from prune_core.speed import break_even_sparsity, csr_break_even, compare_variants, batch_sweep, tradeoff
 from prune_core.targets import as_out_in, find_targets
@@ -40,6 +41,47 @@ def _break_even(name: str, tokens: int) -> tuple[pd.DataFrame, str, float | None
     rows = csr_break_even(as_out_in(params[target.name].detach(), target),
                           [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99], tokens)
     return pd.DataFrame([r.to_dict() for r in rows]), target.module, break_even_sparsity(rows)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _gpu_2_4(name: str, batches: tuple[int, ...], seq_len: int) -> tuple[pd.DataFrame, list[str], dict, float, list]:
+    report = measure_2_4(cached_model(name), list(batches), seq_len)
+    return (pd.DataFrame([r.to_dict() for r in report.rows]), report.converted, report.skipped,
+            report.max_abs_diff, report.notes)
+
+
+def _live_gpu(loaded, seq_len: int) -> None:
+    """Time this model's 2:4 twin against dense on the GPU that is here, on request."""
+    gpu_name = torch.cuda.get_device_name()
+    st.markdown(f"A CUDA GPU is present (**{gpu_name}**): time this model dense (fp16) against its 2:4 "
+                "magnitude-pruned twin on sparse tensor cores, end to end and per layer shape.")
+    batches = st.multiselect("Batch sizes (sequences)", [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+                             default=[1, 8, 32, 128], key="speed_gpu_batches")
+    request = (loaded.name, tuple(sorted(batches)), seq_len)
+    if st.button(f"Time 2:4 kernels on {gpu_name}", key="speed_gpu_run"):
+        st.session_state["speed_gpu_request"] = request
+    if st.session_state.get("speed_gpu_request") != request:  # never start GPU work without a click
+        return
+    try:
+        with st.spinner("timing dense and 2:4 on the GPU (eager and CUDA graph)…"):
+            frame, converted, skipped, diff, notes = _gpu_2_4(loaded.name, tuple(sorted(batches)), seq_len)
+    except (PruneScopeError, torch.OutOfMemoryError) as exc:
+        st.error(f"Cannot time 2:4 kernels on this GPU: {exc}")
+        return
+    mode = st.radio("Timing mode", ["cudagraph", "eager"], horizontal=True, key="gpu_live_mode",
+                    help="eager: each call from Python; cudagraph: replayed CUDA graph (no launch overhead)")
+    st.plotly_chart(charts.gpu_speedup_chart(frame, mode, "measured"), width="stretch")
+    best = {k: v for k, v in crossings(frame).items() if k[1] == mode}
+    st.caption(" · ".join(f"{lvl}: best {c['best']:.2f}x ({c['best_at']}), reaches 1x "
+                          + (f"from {c['crosses_1x_at_tokens']} tokens" if c['crosses_1x_at_tokens'] else "never")
+                          for (lvl, _), c in best.items())
+               + f". {len(converted)} layers on 2:4 kernels" + (f", {len(skipped)} skipped (shape)" if skipped else "")
+               + f"; largest |2:4 − same mask on dense kernels| in the logits: {diff:.2g}. "
+               "Small matrices and eager calls pay a fixed cost per call; 2x is the hardware limit.")
+    for note in notes:
+        st.info(note)
+    st.download_button("Download these GPU timings (CSV)", frame.to_csv(index=False), "prunescope_gpu_2_4.csv",
+                       "text/csv", key="speed_gpu_csv")
 
 
 def page() -> None:
@@ -118,12 +160,13 @@ def page() -> None:
                         "Published break-even points are around 80–90 %; small layers fare worse.")
 
     st.subheader("2:4 sparse tensor cores (GPU)")
-    if torch.cuda.is_available():
-        st.info(f"A CUDA GPU is present ({torch.cuda.get_device_name()}): run `python bench/gpu_semi_structured.py` "
-                "to record its figures; the recorded ones are shown below.")
+    problem = cuda_problem()
+    if problem is None:
+        _live_gpu(loaded, seq_len)
+        st.markdown("**Recorded figures** (smollm2-135m's shapes and a large-layer check, from `bench/gpu_semi_structured.py`):")
     else:
-        st.warning("No CUDA GPU on this machine, so 2:4 kernels cannot run here. Below: figures recorded on a GPU, "
-                   "labelled with the GPU they came from.", icon=":material/memory:")
+        st.warning(f"2:4 kernels cannot run here ({problem}). Below: figures recorded on a GPU, labelled with the "
+                   "GPU they came from.", icon=":material/memory:")
     if GPU_CSV.is_file():
         gpu = pd.read_csv(GPU_CSV)
         mode = st.radio("Timing mode", ["cudagraph", "eager"], horizontal=True, key="gpu_mode",

@@ -4,6 +4,7 @@ Every chart has a title, axis units, hover with exact values and the dense refer
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -78,8 +79,8 @@ def latency_chart(latency: pd.DataFrame) -> go.Figure:
     return _layout(fig, f"Forward latency (measured)<br><sup>{setup}</sup>", "", "milliseconds (median, IQR)", 340)
 
 
-def gpu_speedup_chart(df: pd.DataFrame, mode: str) -> go.Figure:
-    """Recorded 2:4-vs-dense speedups on a GPU, per layer shape and end to end, against tokens."""
+def gpu_speedup_chart(df: pd.DataFrame, mode: str, how: str = "recorded") -> go.Figure:
+    """2:4-vs-dense speedups on a GPU (recorded or measured live), per layer shape and end to end."""
     part = df[df["mode"] == mode]
     fig = go.Figure()
     for name, rows in part.groupby("name", sort=False):
@@ -92,7 +93,7 @@ def gpu_speedup_chart(df: pd.DataFrame, mode: str) -> go.Figure:
     fig.add_hline(y=2.0, line_dash="dot", line_color="black", annotation_text="ideal 2:4 limit 2x")
     fig.update_xaxes(type="log")
     meta = part.iloc[0] if len(part) else None
-    sub = f"{meta['gpu']}, torch {meta['torch']}, {meta['dtype']}, {mode}, recorded {meta['date']}" if meta is not None else ""
+    sub = f"{meta['gpu']}, torch {meta['torch']}, {meta['dtype']}, {mode}, {how} {meta['date']}" if meta is not None else ""
     return _layout(fig, f"2:4 semi-structured vs dense on GPU<br><sup>{sub}</sup>", "tokens per call (log)",
                    "speedup over dense (x)", 420)
 
@@ -165,13 +166,15 @@ def pareto_front(df: pd.DataFrame, x: str, y: str, lower_y_better: bool) -> pd.S
 
 
 def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, dense_quality: float,
-                  dense_x: float | None = None, mark_pareto: bool = True, lines: bool = True) -> go.Figure:
-    """Quality of every run against x, one series per method; dense baseline; Pareto front ringed."""
+                  dense_x: float | None = None, mark_pareto: bool = True, lines: bool = True,
+                  series: str = "method") -> go.Figure:
+    """Quality of every run against x, one series per value of `series` (the method, or a label that
+    also names the allocation); dense baseline; Pareto front ringed."""
     lower = quality_metric == "perplexity"
     fig = go.Figure()
     palette = ["#8e44ad", "#16a085", "#e74c3c", "#2e86de", "#f39c12", "#7f8c8d", "#d35400", "#27ae60"]
-    colour = {m: palette[i % len(palette)] for i, m in enumerate(sorted(df["method"].unique()))}
-    for method, rows in df.sort_values(x).groupby("method", sort=True):
+    colour = {m: palette[i % len(palette)] for i, m in enumerate(sorted(df[series].unique()))}
+    for method, rows in df.sort_values(x).groupby(series, sort=True):
         fig.add_scatter(x=rows[x], y=rows["quality"], mode="lines+markers" if lines else "markers", name=method,
                         marker_color=colour[method], line_color=colour[method],
                         customdata=rows[["sparsity_target", "pattern", "allocation", "seed"]].to_numpy(),
@@ -195,16 +198,19 @@ def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, d
     return _layout(fig, f"{quality_metric} vs {x_title}", x_title, f"held-out {quality_metric}", 420)
 
 
-def sensitivity_heatmap(sens: pd.DataFrame, quality_metric: str) -> go.Figure:
-    """Layers x sparsity, coloured by the quality lost when only that layer is pruned."""
+def sensitivity_heatmap(sens: pd.DataFrame, quality_metric: str, group_by: str = "layer") -> go.Figure:
+    """Layers (or kinds of layer) x sparsity, coloured by the quality lost when only that group is pruned."""
     table = sens.pivot_table(index="layer", columns="sparsity", values="damage", sort=False)
     fig = go.Figure(go.Heatmap(
         z=table.to_numpy(), x=[f"{c:.0%}" for c in table.columns], y=list(table.index), colorscale="Reds",
         colorbar=dict(title="quality lost"),
         hovertemplate="%{y}<br>sparsity %{x}<br>" + quality_metric + " worse by %{z:.4g}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Sensitivity: one layer pruned at a time (magnitude)", "sparsity of that layer",
-                   "layer (model order)", max(360, 22 * len(table) + 120))
+    by_kind = group_by == "kind"
+    what = "one kind of layer (all blocks)" if by_kind else "one layer"
+    return _layout(fig, f"Sensitivity: {what} pruned at a time (magnitude)",
+                   f"sparsity of the pruned {'kind' if by_kind else 'layer'}",
+                   "kind of layer" if by_kind else "layer (model order)", max(360, 22 * len(table) + 120))
 
 
 def allocation_chart(spread: pd.DataFrame, target: float) -> go.Figure:
@@ -219,3 +225,104 @@ def allocation_chart(spread: pd.DataFrame, target: float) -> go.Figure:
     fig.update_xaxes(tickangle=-60)
     return _layout(fig, "How each allocation spreads the sparsity over the layers", "layer (model order)",
                    "weights removed (%)", 420)
+
+
+KEPT, REMOVED = "#1f618d", "#fbeee6"
+
+
+def _block_share(mask: np.ndarray, block: int) -> np.ndarray:
+    """Share of weights kept in each block x block tile; edge tiles average only the weights they hold."""
+    rows, cols = mask.shape
+    r, c = -(-rows // block), -(-cols // block)
+    padded = np.full((r * block, c * block), np.nan)
+    padded[:rows, :cols] = mask
+    return np.nanmean(padded.reshape(r, block, c, block), axis=(1, 3))
+
+
+def mask_heatmap(mask, title: str, crop: int = 64, max_cells: int = 192, group: int | None = None) -> go.Figure:
+    """Which weights of one (out_features, in_features) matrix a mask keeps (True = kept).
+
+    Left: the top-left `crop` x `crop` corner, every weight drawn, so N:M groups and unit
+    rows/columns are visible (`group`=M draws a line between groups of M inputs). Right: the whole
+    matrix, shrunk honestly when it has more than `max_cells` rows or columns: each cell is the
+    share kept in a square block (said in the subtitle).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    rows, cols = mask.shape
+    block = max(1, -(-max(rows, cols) // max_cells))
+    kept = float(mask.mean())
+    whole = _block_share(mask, block)
+    scale = [[0.0, REMOVED], [1.0, KEPT]]
+    bar = dict(title="share kept", tickvals=[0, 0.5, 1], ticktext=["0 (removed)", "0.5", "1 (kept)"])
+    panels = []  # (z, x centres, y centres, hover customdata, hover template, panel title)
+    cr, cc = min(crop, rows), min(crop, cols)
+    if (cr, cc) != (rows, cols):
+        z = mask[:cr, :cc].astype(float)
+        panels.append((z, np.arange(cc), np.arange(cr), None,
+                       "output %{y}, input %{x}: %{z:.0f} (1 = kept, 0 = removed)<extra>corner</extra>",
+                       f"first {cr}×{cc} weights (every weight)"))
+    starts_y, starts_x = np.arange(whole.shape[0]) * block, np.arange(whole.shape[1]) * block
+    ends_y, ends_x = np.minimum(starts_y + block, rows) - 1, np.minimum(starts_x + block, cols) - 1
+    custom = np.stack(np.broadcast_arrays(starts_y[:, None], ends_y[:, None], starts_x[None, :], ends_x[None, :]), -1)
+    panels.append((whole, (starts_x + ends_x) / 2, (starts_y + ends_y) / 2, custom,
+                   "outputs %{customdata[0]}–%{customdata[1]}, inputs %{customdata[2]}–%{customdata[3]}<br>"
+                   "%{z:.1%} kept<extra>whole matrix</extra>",
+                   f"whole {rows}×{cols} matrix" + (f", each cell = share kept in a {block}×{block} block"
+                                                     if block > 1 else " (every weight)")))
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[5] for p in panels], horizontal_spacing=0.12)
+    for i, (z, x, y, custom, hover, _) in enumerate(panels, start=1):
+        fig.add_heatmap(z=z, x=x, y=y, customdata=custom, hovertemplate=hover, colorscale=scale, zmin=0, zmax=1,
+                        showscale=i == len(panels), colorbar=bar, row=1, col=i)
+        fig.update_xaxes(title_text="input features (columns)", constrain="domain", row=1, col=i)
+        fig.update_yaxes(title_text="output features (rows)", autorange="reversed", constrain="domain",
+                         scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
+    if group and group > 1:  # N:M: separate the groups of M inputs in the full-resolution panel
+        for x in np.arange(group, panels[0][0].shape[1], group) - 0.5:
+            fig.add_shape(type="line", x0=x, x1=x, y0=-0.5, y1=panels[0][0].shape[0] - 0.5,
+                          line=dict(color="#17202a", width=1.5), opacity=0.7, row=1, col=1)
+    if len(panels) == 2:  # where the corner lies in the whole matrix
+        fig.add_shape(type="rect", x0=-0.5, y0=-0.5, x1=cc - 0.5, y1=cr - 0.5, line=dict(color=PRUNED, width=2),
+                      row=1, col=2)
+    fig.update_layout(title=f"{title}<br><sup>{kept:.1%} of {mask.size:,} weights kept (dense keeps 100 %); "
+                            f"rows = output features, columns = input features</sup>",
+                      template="plotly_white", height=600, margin=dict(l=60, r=20, t=110, b=60))
+    return fig
+
+
+def tolerance_chart(table: pd.DataFrame) -> go.Figure:
+    """Claim (b): the largest share of prunable weights each method removes within the tolerance."""
+    fig = go.Figure()
+    fig.add_bar(x=table["series"], y=table["share_removed"] * 100, marker_color=PRUNED,
+                customdata=table[["max_sparsity", "quality"]].to_numpy(),
+                hovertemplate="%{x}<br>%{y:.1f} % of prunable weights removed<br>grid sparsity %{customdata[0]:.0%}"
+                              "<br>quality there %{customdata[1]:.4g}<extra></extra>")
+    fig.add_hline(y=0, line_color=DENSE, annotation_text="dense: nothing removed", annotation_position="bottom left")
+    return _layout(fig, "Most weights removed within the tolerance", "method",
+                   "prunable (Linear) weights removed (%)").update_yaxes(range=[0, 100])
+
+
+def recovery_chart(frame: pd.DataFrame, column: str, title: str, y_title: str, log_y: bool = False) -> go.Figure:
+    """Claim (c): one point per seed for each variant, with the mean and the min-max range."""
+    fig = go.Figure()
+    colours = {"dense": DENSE, "pruned + fine-tuned": PRUNED, "dense + fine-tuned (control)": "#2e86de"}
+    data = frame.dropna(subset=[column])
+    for variant, part in data.groupby("variant", sort=False):
+        q = part[column]
+        fig.add_scatter(x=[variant] * len(part), y=q, mode="markers", name=variant, showlegend=False,
+                        marker=dict(size=9, color=colours.get(variant, "#8e44ad"), opacity=0.6),
+                        customdata=part[["seed"]].to_numpy(),
+                        hovertemplate="%{x}<br>seed %{customdata[0]}: %{y:.4g}<extra></extra>")
+        fig.add_scatter(x=[variant], y=[q.mean()], mode="markers", showlegend=False,
+                        error_y=dict(type="data", symmetric=False, array=[q.max() - q.mean()],
+                                     arrayminus=[q.mean() - q.min()]),
+                        marker=dict(symbol="line-ew-open", size=30, line=dict(width=3, color="black")),
+                        hovertemplate=f"%{{x}}<br>mean %{{y:.4g}} over {len(q)} seed(s), range "
+                                      f"{q.min():.4g}–{q.max():.4g}<extra></extra>")
+    dense = data.loc[data["variant"] == "dense", column]
+    if len(dense):
+        fig.add_hline(y=float(dense.mean()), line_dash="dash", line_color=DENSE, annotation_text="dense")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return _layout(fig, title, "model", y_title)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from .config import ALLOCATIONS, PruneConfig
@@ -56,33 +57,83 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", metavar="CSV", help="also write the table here")
     w.add_argument("--store", metavar="FILE", help="results database (default: $PRUNESCOPE_DATA/results.sqlite)")
     w.add_argument("--json", action="store_true", help="print the rows as JSON lines")
+    w.add_argument("--executor", default="local",
+                   help="where runs execute: local (default, needs nothing) or ray (pip install ray)")
+    w.add_argument("--ray-address", metavar="HOST:PORT", help="existing Ray cluster (default: $RAY_ADDRESS, "
+                   "else a small local Ray)")
+    w.add_argument("--fallback-local", action="store_true", help="if Ray is missing or unreachable, run locally")
     h = sub.add_parser("history", help="list stored runs, newest first")
     h.add_argument("--model")
     h.add_argument("--method")
     h.add_argument("--limit", type=int, default=20)
     h.add_argument("--store", metavar="FILE")
+    pp = sub.add_parser("paper", help="run the study's claims as experiments and print a verdict for each")
+    pp.add_argument("--model", help="embedded name or model folder (default: tiny-sentiment-bert)")
+    pp.add_argument("--claims", default="abc", help="which claims to run: any of a, b, c (default abc)")
+    pp.add_argument("--methods", help="comma list for claims a and b (default random,magnitude,wanda,sparsegpt)")
+    pp.add_argument("--sparsity", help="grid for claims a and b: start:stop:step or a comma list")
+    pp.add_argument("--tolerance", type=float, help="claim b: accuracy drop (0.01 = 1 point) or perplexity rise "
+                                                    "(0.05 = 5 %%)")
+    pp.add_argument("--seeds", type=int, help="claim c: number of seeds (default 3)")
+    pp.add_argument("--steps", type=int, help="claim c: fine-tuning steps (default 100)")
+    pp.add_argument("--replay", metavar="CARD", help="rerun a reproducibility card (JSON) and compare verdicts")
+    pp.add_argument("--card-out", metavar="FILE", help="write the reproducibility card (JSON) here")
+    pp.add_argument("--json", action="store_true", help="print one JSON object")
     _add_finetune_parser(sub)
     return parser
+
+
+class _StopOnInterrupt:
+    """First Ctrl-C stops the sweep after keeping the finished runs; a second one aborts at once."""
+
+    def __init__(self):
+        self.flag = False
+
+    def requested(self) -> bool:
+        return self.flag
+
+    def _handle(self, signum, frame) -> None:
+        if self.flag:
+            raise KeyboardInterrupt
+        self.flag = True
+        print("\nstopping: finished runs are kept (Ctrl-C again to abort now)", file=sys.stderr)
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self.previous)
 
 
 def _cmd_sweep(args) -> None:
     from .run import LatencySpec
     from .store import Store
-    from .sweep import grid_configs, parse_grid, run_sweep
+    from .sweep import grid_configs, make_executor, parse_grid, run_sweep
     from .zoo import load_model
 
     configs = grid_configs([m.strip() for m in args.methods.split(",") if m.strip()], parse_grid(args.sparsity),
                            pattern=args.pattern, allocation=args.allocation, scope=args.scope, seed=args.seed,
                            calib_samples=args.calib_samples)
     store = Store(args.store)
+    executor = make_executor(args.executor, args.ray_address, args.fallback_local)  # before loading the model
+    if executor.note:
+        print(f"note: {executor.note}", file=sys.stderr)
     loaded = load_model(args.model)
 
     def progress(i: int, n: int, config) -> None:
         bar = "#" * (20 * i // n) + "." * (20 - 20 * i // n)
         print(f"\r[{bar}] {i}/{n} {config.method} {config.sparsity:.2f}   ", end="", file=sys.stderr, flush=True)
 
-    frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), progress=progress)
+    stop = _StopOnInterrupt()
+    with stop:
+        frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), progress=progress,
+                          should_stop=stop.requested, executor=executor)
     print(file=sys.stderr)
+    if frame.attrs["partial"]:
+        print(f"stopped: {len(frame)} of {len(configs)} runs finished and kept", file=sys.stderr)
+    if frame.empty:
+        return
     if args.out:
         frame.to_csv(args.out, index=False)
     if args.json:
@@ -90,7 +141,8 @@ def _cmd_sweep(args) -> None:
             print(json.dumps(row, default=str))
         return
     cols = ["method", "sparsity_target", "sparsity_actual", "quality", "latency_ms", "params_nonzero"]
-    print(f"{loaded.name}: {len(frame)} runs in {frame.attrs['seconds']:.1f} s, stored in {store.path} "
+    print(f"{loaded.name}: {len(frame)} runs in {frame.attrs['seconds']:.1f} s ({frame.attrs['executor']} "
+          f"executor), stored in {store.path} "
           f"(sweep {frame.attrs['sweep']}); dense {frame['quality_metric'].iloc[0]} {frame['quality_dense'].iloc[0]:.4f}")
     print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
@@ -189,6 +241,64 @@ def _cmd_prune(args) -> None:
         print(f"  exported to {args.export}")
 
 
+def _paper_settings(args):
+    from dataclasses import replace
+
+    from . import paper
+    from .sweep import parse_grid
+
+    if args.replay:
+        try:
+            with open(args.replay, encoding="utf-8") as f:
+                card = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise PruneScopeError(f"cannot read the card {args.replay}: {exc}") from None
+        return paper.settings_from_card(card), card
+    changes = {k: v for k, v in {
+        "model": args.model, "tolerance": args.tolerance, "c_steps": args.steps,
+        "methods": tuple(m.strip() for m in args.methods.split(",") if m.strip()) if args.methods else None,
+        "sparsities": tuple(parse_grid(args.sparsity)) if args.sparsity else None,
+        "c_seeds": tuple(range(args.seeds)) if args.seeds else None}.items() if v is not None}
+    if args.steps is not None and args.steps < 1:
+        raise PruneScopeError("--steps must be at least 1")
+    if args.seeds is not None and args.seeds < 1:
+        raise PruneScopeError("--seeds must be at least 1")
+    return replace(paper.PaperSettings(), **changes).validated(), None
+
+
+def _cmd_paper(args) -> None:
+    from . import paper
+    from .zoo import load_model
+
+    settings, card = _paper_settings(args)
+    claims = "".join(c for c in "abc" if c in args.claims)
+    if not claims or set(args.claims) - set("abc"):
+        raise PruneScopeError(f"--claims takes letters from 'abc', got '{args.claims}'")
+    if card:
+        claims = "".join(sorted(card.get("verdicts", {}))) or claims
+    loaded = load_model(settings.model)
+    results = paper.run_claims(loaded, settings, claims,
+                               lambda m, f: print(f"\r{m:<70}", end="", file=sys.stderr, flush=True))
+    print(file=sys.stderr)
+    out = paper.reproducibility_card(settings, results)
+    if card:
+        out["replayed"] = {c: {"before": v["verdict"], "now": out["verdicts"].get(c, {}).get("verdict")}
+                           for c, v in card.get("verdicts", {}).items()}
+    if args.card_out:
+        with open(args.card_out, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=2, default=str)
+    if args.json:
+        print(json.dumps(out | {"results": [r.to_dict() for r in results]}, default=str))
+        return
+    print(f"{paper.PAPER} -- on {loaded.name}. {paper.DISCLAIMER}")
+    for r in results:
+        print(f"\n({r.claim}) {paper.CLAIMS[r.claim]}\n  verdict: {r.verdict.upper()}"
+              f"{' (partial)' if r.partial else ''}\n  {r.because}\n  rule: {r.rule}")
+    for c, v in out.get("replayed", {}).items():
+        print(f"replay ({c}): card said {v['before']}, now {v['now']}"
+              + ("" if v["before"] == v["now"] else "  <-- differs"))
+
+
 def _quiet() -> None:
     """Keep stdout/stderr for results and errors: no download bars or length warnings."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -210,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_sweep(args)
         elif args.command == "history":
             _cmd_history(args)
+        elif args.command == "paper":
+            _cmd_paper(args)
         elif args.command == "finetune":
             _cmd_finetune(args)
         else:

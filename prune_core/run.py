@@ -155,10 +155,23 @@ def _noop(fraction: float, message: str) -> None:
 
 def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop) -> tuple[MaskSet, nn.Module]:
     """Masks for `config` and a pruned private copy; `loaded.model` is not touched."""
+    mask_set = prune_masks(loaded, config, progress)
+    if mask_set.plan is None:
+        return mask_set, materialize(loaded.model, mask_set)
+    from .structural import shrink  # whole units: the copy is genuinely smaller
+
+    start = time.perf_counter()
+    small = shrink(loaded.model, mask_set.plan)
+    mask_set.seconds += time.perf_counter() - start
+    return mask_set, small
+
+
+def prune_masks(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop) -> MaskSet:
+    """Only the masks for `config` (no pruned copy): for mask pictures and counts on big models."""
     config = config.validated()
     pattern = parse_pattern(config.pattern)
     if pattern.structural:
-        return _prune_structural(loaded, config, pattern.unit)
+        return _structural_masks(loaded, config, pattern.unit)
     targets = find_targets(loaded.model, config.scope, config.include_head)
     method = get_method(config.method)
     calibration = None
@@ -172,12 +185,12 @@ def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _
     mask_set = method.prune(loaded.model, targets, config, calibration)
     if calibration is not None:
         mask_set.notes.extend(calibration.notes)
-    return mask_set, materialize(loaded.model, mask_set)
+    return mask_set
 
 
-def _prune_structural(loaded: LoadedModel, config: PruneConfig, unit: str) -> tuple[MaskSet, nn.Module]:
-    """Remove whole neurons/heads: masks say which weights went (for counts), the copy is shrunk."""
-    from .structural import plan_for, shrink, unit_masks
+def _structural_masks(loaded: LoadedModel, config: PruneConfig, unit: str) -> MaskSet:
+    """Whole neurons/heads: the plan says which units go, masks say which weights went (for counts)."""
+    from .structural import plan_for, unit_masks
 
     start = time.perf_counter()
     plan = plan_for(loaded, unit, config.sparsity, config.method, config.allocation, config.calib_samples,
@@ -185,8 +198,7 @@ def _prune_structural(loaded: LoadedModel, config: PruneConfig, unit: str) -> tu
     masks = unit_masks(loaded.model, plan)
     targets = [t for t in find_targets(loaded.model, "all") if t.name in masks]
     note = f"removed {plan.removed} of {sum(plan.units)} {unit}s ({plan.removed / sum(plan.units):.1%})"
-    small = shrink(loaded.model, plan)
-    return MaskSet(targets, masks, seconds=time.perf_counter() - start, notes=[note], plan=plan), small
+    return MaskSet(targets, masks, seconds=time.perf_counter() - start, notes=[note], plan=plan)
 
 
 def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None = None,

@@ -1,7 +1,8 @@
-"""Per-layer sensitivity: prune one layer at a time and measure the quality lost.
+"""Per-layer sensitivity: prune one layer (or one kind of layer) at a time and measure the quality lost.
 
-One private working copy is made; each (layer, sparsity) point zeroes that layer's lowest-|w|
-weights in place, evaluates, and restores it, so a whole heatmap costs one copy, not one per point.
+One private working copy is made; each (group, sparsity) point zeroes the lowest-|w| weights of the
+group's matrices in place, evaluates, and restores them, so a whole heatmap costs one copy, not one
+per point. A group is one matrix (`group_by="layer"`) or every matrix of one kind (`"kind"`).
 From the heatmap, `propose_allocation` spends a global sparsity budget where it hurts least.
 """
 from __future__ import annotations
@@ -11,11 +12,13 @@ from typing import Callable
 
 import pandas as pd
 import torch
+from torch import nn
 
+from .errors import PruneScopeError
 from .masks import MaskSet, materialize
 from .patterns import lowest_k_mask
 from .run import measure_quality
-from .targets import as_out_in, find_targets, from_out_in
+from .targets import Target, as_out_in, find_targets, from_out_in
 from .zoo import LoadedModel
 
 
@@ -24,32 +27,60 @@ def _damage(quality: float, dense: float, metric: str) -> float:
     return quality - dense if metric == "perplexity" else dense - quality
 
 
+GROUPINGS = {
+    "layer": "one weight matrix at a time",
+    "kind": "one kind of layer at a time (e.g. every MLP down projection), all blocks together",
+}
+
+
+def group_of(target: Target, group_by: str) -> str:
+    """The row label a target belongs to: its module path, or its kind of layer (`Target.role`)."""
+    if group_by not in GROUPINGS:
+        raise PruneScopeError(f"unknown grouping '{group_by}'; choose one of: {', '.join(GROUPINGS)}")
+    return target.module if group_by == "layer" else target.role
+
+
+def groups(targets: list[Target], group_by: str) -> dict[str, list[Target]]:
+    """Targets by group label, in model order of each group's first member."""
+    out: dict[str, list[Target]] = {}
+    for t in targets:
+        out.setdefault(group_of(t, group_by), []).append(t)
+    return out
+
+
 @torch.no_grad()
 def layer_sensitivity(loaded: LoadedModel, sparsities: list[float], scope: str = "all",
-                      progress: Callable[[float, str], None] = lambda f, m: None) -> pd.DataFrame:
-    """Rows (layer, kind, block, params, sparsity, quality, damage) for magnitude pruning of one layer."""
+                      progress: Callable[[float, str], None] = lambda f, m: None,
+                      group_by: str = "layer") -> pd.DataFrame:
+    """Rows (layer, kind, block, params, matrices, sparsity, quality, damage): magnitude pruning of one
+    group at a time. `group_by="kind"` prunes every matrix of one kind together (each to that sparsity),
+    so "layer" then holds the kind's name, e.g. "MLP down"."""
     work = copy.deepcopy(loaded.model)
     params = dict(work.named_parameters())
     metric = loaded.card.quality_metric
     dense = measure_quality(loaded, work)
-    targets = find_targets(work, scope)
+    grouped = groups(find_targets(work, scope), group_by)
     rows = []
-    for i, t in enumerate(targets):
-        weight = params[t.name]
-        original = weight.detach().clone()
-        for s in sparsities:
-            progress((i + s) / len(targets), f"{t.module} at {s:.0%}")
-            keep = lowest_k_mask(as_out_in(original, t).abs(), round(s * t.numel))
-            weight.copy_(original * from_out_in(keep, t))
+    for i, (label, members) in enumerate(grouped.items()):
+        originals = {t.name: params[t.name].detach().clone() for t in members}
+        first = members[0]
+        for j, s in enumerate(sparsities):
+            progress((i + j / len(sparsities)) / len(grouped), f"{label} at {s:.0%}")
+            for t in members:
+                keep = lowest_k_mask(as_out_in(originals[t.name], t).abs(), round(s * t.numel))
+                params[t.name].copy_(originals[t.name] * from_out_in(keep, t))
             q = measure_quality(loaded, work)
-            rows.append({"layer": t.module, "kind": t.kind, "block": t.block, "params": t.numel, "sparsity": s,
+            rows.append({"layer": label, "kind": first.kind, "block": first.block if group_by == "layer" else None,
+                         "params": sum(t.numel for t in members), "matrices": len(members), "sparsity": s,
                          "quality": q, "quality_dense": dense, "damage": _damage(q, dense, metric)})
-        weight.copy_(original)
+        for t in members:
+            params[t.name].copy_(originals[t.name])
     return pd.DataFrame(rows)
 
 
 def propose_allocation(sens: pd.DataFrame, target: float) -> dict[str, float]:
-    """Per-layer sparsities reaching `target` overall, raising first the layers that suffer least.
+    """Per-layer (or per-kind: one row label per group) sparsities reaching `target` overall,
+    raising first the groups that suffer least.
 
     Greedy on the measured grid: every step moves one layer to its next sparsity level, the one with
     the smallest damage increase per weight removed, until the weights removed reach the target.
@@ -77,6 +108,11 @@ def propose_allocation(sens: pd.DataFrame, target: float) -> dict[str, float]:
         removed += (nxt - alloc[best]) * size[best]
         alloc[best], damage[best] = float(nxt), float(table[best][nxt])
     return alloc
+
+
+def expand_allocation(model: nn.Module, alloc: dict[str, float], group_by: str) -> dict[str, float]:
+    """Per-group sparsities (e.g. by kind) -> one sparsity per module, for `evaluate_allocation`."""
+    return {t.module: alloc.get(group_of(t, group_by), 0.0) for t in find_targets(model, "all")}
 
 
 def evaluate_allocation(loaded: LoadedModel, alloc: dict[str, float]) -> tuple[float, float]:

@@ -21,6 +21,14 @@ SCOPES = {
     "mlp": "MLP / feed-forward layers",
 }
 _BLOCK_RE = re.compile(r"\.(\d+)\.")
+# What a matrix does inside its block, from the end of its module path; first match wins, so
+# BERT's "attention.output.dense" is tried before the MLP's "output.dense". GPT-2 / BERT / Llama names.
+ROLES: tuple[tuple[str, re.Pattern], ...] = (
+    ("attention q/k/v", re.compile(r"(c_attn|query|key|value|q_proj|k_proj|v_proj)$")),
+    ("attention output", re.compile(r"(attn\.c_proj|attention\.output\.dense|o_proj)$")),
+    ("MLP up/gate", re.compile(r"(c_fc|intermediate\.dense|gate_proj|up_proj)$")),
+    ("MLP down", re.compile(r"(mlp\.c_proj|output\.dense|down_proj)$")),
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,13 @@ class Target:
     @property
     def numel(self) -> int:
         return self.out_features * self.in_features
+
+    @property
+    def role(self) -> str:
+        """The kind of layer, finer than `kind`: e.g. "attention q/k/v" or "MLP down" (see ROLES)."""
+        if self.kind == "head":
+            return "head"
+        return next((name for name, rule in ROLES if rule.search(self.module)), f"{self.kind} (other)")
 
 
 def as_out_in(weight: torch.Tensor, target: Target) -> torch.Tensor:

@@ -59,4 +59,24 @@ def test_every_page_reachable_by_link_and_by_url_on_a_fresh_server():
         page.wait_for_selector("text=Timing mode", timeout=300_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         body = page.inner_text("body")
-        assert "No CUDA GPU" in body and "NVIDIA H100" in page.content()
+        assert "no CUDA GPU" in body and "NVIDIA H100" in page.content()
+        page.get_by_role("link", name=re.compile("Paper")).click()
+        page.wait_for_selector("h1:has-text('Paper')", timeout=120_000)
+        assert "abstract is public" in page.inner_text("body")
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_predict_then_reveal_in_the_browser():
+    with streamlit_server() as (url, proc), browser_page() as page:
+        page.goto(url)
+        page.wait_for_selector("text=Weights removed", timeout=120_000)
+        page.get_by_text("Predict, then reveal").click()
+        page.wait_for_selector("text=Your turn", timeout=60_000)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+        page.wait_for_function("""() => document.querySelectorAll('[data-testid="stMetric"]').length === 0""",
+                               timeout=60_000)  # results held back until the guess
+        box = page.get_by_label(re.compile("Your guess"))
+        box.fill("9.5")
+        page.get_by_role("button", name="Reveal", exact=True).click()
+        page.wait_for_selector("text=You guessed 9.5", timeout=120_000)
+        assert page.locator('[data-testid="stMetric"]').count() >= 4

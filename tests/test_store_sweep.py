@@ -42,10 +42,14 @@ def test_sweep_stores_every_run_and_can_stop(bert, tmp_path):
     assert len(stored) == 6 and set(stored["method"]) == {"random", "magnitude"}
     assert store.record(int(stored["id"].iloc[0]))["model"] == "tiny-sentiment-bert"
     assert '"torch"' in stored["environment"].iloc[0]
-    calls = iter([False, False, True])
-    partial = run_sweep(bert, configs, store, FAST, should_stop=lambda: next(calls))
+    done = []
+    partial = run_sweep(bert, configs, store, FAST, progress=lambda i, n, c: done.append(i),
+                        should_stop=lambda: done[-1] >= 2)
     assert len(partial) == 2 and partial.attrs["partial"]
     assert len(store.runs()) == 8  # the finished runs of the stopped sweep are kept
+    calls = iter([False, False] + [True] * 100)  # stop asked while the first run is in progress
+    assert run_sweep(bert, configs, store, FAST, should_stop=lambda: next(calls)).empty
+    assert len(store.runs()) == 8  # the interrupted run is dropped, nothing half-written
     assert store.delete(list(stored["id"][:3])) == 3 and len(store.runs()) == 5
 
 
