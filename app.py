@@ -1,7 +1,7 @@
 """PruneScope entry point: page config, navigation over pages/, the shared model picker."""
 import streamlit as st
 
-from pages import compare, explore, history, layers, models, paper, speed
+from pages import compare, explore, finetune, history, layers, models, paper, speed
 from pages.common import model_picker
 
 st.set_page_config(page_title="PruneScope", page_icon=":material/content_cut:", layout="wide")
@@ -10,6 +10,7 @@ PAGES = {
     "explore": st.Page(explore.page, title="Explore", icon=":material/tune:", url_path="explore", default=True),
     "speed": st.Page(speed.page, title="Speed", icon=":material/speed:", url_path="speed"),
     "compare": st.Page(compare.page, title="Compare", icon=":material/stacked_line_chart:", url_path="compare"),
+    "finetune": st.Page(finetune.page, title="Fine-tune", icon=":material/model_training:", url_path="finetune"),
     "layers": st.Page(layers.page, title="Layers", icon=":material/layers:", url_path="layers"),
     "history": st.Page(history.page, title="History", icon=":material/history:", url_path="history"),
     "paper": st.Page(paper.page, title="Paper", icon=":material/science:", url_path="paper"),

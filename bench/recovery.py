@@ -30,16 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from prune_core.config import PruneConfig  # noqa: E402
-from prune_core.finetune import FinetuneConfig, finetune, finetune_baseline  # noqa: E402
+from prune_core.finetune import finetune, finetune_baseline, recovery_budget  # noqa: E402
 from prune_core.run import measure_quality, prune_model  # noqa: E402
 from prune_core.zoo import load_model  # noqa: E402
 
-# Budgets chosen so one run takes well under a minute on 2 idle CPU cores and recovery is visible.
-# The GPT trains on 256-token windows, the length it is evaluated on (and was trained on).
-BUDGETS = {
-    "tiny-shakespeare-gpt": FinetuneConfig(steps=150, lr=1e-3, batch_size=4, seq_len=256, eval_every=25),
-    "tiny-sentiment-bert": FinetuneConfig(steps=150, lr=1e-4, batch_size=16, eval_every=25),
-}
 VARIANTS = ("one-shot", "one-shot + recovery", "gradual", "movement")
 
 
@@ -55,7 +49,7 @@ def _better(a: float, b: float, metric: str, margin: float = 0.0) -> bool:
 
 def bench_model(name: str, sparsities: list[float], seeds: list[int], quick: bool) -> tuple[list[dict], dict]:
     loaded = load_model(name)
-    ft = BUDGETS.get(name, FinetuneConfig())
+    ft = recovery_budget(name)
     if quick:
         ft = replace(ft, steps=max(4, ft.steps // 5), eval_every=max(1, ft.steps // 10))
     base = finetune_baseline(loaded, ft)

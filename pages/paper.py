@@ -8,6 +8,7 @@ import streamlit as st
 from pages.common import get_model
 from prune_core import charts, paper
 from prune_core.errors import PruneScopeError
+from prune_core.finetune import recovery_budget
 from prune_core.methods import METHODS
 from prune_core.sweep import parse_grid
 
@@ -33,8 +34,9 @@ def _settings(loaded) -> paper.PaperSettings:
         c_method = e1.selectbox("(c) method", list(METHODS), index=list(METHODS).index(d.c_method), key="paper_c_method")
         c_sparsity = e2.slider("(c) sparsity (%)", 10, 95, int(d.c_sparsity * 100), 5, key="paper_c_sparsity") / 100
         seeds = int(e3.number_input("(c) seeds", 1, 10, len(d.c_seeds), key="paper_seeds"))
-        steps = int(e4.number_input("(c) fine-tuning steps", 1, 5000, d.c_steps, key="paper_steps"))
-        lr = float(e4.number_input("(c) learning rate", 1e-6, 1.0, d.c_lr, format="%.5f", key="paper_lr"))
+        budget = recovery_budget(loaded.name)
+        steps = int(e4.number_input("(c) fine-tuning steps", 1, 5000, budget.steps, key="paper_steps"))
+        lr = float(e4.number_input("(c) learning rate", 1e-6, 1.0, budget.lr, format="%.5f", key="paper_lr"))
     return paper.PaperSettings(loaded.name, tuple(methods), tuple(parse_grid(grid)), tol, substantial, c_method,
                                c_sparsity, tuple(range(seeds)), steps, lr).validated()
 
@@ -122,7 +124,8 @@ def page() -> None:
                                               log_y=metric == "perplexity"), width="stretch")
         q2.plotly_chart(charts.recovery_chart(frame, "gap", "Generalization gap per seed",
                                               "validation loss − training loss"), width="stretch")
-        st.caption(f"{len(c[0].c_seeds)} seed(s), {c[0].c_steps} steps at learning rate {c[0].c_lr:g}, "
+        st.caption(f"{len(c[0].c_seeds)} seed(s), {int(frame['steps'].max())} steps at learning rate "
+                   f"{frame['lr'].max():g}, "
                    f"{c[0].c_method} at {c[0].c_sparsity:.0%}. Markers: one per seed; bar: mean with min–max range.")
         st.dataframe(frame, hide_index=True, width="stretch")
     else:

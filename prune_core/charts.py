@@ -326,3 +326,24 @@ def recovery_chart(frame: pd.DataFrame, column: str, title: str, y_title: str, l
     if log_y:
         fig.update_yaxes(type="log")
     return _layout(fig, title, "model", y_title)
+
+
+def training_curve(curve: pd.DataFrame, val_loss_dense: float | None, title: str) -> go.Figure:
+    """Fine-tuning: batch loss per step, validation loss at each evaluation, sparsity on the right axis."""
+    fig = go.Figure()
+    fig.add_scatter(x=curve["step"], y=curve["train_loss"], mode="lines", name="training loss (batch)",
+                    line=dict(color=PRUNED, width=1), opacity=0.6,
+                    hovertemplate="step %{x}<br>batch loss %{y:.4f}<extra></extra>")
+    val = curve.dropna(subset=["val_loss"])
+    fig.add_scatter(x=val["step"], y=val["val_loss"], mode="lines+markers", name="validation loss (held-out)",
+                    line=dict(color="#2e86de", width=2),
+                    hovertemplate="step %{x}<br>validation loss %{y:.4f}<extra></extra>")
+    fig.add_scatter(x=curve["step"], y=curve["sparsity"] * 100, mode="lines", name="sparsity (%)", yaxis="y2",
+                    line=dict(color="black", dash="dot", width=1),
+                    hovertemplate="step %{x}<br>sparsity %{y:.1f} %<extra></extra>")
+    if val_loss_dense is not None:  # known once the run has measured the dense model
+        fig.add_hline(y=val_loss_dense, line_dash="dash", line_color=DENSE,
+                      annotation_text=f"dense validation loss {val_loss_dense:.4f}")
+    fig.update_layout(yaxis2=dict(title="weights removed (%)", overlaying="y", side="right", range=[0, 100],
+                                  showgrid=False))
+    return _layout(fig, title, "optimizer step", "loss (cross-entropy)", 420)

@@ -15,7 +15,7 @@ import inspect
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace, asdict, dataclass, field
 from typing import Callable
 
 import torch
@@ -103,6 +103,20 @@ def _integer(what: str, value, minimum: int) -> int:
     if x != int(x) or x < minimum:
         raise PruneScopeError(f"{what} must be a whole number of at least {minimum}, got {value!r}")
     return int(x)
+
+
+# Recovery budgets chosen so one run takes well under a minute on 2 idle CPU cores and recovery is
+# visible (bench/recovery.py, the Paper page and the Fine-tune page share them). The GPT trains on
+# 256-token windows, the length it is evaluated on (and was trained on).
+RECOVERY_BUDGETS = {
+    "tiny-shakespeare-gpt": FinetuneConfig(steps=150, lr=1e-3, batch_size=4, seq_len=256, eval_every=25),
+    "tiny-sentiment-bert": FinetuneConfig(steps=150, lr=1e-4, batch_size=16, eval_every=25),
+}
+
+
+def recovery_budget(name: str, seed: int = 0) -> FinetuneConfig:
+    """The default recovery fine-tuning budget for a model (a generic one for models not listed)."""
+    return replace(RECOVERY_BUDGETS.get(name, FinetuneConfig()), seed=seed)
 
 
 def default_budget(loaded: LoadedModel, seed: int = 0) -> FinetuneConfig:
@@ -350,15 +364,15 @@ class _Pattern:
 
     @torch.no_grad()
     def apply(self) -> None:
-        for t in self.targets:
-            self.params[t.name].mul_(self.masks[t.name].to(self.params[t.name].dtype))
+        for t in self.targets:  # masked_fill, not multiply: 0 * inf or 0 * NaN would not be zero
+            self.params[t.name].masked_fill_(~self.masks[t.name], 0.0)
 
     @torch.no_grad()
     def mask_grads(self) -> None:
         for t in self.targets:
             grad = self.params[t.name].grad
             if grad is not None:
-                grad.mul_(self.masks[t.name].to(grad.dtype))
+                grad.masked_fill_(~self.masks[t.name], 0.0)
 
     @torch.no_grad()
     def check(self, step: int) -> float:

@@ -8,7 +8,7 @@ reproducibility card (settings, seeds, versions, hardware, verdicts) replays thr
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable
 
 import pandas as pd
@@ -48,8 +48,8 @@ class PaperSettings:
     c_method: str = "magnitude"  # claim (c): one-shot pruning, then recovery fine-tuning
     c_sparsity: float = 0.5
     c_seeds: tuple[int, ...] = (0, 1, 2)
-    c_steps: int = 100
-    c_lr: float = 5e-4
+    c_steps: int | None = None  # None: the model's recovery budget (prune_core.finetune.RECOVERY_BUDGETS)
+    c_lr: float | None = None
 
     def validated(self) -> "PaperSettings":
         for m in self.methods + (self.c_method,):
@@ -63,6 +63,11 @@ class PaperSettings:
             raise PruneScopeError(f"the tolerance must be a positive number, got {self.tolerance}")
         if not self.c_seeds:
             raise PruneScopeError("claim (c) needs at least one seed")
+        if self.c_steps is not None and (isinstance(self.c_steps, bool) or not isinstance(self.c_steps, int)
+                                         or self.c_steps < 1):
+            raise PruneScopeError(f"claim (c) needs a whole number of fine-tuning steps >= 1, got {self.c_steps!r}")
+        if self.c_lr is not None and not (isinstance(self.c_lr, (int, float)) and 0 < self.c_lr < float("inf")):
+            raise PruneScopeError(f"the learning rate must be a positive number, got {self.c_lr!r}")
         return self
 
     @classmethod
@@ -217,17 +222,22 @@ def run_recovery(loaded: LoadedModel, settings: PaperSettings, progress: Progres
                  should_stop: Callable[[], bool] = lambda: False) -> pd.DataFrame:
     """Claim (c): per seed, prune one-shot then fine-tune keeping the mask; the dense model fine-tuned
     for the same steps is the control (is any gain from pruning, or just from more training?)."""
-    from .finetune import FinetuneConfig, finetune
+    from .finetune import finetune, finetune_baseline, recovery_budget
 
+    def budget(seed: int):
+        ft = recovery_budget(loaded.name, seed)
+        return replace(ft, steps=settings.c_steps or ft.steps, lr=settings.c_lr or ft.lr).validated()
+
+    baseline = finetune_baseline(loaded, budget(0))  # the dense figures, measured once for all seeds
     rows, jobs, done = [], [(seed, s) for seed in settings.c_seeds for s in (settings.c_sparsity, 0.0)], 0
     for i, (seed, sparsity) in enumerate(jobs):
         if should_stop():
             break
         what = "pruned" if sparsity else "dense (control)"
-        progress(f"{i}/{len(jobs)}: seed {seed}, {what}, fine-tuning {settings.c_steps} steps", i / len(jobs))
+        ft = budget(seed)
+        progress(f"{i}/{len(jobs)}: seed {seed}, {what}, fine-tuning {ft.steps} steps", i / len(jobs))
         config = PruneConfig(settings.c_method, sparsity, seed=seed).validated()
-        ft = FinetuneConfig(steps=settings.c_steps, lr=settings.c_lr, seed=seed).validated()
-        res, _ = finetune(loaded, config, ft, should_stop=should_stop)
+        res, _ = finetune(loaded, config, ft, should_stop=should_stop, baseline=baseline)
         base = {"seed": seed, "metric": res.quality_metric}
         if sparsity:
             rows.append(base | {"variant": "dense", "quality": res.quality_dense, "train_loss": res.train_loss_dense,
@@ -241,7 +251,7 @@ def run_recovery(loaded: LoadedModel, settings: PaperSettings, progress: Progres
             variant = "dense + fine-tuned (control)"
         rows.append(base | {"variant": variant, "quality": res.quality, "train_loss": res.train_loss,
                             "val_loss": res.val_loss, "sparsity": res.sparsity_actual,
-                            "partial": res.partial, "diverged": res.diverged})
+                            "partial": res.partial, "diverged": res.diverged, "steps": res.steps_done, "lr": ft.lr})
         done += 1
     frame = pd.DataFrame(rows)
     if not frame.empty:

@@ -1,0 +1,185 @@
+"""Fine-tune: recovery training that keeps the pruning pattern, with live curves and a Stop button.
+
+Training runs in a background thread so the page can redraw its curves while it runs. Streamlit
+reruns the page on any click, which interrupts the script but not the thread: the next run of the
+page finds the job still active, asks it to stop, waits for it and shows the partial result.
+"""
+from __future__ import annotations
+
+import io
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import get_model
+from prune_core import charts
+from prune_core.config import PruneConfig
+from prune_core.errors import PruneScopeError
+from prune_core.finetune import FinetuneConfig, finetune, recovery_budget
+from prune_core.methods import METHODS
+from prune_core.patterns import PATTERNS, parse_pattern
+from prune_core.recipe import export_finetuned
+
+
+def _job(loaded, config: PruneConfig, ft: FinetuneConfig) -> dict:
+    """Start fine-tuning in a thread; the returned dict is filled in as it runs."""
+    job = {"key": (loaded.name, config, ft), "points": [], "stop": threading.Event(), "result": None,
+           "model": None, "error": None, "started": time.time()}
+
+    def work() -> None:
+        try:
+            job["result"], job["model"] = finetune(loaded, config, ft, lambda p, n: job["points"].append(p),
+                                                   job["stop"].is_set)
+        except PruneScopeError as exc:
+            job["error"] = str(exc)
+
+    job["thread"] = threading.Thread(target=work, daemon=True, name="prunescope-finetune")
+    job["thread"].start()
+    return job
+
+
+def _stop() -> None:
+    job = st.session_state.get("ft_job")
+    if job is not None:
+        job["stop"].set()
+
+
+def _curve(job: dict) -> pd.DataFrame:
+    return pd.DataFrame([p.to_dict() for p in list(job["points"])])
+
+
+def _watch(job: dict, chart_box, bar) -> None:
+    """Redraw the curves about twice a second until the thread ends."""
+    steps = job["key"][2].steps
+    while job["thread"].is_alive():
+        curve = _curve(job)
+        if len(curve):
+            last = curve.iloc[-1]
+            bar.progress(min(1.0, last["step"] / steps), text=f"step {int(last['step'])}/{steps}: batch loss "
+                                                              f"{last['train_loss']:.4f}, sparsity {last['sparsity']:.1%}")
+            chart_box.plotly_chart(charts.training_curve(curve, None, "Fine-tuning (live)"),
+                                   width="stretch", key=f"ft_live_{len(curve)}")
+        time.sleep(0.5)
+
+
+def _zip_export(job: dict, loaded) -> bytes:
+    """The fine-tuned model as an exported folder (safetensors + tokenizer + recipe.json), zipped."""
+    name, config, ft = job["key"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = export_finetuned(job["model"], loaded, job["result"], config, ft, Path(tmp) / "model")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(out.rglob("*")):
+                if f.is_file():
+                    z.write(f, f.relative_to(out.parent))
+        return buf.getvalue()
+
+
+def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:
+    budget = recovery_budget(loaded.name)
+    c1, c2, c3 = st.columns(3)
+    method = c1.selectbox("Method", list(METHODS), index=list(METHODS).index("magnitude"), key="ft_method",
+                          help="\n\n".join(f"**{k}**: {m.info.description}" for k, m in METHODS.items()))
+    patterns = [p for p in PATTERNS if not parse_pattern(p).structural]
+    pattern = c2.selectbox("Pattern", patterns, key="ft_pattern", help="Fine-tuning keeps unstructured and N:M masks.")
+    fixed = parse_pattern(pattern).fixed_sparsity
+    if fixed is None:
+        sparsity = c3.slider("Sparsity (% of weights removed)", 0, 95, 80, 5, key="ft_sparsity") / 100
+    else:
+        sparsity = fixed
+        c3.caption(f"{pattern} always removes {fixed:.0%} of the weights.")
+    d1, d2, d3 = st.columns(3)
+    steps = d1.number_input("Steps", min_value=1, max_value=20_000, value=budget.steps, key="ft_steps")
+    lr = d2.number_input("Learning rate", min_value=0.0, max_value=1e6, value=budget.lr, format="%.5f", key="ft_lr",
+                         help="Peak AdamW rate: warm-up over 10 % of the steps, then linear decay.")
+    seed = d3.number_input("Seed", 0, 10_000, 0, key="ft_seed")
+    config = PruneConfig(method, sparsity, pattern, seed=int(seed)).validated()
+    ft = FinetuneConfig(steps=int(steps), lr=float(lr), batch_size=budget.batch_size, seq_len=budget.seq_len,
+                        eval_every=max(1, int(steps) // 15), seed=int(seed)).validated()
+    return config, ft
+
+
+def _report(job: dict, loaded) -> None:
+    res = job["result"]
+    metric = res.quality_metric
+    lower = metric == "perplexity"
+    if res.partial:
+        st.warning(f"Stopped after {res.steps_done} of {res.steps} steps: these are partial results.")
+    if res.diverged:
+        st.error("Training diverged (the loss became NaN or infinite): the last good weights were restored.")
+    k = st.columns(4)
+    k[0].metric(f"Dense {metric}", f"{res.quality_dense:.4g}")
+    if res.quality_pruned is not None:
+        k[1].metric("Pruned, before recovery", f"{res.quality_pruned:.4g}", f"{res.quality_pruned - res.quality_dense:+.4g}",
+                    delta_color="inverse" if lower else "normal")
+    else:
+        k[1].metric("Pruned, before recovery", "n/a", "pruned during training", delta_color="off")
+    k[2].metric("After fine-tuning", f"{res.quality:.4g}", f"{res.quality - res.quality_dense:+.4g} vs dense",
+                delta_color="inverse" if lower else "normal")
+    k[3].metric("Weights removed (kept all along)", f"{res.sparsity_actual:.1%}",
+                f"gap {res.generalization_gap:+.4f} (dense {res.generalization_gap_dense:+.4f})", delta_color="off",
+                help="Generalization gap: validation loss minus training loss on fixed subsets.")
+    st.plotly_chart(charts.training_curve(_curve(job), res.val_loss_dense,
+                                          f"Fine-tuning {res.method} at {res.sparsity_target:.0%} ({res.pattern})"),
+                    width="stretch")
+    st.caption(f"{res.steps_done} steps of {res.batch_size} sequences on the training split, {res.device}, "
+               f"{res.seconds:.1f} s. Validation loss on a fixed held-out subset; quality with the model card's "
+               f"evaluation ({loaded.card.eval}). The pattern is checked after every step.")
+    for note in res.notes:
+        st.info(note)
+    st.download_button("Download the fine-tuned model (zip: safetensors, tokenizer, recipe.json)",
+                       _zip_export(job, loaded), f"{res.model}-{res.method}-{res.sparsity_target:.0%}-finetuned.zip",
+                       "application/zip", key="ft_download")
+    st.caption("Reload it with `transformers` (zeros included) or rebuild it headless: "
+               "`python -m prune_core finetune --recipe recipe.json`.")
+
+
+def page() -> None:
+    """Settings -> background fine-tuning with live curves -> before/after figures and export."""
+    st.title("Fine-tune: recover what pruning lost")
+    st.markdown(
+        "Pruning removes weights a trained network relied on. A little more training, keeping the removed weights "
+        "at zero, lets the others compensate. *gradual* and *movement* go further: they prune while training. "
+        "Watch the training and validation loss: if validation stops falling while training does, the model "
+        "starts memorising.")
+    loaded = get_model()
+    if loaded is None:
+        st.stop()
+    try:
+        config, ft = _controls(loaded)
+    except PruneScopeError as exc:
+        st.error(f"Cannot fine-tune with these settings: {exc}")
+        st.stop()
+
+    job = st.session_state.get("ft_job")
+    if job is not None and job["thread"].is_alive():  # this rerun interrupted a run: stop it, keep what it did
+        job["stop"].set()
+        with st.spinner("stopping: finishing the current step…"):
+            job["thread"].join(timeout=600)
+    start = st.button("Fine-tune", type="primary", key="ft_run")
+    if start:
+        job = st.session_state["ft_job"] = _job(loaded, config, ft)
+        st.button("Stop", key="ft_stop", on_click=_stop, icon=":material/stop:",
+                  help="Stops after the current step; the result so far is kept and labelled partial.")
+        bar, chart_box = st.progress(0.0, text="pruning and measuring the dense model…"), st.empty()
+        _watch(job, chart_box, bar)
+        bar.empty()
+        chart_box.empty()
+    if job is None or job["key"][0] != loaded.name:
+        st.info("Press *Fine-tune*. The defaults finish in under a minute on a laptop CPU for the tiny models.")
+        return
+    if job["error"]:
+        st.error(f"Cannot fine-tune: {job['error']}")
+        return
+    if job["result"] is not None:
+        _report(job, loaded)
+
+
+if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
+    st.session_state["deep_link"] = "finetune"
+    st.switch_page("app.py")
