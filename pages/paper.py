@@ -50,6 +50,15 @@ def _run(loaded, settings: paper.PaperSettings, claims: str) -> None:
         stored[(loaded.name, r.claim)] = (settings, r)
 
 
+def _section(title: str, claim: str, done: tuple | None) -> tuple | None:
+    """A claim's header and statement; then its verdict when it has been run."""
+    st.header(title)
+    st.markdown(f"> {paper.CLAIMS[claim]}")
+    if done:
+        _verdict(done[1])
+    return done
+
+
 def _verdict(result: paper.ClaimResult) -> None:
     box = VERDICT_BOX[result.verdict]
     box(f"**Verdict: {result.verdict}**{' (partial run)' if result.partial else ''}. {result.because}")
@@ -85,12 +94,9 @@ def page() -> None:
         st.error(f"The experiment stopped: {exc}")
     stored = st.session_state.get("paper_results", {})
 
-    st.header("(a) Methods and their effects")
-    st.markdown(f"> {paper.CLAIMS['a']}")
-    a = stored.get((loaded.name, "a"))
+    a = _section("(a) Methods and their effects", "a", stored.get((loaded.name, "a")))
     if a:
         runs = a[1].runs
-        _verdict(a[1])
         dense_q = float(runs["quality_dense"].iloc[0])
         st.plotly_chart(charts.compare_chart(runs.assign(method=runs["series"]), "share_removed",
                                              "share of prunable weights removed", metric, dense_q, 0.0),
@@ -102,23 +108,17 @@ def page() -> None:
     else:
         st.caption("Press *Run claims (a) and (b)*: every chosen method over the grid, plus MLP neurons removed.")
 
-    st.header("(b) Size down, quality kept")
-    st.markdown(f"> {paper.CLAIMS['b']}")
-    b = stored.get((loaded.name, "b"))
+    b = _section("(b) Size down, quality kept", "b", stored.get((loaded.name, "b")))
     if b:
-        _verdict(b[1])
         st.plotly_chart(charts.tolerance_chart(b[1].table), width="stretch")
         st.caption(f"Tolerance: {paper.tolerance_text(metric, b[0].tolerance)}. A method counts up to the highest grid "
                    "sparsity at which it and every lower one stay within it. The whole model's saving includes the "
                    "embeddings, which are not pruned.")
         st.dataframe(b[1].table, hide_index=True, width="stretch")
 
-    st.header("(c) Fine-tuning after pruning")
-    st.markdown(f"> {paper.CLAIMS['c']}")
-    c = stored.get((loaded.name, "c"))
+    c = _section("(c) Fine-tuning after pruning", "c", stored.get((loaded.name, "c")))
     if c:
         frame = c[1].table
-        _verdict(c[1])
         q1, q2 = st.columns(2)
         q1.plotly_chart(charts.recovery_chart(frame, "quality", f"Held-out {metric} per seed", metric,
                                               log_y=metric == "perplexity"), width="stretch")
@@ -126,7 +126,10 @@ def page() -> None:
                                               "validation loss − training loss"), width="stretch")
         st.caption(f"{len(c[0].c_seeds)} seed(s), {int(frame['steps'].max())} steps at learning rate "
                    f"{frame['lr'].max():g}, "
-                   f"{c[0].c_method} at {c[0].c_sparsity:.0%}. Markers: one per seed; bar: mean with min–max range.")
+                   f"{c[0].c_method} at {c[0].c_sparsity:.0%}. Markers: one per seed; bar: mean with min–max range. "
+                   "If pruned + fine-tuned beats dense but not the dense control, the gain came from the extra "
+                   "training, not from pruning. (Movement pruning needs long fine-tuning to pay off; on these "
+                   "already-converged models its short-run scores are mostly noise.)")
         st.dataframe(frame, hide_index=True, width="stretch")
     else:
         st.caption("Press *Run claim (c)*: one-shot pruning then fine-tuning that keeps the mask, per seed, with the "

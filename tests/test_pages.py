@@ -207,3 +207,31 @@ def test_explore_runs_a_method_that_prunes_while_training():
     assert not at.exception and not at.error
     assert _metrics(at)["Weights removed (in scope)"] == "50.0%"
     assert any("training steps" in i.value for i in at.info)  # says the weights were also trained
+
+
+def test_finetune_page_trains_keeps_the_pattern_and_offers_the_model():
+    at = _page("finetune", "tiny-sentiment-bert")
+    assert at.title[0].value.startswith("Fine-tune") and not at.error
+    at.number_input(key="ft_steps").set_value(12).run()
+    at.button(key="ft_run").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Weights removed (kept all along)"] == "80.0%"
+    assert float(cards["After fine-tuning"]) > 0.5
+    assert at.get("download_button") and at.get("plotly_chart")
+
+
+def test_finetune_page_rejects_a_bad_learning_rate():
+    at = _page("finetune", "tiny-sentiment-bert")
+    at.number_input(key="ft_lr").set_value(0.0).run()
+    assert not at.exception and at.error and "learning rate" in at.error[0].value
+
+
+def test_paper_page_claim_c_over_seeds():
+    at = _page("paper", "tiny-sentiment-bert")
+    at.number_input(key="paper_seeds").set_value(2)
+    at.number_input(key="paper_steps").set_value(10).run()
+    at.button(key="paper_run_c").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert [b.value for b in list(at.success) + list(at.warning) + list(at.error) if "Verdict" in b.value]
+    assert len(at.get("plotly_chart")) == 2  # quality per seed, generalization gap per seed

@@ -103,3 +103,22 @@ def test_guess_scoring():
     assert "better than you expected" in score_guess(0.70, 0.85, 0.925).verdict
     assert "other way" in score_guess(0.95, 0.85, 0.925).verdict
     assert {"sparsity", "N:M", "structured", "calibration", "perplexity"} <= set(GLOSSARY)
+
+
+def test_claim_c_runs_seeds_with_a_dense_control(bert):
+    settings = paper.PaperSettings(c_seeds=(0, 1), c_steps=8, c_sparsity=0.8)
+    frame = paper.run_recovery(bert, settings)
+    assert set(frame["variant"]) == {"dense", "pruned 80% (magnitude)", "pruned + fine-tuned",
+                                     "dense + fine-tuned (control)"}
+    tuned = frame[frame["variant"] == "pruned + fine-tuned"]
+    assert len(tuned) == 2 and (tuned["sparsity"].round(3) == 0.8).all() and tuned["gap"].notna().all()
+    result = paper.claim_c(frame)
+    gains = [q - frame["quality"].iloc[0] for q in tuned["quality"]]
+    expected = paper.HELD if all(g > 0 for g in gains) else paper.NOT_HELD if all(g < 0 for g in gains) \
+        else paper.INCONCLUSIVE
+    assert result.verdict == expected and "dense + fine-tuned" in result.because
+
+
+def test_claim_c_stopped_is_partial(bert):
+    frame = paper.run_recovery(bert, paper.PaperSettings(c_seeds=(0, 1), c_steps=4), should_stop=lambda: True)
+    assert frame.attrs["partial"] and paper.claim_c(frame).verdict == paper.INCONCLUSIVE
