@@ -56,6 +56,7 @@ def _curve(job: dict) -> pd.DataFrame:
 def _watch(job: dict, chart_box, bar) -> None:
     """Redraw the curves about twice a second until the thread ends."""
     steps = job["key"][2].steps
+    redraws = 0
     while job["thread"].is_alive():
         curve = _curve(job)
         if len(curve):
@@ -63,7 +64,8 @@ def _watch(job: dict, chart_box, bar) -> None:
             bar.progress(min(1.0, last["step"] / steps), text=f"step {int(last['step'])}/{steps}: batch loss "
                                                               f"{last['train_loss']:.4f}, sparsity {last['sparsity']:.1%}")
             chart_box.plotly_chart(charts.training_curve(curve, None, "Fine-tuning (live)"),
-                                   width="stretch", key=f"ft_live_{len(curve)}")
+                                   width="stretch", key=f"ft_live_{redraws}")
+            redraws += 1
         time.sleep(0.5)
 
 

@@ -102,7 +102,7 @@ def page() -> None:
                                              "share of prunable weights removed", metric, dense_q, 0.0),
                         width="stretch")
         st.caption(f"Every method on one chart, dense at 0. Timing: {runs['latency_setup'].iloc[0]}. Held-out "
-                   f"{metric} ({loaded.card.eval}). Table: each variant at its highest sparsity, sizes and latency "
+                   f"{metric}, the model card's evaluation (see Model zoo). Table: each variant at its highest sparsity, sizes and latency "
                    "as a ratio of dense.")
         st.dataframe(a[1].table, hide_index=True, width="stretch")
     else:

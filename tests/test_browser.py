@@ -80,3 +80,16 @@ def test_predict_then_reveal_in_the_browser():
         page.get_by_role("button", name="Reveal", exact=True).click()
         page.wait_for_selector("text=You guessed 9.5", timeout=120_000)
         assert page.locator('[data-testid="stMetric"]').count() >= 4
+
+
+def test_finetune_live_curves_and_stop_keeps_a_partial_result():
+    with streamlit_server() as (url, proc), browser_page() as page:
+        page.goto(f"{url}/finetune")
+        page.wait_for_selector("h1:has-text('Fine-tune')", timeout=120_000)
+        page.get_by_role("button", name="Fine-tune", exact=True).click()
+        page.wait_for_selector("text=Fine-tuning (live)", timeout=120_000)  # the live curve is drawing
+        page.wait_for_function("() => /step ([2-9]|[1-9][0-9])\\//.test(document.body.innerText)", timeout=120_000)
+        page.get_by_role("button", name="Stop").click()
+        page.wait_for_selector("text=these are partial results", timeout=120_000)
+        page.wait_for_selector("text=Download the fine-tuned model", timeout=120_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
