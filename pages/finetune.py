@@ -54,7 +54,7 @@ def _curve(job: dict) -> pd.DataFrame:
 
 
 def _watch(job: dict, chart_box, bar) -> None:
-    """Redraw the curves about twice a second until the thread ends."""
+    """Redraw the curves about once a second until the thread ends."""
     steps = job["key"][2].steps
     redraws = 0
     while job["thread"].is_alive():
@@ -66,7 +66,7 @@ def _watch(job: dict, chart_box, bar) -> None:
             chart_box.plotly_chart(charts.training_curve(curve, None, "Fine-tuning (live)"),
                                    width="stretch", key=f"ft_live_{redraws}")
             redraws += 1
-        time.sleep(0.5)
+        time.sleep(1.0)  # redrawing costs the training thread CPU (and the GIL): once a second is enough
 
 
 def _zip_export(job: dict, loaded) -> bytes:
@@ -170,8 +170,7 @@ def page() -> None:
                   help="Stops after the current step; the result so far is kept and labelled partial.")
         bar, chart_box = st.progress(0.0, text="pruning and measuring the dense model…"), st.empty()
         _watch(job, chart_box, bar)
-        bar.empty()
-        chart_box.empty()
+        st.rerun()  # redraw without the Stop button, with the result below
     if job is None or job["key"][0] != loaded.name:
         st.info("Press *Fine-tune*. The defaults finish in under a minute on a laptop CPU for the tiny models.")
         return

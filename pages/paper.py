@@ -120,8 +120,8 @@ def page() -> None:
     if c:
         frame = c[1].table
         q1, q2 = st.columns(2)
-        q1.plotly_chart(charts.recovery_chart(frame, "quality", f"Held-out {metric} per seed", metric,
-                                              log_y=metric == "perplexity"), width="stretch")
+        q1.plotly_chart(charts.recovery_chart(frame, "quality", f"Held-out {metric} per seed", metric),
+                        width="stretch")
         q2.plotly_chart(charts.recovery_chart(frame, "gap", "Generalization gap per seed",
                                               "validation loss − training loss"), width="stretch")
         st.caption(f"{len(c[0].c_seeds)} seed(s), {int(frame['steps'].max())} steps at learning rate "

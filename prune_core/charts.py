@@ -303,7 +303,7 @@ def tolerance_chart(table: pd.DataFrame) -> go.Figure:
                    "prunable (Linear) weights removed (%)").update_yaxes(range=[0, 100])
 
 
-def recovery_chart(frame: pd.DataFrame, column: str, title: str, y_title: str, log_y: bool = False) -> go.Figure:
+def recovery_chart(frame: pd.DataFrame, column: str, title: str, y_title: str) -> go.Figure:
     """Claim (c): one point per seed for each variant, with the mean and the min-max range."""
     fig = go.Figure()
     colours = {"dense": DENSE, "pruned + fine-tuned": PRUNED, "dense + fine-tuned (control)": "#2e86de"}
@@ -323,8 +323,6 @@ def recovery_chart(frame: pd.DataFrame, column: str, title: str, y_title: str, l
     dense = data.loc[data["variant"] == "dense", column]
     if len(dense):
         fig.add_hline(y=float(dense.mean()), line_dash="dash", line_color=DENSE, annotation_text="dense")
-    if log_y:
-        fig.update_yaxes(type="log")
     return _layout(fig, title, "model", y_title)
 
 
