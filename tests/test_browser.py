@@ -79,7 +79,8 @@ def test_predict_then_reveal_in_the_browser():
         box.fill("9.5")
         page.get_by_role("button", name="Reveal", exact=True).click()
         page.wait_for_selector("text=You guessed 9.5", timeout=120_000)
-        assert page.locator('[data-testid="stMetric"]').count() >= 4
+        page.wait_for_function("""() => document.querySelectorAll('[data-testid="stMetric"]').length >= 4""",
+                               timeout=120_000)  # the results, revealed
 
 
 def test_finetune_live_curves_and_stop_keeps_a_partial_result():
