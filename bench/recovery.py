@@ -31,6 +31,7 @@ import torch  # noqa: E402
 
 from prune_core.config import PruneConfig  # noqa: E402
 from prune_core.finetune import finetune, finetune_baseline, recovery_budget  # noqa: E402
+from prune_core.paper import gain_over  # noqa: E402
 from prune_core.run import measure_quality, prune_model  # noqa: E402
 from prune_core.zoo import load_model  # noqa: E402
 
@@ -44,7 +45,7 @@ def _stats(xs: list[float]) -> dict:
 
 def _better(a: float, b: float, metric: str, margin: float = 0.0) -> bool:
     """a beats b by more than `margin` (perplexity: lower is better; accuracy: higher)."""
-    return a < b - margin if metric == "perplexity" else a > b + margin
+    return gain_over(a, b, metric) > margin
 
 
 def bench_model(name: str, sparsities: list[float], seeds: list[int], quick: bool) -> tuple[list[dict], dict]:

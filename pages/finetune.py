@@ -70,7 +70,10 @@ def _watch(job: dict, chart_box, bar) -> None:
 
 
 def _zip_export(job: dict, loaded) -> bytes:
-    """The fine-tuned model as an exported folder (safetensors + tokenizer + recipe.json), zipped."""
+    """The fine-tuned model as an exported folder (safetensors + tokenizer + recipe.json), zipped once
+    per job (every rerun of the page offers the same bytes)."""
+    if "zip" in job:
+        return job["zip"]
     name, config, ft = job["key"]
     with tempfile.TemporaryDirectory() as tmp:
         out = export_finetuned(job["model"], loaded, job["result"], config, ft, Path(tmp) / "model")
@@ -79,7 +82,8 @@ def _zip_export(job: dict, loaded) -> bytes:
             for f in sorted(out.rglob("*")):
                 if f.is_file():
                     z.write(f, f.relative_to(out.parent))
-        return buf.getvalue()
+        job["zip"] = buf.getvalue()
+        return job["zip"]
 
 
 def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:

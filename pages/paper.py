@@ -82,7 +82,6 @@ def page() -> None:
         st.error(f"Cannot run these settings: {exc}")
         st.stop()
     metric = loaded.card.quality_metric
-    stored = st.session_state.get("paper_results", {})
 
     b1, b2 = st.columns(2)
     try:

@@ -111,9 +111,9 @@ def within_tolerance(quality: float, dense: float, metric: str, tolerance: float
     return quality <= dense * (1 + (tolerance or 0.05))
 
 
-def _better(quality: float, dense: float, metric: str) -> float:
-    """How much better than dense (positive = better), in the metric's natural direction."""
-    return quality - dense if metric == "accuracy" else dense - quality
+def gain_over(quality: float, reference: float, metric: str) -> float:
+    """How much better than `reference` (positive = better), in the metric's natural direction."""
+    return quality - reference if metric == "accuracy" else reference - quality
 
 
 def run_grid(loaded: LoadedModel, settings: PaperSettings, progress: Progress = lambda m, f: None,
@@ -270,7 +270,7 @@ def claim_c(frame: pd.DataFrame) -> ClaimResult:
         return ClaimResult("c", INCONCLUSIVE, "no fine-tuning run finished.", rule, frame, partial=True)
     metric = tuned["metric"].iloc[0]
     dense = frame[frame["variant"] == "dense"].set_index("seed")["quality"]
-    gains = [_better(q, dense[s], metric) for s, q in zip(tuned["seed"], tuned["quality"])]
+    gains = [gain_over(q, dense[s], metric) for s, q in zip(tuned["seed"], tuned["quality"])]
     control = frame[frame["variant"] == "dense + fine-tuned (control)"]
     pruned = frame[frame["variant"].str.startswith("pruned ") & ~frame["variant"].str.contains("fine")]
 
@@ -283,7 +283,7 @@ def claim_c(frame: pd.DataFrame) -> ClaimResult:
                + (f"; dense + fine-tuned {spread(control['quality'])}" if len(control) else "")
                + f". Gain of pruned + fine-tuned over dense per seed: {', '.join(f'{g:+.4g}' for g in gains)}.")
     if len(control):
-        beat = sum(_better(t, c, metric) > 0 for t, c in zip(tuned["quality"], control["quality"]))
+        beat = sum(gain_over(t, c, metric) > 0 for t, c in zip(tuned["quality"], control["quality"]))
         because += f" It beats the equally trained dense control in {beat} of {len(control)} seed(s)."
     verdict = HELD if all(g > 0 for g in gains) else NOT_HELD if all(g < 0 for g in gains) else INCONCLUSIVE
     return ClaimResult("c", verdict, because, rule, frame, bool(frame.attrs.get("partial")))

@@ -44,12 +44,9 @@ class CSRLinear(nn.Module):
 def to_csr_model(pruned: nn.Module, targets: list[Target]) -> nn.Module:
     """Copy of a masked model whose target layers compute with CSR weights."""
     model = copy.deepcopy(pruned)
-    modules = dict(model.named_modules())
     for t in targets:
-        old = modules[t.module]
-        parent_name, _, child = t.module.rpartition(".")
-        parent = modules[parent_name] if parent_name else model
-        setattr(parent, child, CSRLinear(as_out_in(old.weight, t), old.bias))
+        old = model.get_submodule(t.module)
+        model.set_submodule(t.module, CSRLinear(as_out_in(old.weight, t), old.bias))
     return model
 
 

@@ -527,8 +527,7 @@ def _apply(model: nn.Module, layout: _Layout, keeps: list[torch.Tensor]) -> None
     arch = ARCHES[layout.arch_key]
     for slots, keep in zip(layout.blocks, keeps):
         for slot in slots:
-            parent_path, _, name = slot.module_path.rpartition(".")
-            setattr(model.get_submodule(parent_path), name, _smaller(slot, _unit_rows(keep, slot)))
+            model.set_submodule(slot.module_path, _smaller(slot, _unit_rows(keep, slot)))
         block_path = slots[0].module_path[: -len(slots[0].part.path) - 1]
         block = model.get_submodule(block_path)
         if layout.unit == "head":
