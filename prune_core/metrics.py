@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import statistics
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -52,13 +53,21 @@ def _holds_2_4(weight: torch.Tensor, target: Target) -> bool:
     return bool(((view.reshape(view.shape[0], -1, 4) != 0).sum(-1) <= 2).all())
 
 
-_zstd = zstandard.ZstdCompressor(level=1, threads=-1)
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    """One compressor per thread: python-zstandard objects are not thread-safe, and sharing one
+    between Streamlit sessions (each a thread) crashed the server with a segmentation fault."""
+    if not hasattr(_local, "zstd"):
+        _local.zstd = zstandard.ZstdCompressor(level=1, threads=-1)
+    return _local.zstd
 
 
 def compressed_bytes(tensor: torch.Tensor) -> int:
     """zstd-1 size of one tensor's raw bytes, as stored in a safetensors file."""
     raw = tensor.detach().contiguous().view(-1).view(torch.uint8).numpy()
-    return len(_zstd.compress(raw.tobytes()))
+    return len(_compressor().compress(raw.tobytes()))
 
 
 @torch.no_grad()
@@ -143,7 +152,20 @@ def summarize_ms(xs: list[float]) -> tuple[float, float, float]:
 @torch.inference_mode()
 def measure_latency(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], reps: int = 10,
                     warmup: int = 2, threads: int = 2) -> dict[str, LatencyStats]:
-    """Time several models on the same batch, interleaved so drift hits all of them alike."""
+    """Time several models on the same batch, interleaved so drift hits all of them alike.
+
+    One timing at a time per process: the thread count is process-wide, and two sessions timing
+    at once would each measure the other's load.
+    """
+    with _TIMING:
+        return _measure_latency(models, inputs, reps, warmup, threads)
+
+
+_TIMING = threading.Lock()
+
+
+def _measure_latency(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], reps: int,
+                     warmup: int, threads: int) -> dict[str, LatencyStats]:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
