@@ -16,11 +16,17 @@ PAGES = {
     "paper": st.Page(paper.page, title="Paper", icon=":material/science:", url_path="paper"),
     "models": st.Page(models.page, title="Model zoo", icon=":material/menu_book:", url_path="models"),
 }
-navigation = st.navigation(list(PAGES.values()))
-# A URL opened before any st.navigation call runs as a legacy pages/ script (Streamlit keeps that
-# mode for apps with a pages/ folder); such a script hands over here, and we go to its page.
+# Streamlit's own sidebar list is off (.streamlit/config.toml: client.showSidebarNavigation):
+# on a fresh server's first request Streamlit runs in its legacy pages/ mode and would list every
+# file of pages/ (helpers included) until this script has run. So the list is drawn here.
+navigation = st.navigation(list(PAGES.values()), position="hidden")
+# A URL opened before any st.navigation call runs as a legacy pages/ script; such a script
+# hands over here, and we go to the page that was asked for.
 deep_link = st.session_state.pop("deep_link", None)
 if deep_link in PAGES and deep_link != "explore":
     st.switch_page(PAGES[deep_link])
+with st.sidebar.container(key="nav"):
+    for p in PAGES.values():
+        st.page_link(p)
 model_picker()
 navigation.run()

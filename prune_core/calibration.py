@@ -22,6 +22,7 @@ from torch import nn
 from . import datasets
 from .errors import PruneScopeError
 from .targets import Target
+from .tokens import tokenize
 
 MIN_SAMPLES = 1
 LM_BATCH = 8  # calibration sequences per forward pass (tweets differ in length: one at a time)
@@ -66,7 +67,7 @@ def calibration_inputs(loaded, n_samples: int, seq_len: int, seed: int) -> list[
         rows = []
         for _ in range(n_samples):
             start = rng.randrange(0, len(text) - 20 * seq_len)
-            ids = tok(text[start:start + 20 * seq_len], add_special_tokens=False, return_tensors="pt")["input_ids"]
+            ids = tokenize(tok, text[start:start + 20 * seq_len], add_special_tokens=False, return_tensors="pt")["input_ids"]
             if ids.shape[1] < seq_len:
                 raise PruneScopeError("training text too short for this calibration sequence length")
             rows.append(ids[:, :seq_len])
@@ -74,7 +75,7 @@ def calibration_inputs(loaded, n_samples: int, seq_len: int, seed: int) -> list[
         return [{"input_ids": torch.cat(rows[i:i + LM_BATCH])} for i in range(0, len(rows), LM_BATCH)]
     pool = datasets.tweets("train")
     picks = rng.sample(range(len(pool)), min(n_samples, len(pool)))
-    return [dict(tok(pool[i][0], truncation=True, max_length=seq_len, return_tensors="pt")) for i in picks]
+    return [dict(tokenize(tok, pool[i][0], truncation=True, max_length=seq_len, return_tensors="pt")) for i in picks]
 
 
 def max_positions(model: nn.Module) -> int | None:

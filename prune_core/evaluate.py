@@ -12,6 +12,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from .tokens import tokenize
+
 
 def _check_eval_mode(model: nn.Module) -> None:
     # Dropout in train mode would make scores random; we refuse rather than flip the
@@ -35,7 +37,7 @@ def _first_tokens(tokenizer: Any, text: str, max_tokens: int) -> list[int]:
     """
     n_chars = 8 * max_tokens + 1024
     while True:
-        ids = tokenizer(text[:n_chars], add_special_tokens=False)["input_ids"]
+        ids = tokenize(tokenizer, text[:n_chars], add_special_tokens=False)["input_ids"]
         if n_chars >= len(text) or len(ids) >= max_tokens + 64:
             return ids[:max_tokens]
         n_chars *= 2
@@ -91,7 +93,7 @@ def accuracy(model: nn.Module, tokenizer: Any, examples: Sequence[tuple[str, int
     with torch.inference_mode():
         for i in range(0, len(examples), batch_size):
             chunk = examples[i:i + batch_size]
-            enc = tokenizer([t for t, _ in chunk], padding=len(chunk) > 1, truncation=True,
+            enc = tokenize(tokenizer, [t for t, _ in chunk], padding=len(chunk) > 1, truncation=True,
                             max_length=max_length, return_tensors="pt")
             logits = model(input_ids=enc["input_ids"].to(device),
                            attention_mask=enc["attention_mask"].to(device)).logits

@@ -29,6 +29,7 @@ from .methods import get_method
 from .patterns import parse_pattern
 from .run import measure_quality, prune_model
 from .targets import Target, find_targets
+from .tokens import tokenize
 from .zoo import LoadedModel
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -243,7 +244,7 @@ def _token_ids(tokenizer, split: str) -> torch.Tensor:
     """The whole Shakespeare split as token ids, tokenized once per tokenizer (a second or two)."""
     key = (id(tokenizer), split)
     if key not in _TOKENS:
-        ids = tokenizer(datasets.shakespeare_text(split), add_special_tokens=False, verbose=False)["input_ids"]
+        ids = tokenize(tokenizer, datasets.shakespeare_text(split), add_special_tokens=False, verbose=False)["input_ids"]
         _TOKENS[key] = torch.tensor(ids, dtype=torch.long)
     return _TOKENS[key]
 
@@ -290,7 +291,7 @@ class TrainingData:
     def _encode(self, rows) -> dict[str, torch.Tensor]:
         if self.task == "causal-lm":
             return {"input_ids": rows}
-        enc = self.tokenizer([t for t, _ in rows], padding=True, truncation=True, max_length=self.max_length,
+        enc = tokenize(self.tokenizer, [t for t, _ in rows], padding=True, truncation=True, max_length=self.max_length,
                              return_tensors="pt")
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
                 "labels": torch.tensor([y for _, y in rows])}

@@ -10,6 +10,7 @@ import platform
 import statistics
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -149,26 +150,30 @@ def summarize_ms(xs: list[float]) -> tuple[float, float, float]:
     return statistics.median(xs), q[0], q[2]
 
 
+_TIMING = threading.RLock()  # re-entrant: a timed helper may call another
+
+
+@contextmanager
+def timing_threads(threads: int):
+    """Hold the process's one timing slot with `threads` torch threads, restored afterwards.
+
+    The thread count is process-wide, and two sessions timing at once would each measure the
+    other's load: every latency figure is taken inside this, one at a time.
+    """
+    with _TIMING:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+
 @torch.inference_mode()
 def measure_latency(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], reps: int = 10,
                     warmup: int = 2, threads: int = 2) -> dict[str, LatencyStats]:
-    """Time several models on the same batch, interleaved so drift hits all of them alike.
-
-    One timing at a time per process: the thread count is process-wide, and two sessions timing
-    at once would each measure the other's load.
-    """
-    with _TIMING:
-        return _measure_latency(models, inputs, reps, warmup, threads)
-
-
-_TIMING = threading.Lock()
-
-
-def _measure_latency(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], reps: int,
-                     warmup: int, threads: int) -> dict[str, LatencyStats]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    """Time several models on the same batch, interleaved so drift hits all of them alike."""
+    with timing_threads(threads):
         for model in models.values():
             for _ in range(warmup):
                 model(**inputs)
@@ -178,8 +183,6 @@ def _measure_latency(models: dict[str, nn.Module], inputs: dict[str, torch.Tenso
                 start = time.perf_counter()
                 model(**inputs)
                 samples[key].append((time.perf_counter() - start) * 1000)
-    finally:
-        torch.set_num_threads(previous)
     batch, seq_len = inputs["input_ids"].shape
     dtype = str(next(iter(models.values())).parameters().__next__().dtype).replace("torch.", "")
     out = {}

@@ -20,6 +20,7 @@ from .methods import get_method
 from .metrics import LatencyStats, SizeReport, measure_latency, size_report
 from .patterns import parse_pattern
 from .targets import find_targets, tied_head_note
+from .tokens import tokenize
 from .zoo import LoadedModel
 
 Progress = Callable[[float, str], None]
@@ -130,12 +131,12 @@ def latency_inputs(loaded: LoadedModel, spec: LatencySpec) -> dict[str, torch.Te
     tok = loaded.tokenizer
     if loaded.task == "causal-lm":
         text = datasets.shakespeare_text("valid")[: 50 * spec.batch * spec.seq_len]
-        ids = tok(text, return_tensors="pt")["input_ids"][0]
+        ids = tokenize(tok, text, return_tensors="pt")["input_ids"][0]
         need = spec.batch * spec.seq_len
         ids = ids.repeat(need // ids.numel() + 1)[:need].view(spec.batch, spec.seq_len)
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     texts = [t for t, _ in datasets.tweets("valid")[: spec.batch]]
-    enc = tok(texts, padding="max_length", truncation=True, max_length=spec.seq_len, return_tensors="pt")
+    enc = tokenize(tok, texts, padding="max_length", truncation=True, max_length=spec.seq_len, return_tensors="pt")
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .tokens import tokenize
+
 EXAMPLE_SENTENCES = [
     "I love this, best day ever!",
     "This is the worst service I have ever had.",
@@ -16,7 +18,7 @@ EXAMPLE_PROMPT = "ROMEO:\nBut soft, what light"
 @torch.inference_mode()
 def classify(model: nn.Module, tokenizer, sentences: list[str], max_length: int = 64) -> list[dict[str, float]]:
     """Class probabilities per sentence, keyed by label name."""
-    enc = tokenizer(sentences, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    enc = tokenize(tokenizer, sentences, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     probs = torch.softmax(model(**enc).logits.float(), dim=-1)
     labels = model.config.id2label
     return [{labels[i]: float(p[i]) for i in range(p.numel())} for p in probs]
@@ -28,10 +30,24 @@ def new_tokens(params: int) -> int:
 
 
 @torch.inference_mode()
-def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 80, seed: int = 0) -> str:
-    """Sampled continuation (temperature 0.8, top-k 40); same seed => same draws for both models."""
-    torch.manual_seed(seed)
-    enc = tokenizer(prompt, return_tensors="pt")
-    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=0.8,
-                         top_k=40, pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 80, seed: int = 0,
+             temperature: float = 0.8, top_k: int = 40) -> str:
+    """Sampled continuation; same seed => same draws for dense and pruned.
+
+    Draws come from a private generator, not the process-wide RNG that `model.generate` uses:
+    with one server for a class, another session seeding it mid-generation would change ours.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    ids = tokenize(tokenizer, prompt, return_tensors="pt")["input_ids"]
+    past, step, out = None, ids, []
+    for _ in range(max_new_tokens):
+        result = model(input_ids=step, past_key_values=past, use_cache=True)
+        past = result.past_key_values
+        logits = result.logits[0, -1].float() / temperature
+        top = torch.topk(logits, min(top_k, logits.numel()))
+        token = top.indices[torch.multinomial(torch.softmax(top.values, -1), 1, generator=gen)]
+        if token.item() == tokenizer.eos_token_id:
+            break
+        out.append(token.item())
+        step = token.view(1, 1)
+    return tokenizer.decode(out, skip_special_tokens=True)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .config import PruneConfig
-from .metrics import measure_latency, summarize_ms
+from .metrics import measure_latency, summarize_ms, timing_threads
 from .run import LatencySpec, latency_inputs, measure_quality, prune_model
 from .structural import plan_for, shrink
 from .targets import Target, as_out_in
@@ -91,12 +91,10 @@ def _time(fn, reps: int, warmup: int) -> tuple[float, float, float]:
 def csr_break_even(weight: torch.Tensor, sparsities: list[float], tokens: int, reps: int = 20,
                    warmup: int = 3, threads: int = 2, seed: int = 0) -> list[LayerTiming]:
     """Time dense vs CSR for one (out, in) weight, magnitude-pruned to each sparsity."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(tokens, weight.shape[1], generator=gen)
     rows = []
-    try:
+    with timing_threads(threads):
         for s in sparsities:
             k = round(s * weight.numel())
             w = weight.detach().contiguous().clone()
@@ -105,8 +103,6 @@ def csr_break_even(weight: torch.Tensor, sparsities: list[float], tokens: int, r
             csr = CSRLinear(w, None)
             for variant, fn in (("dense", lambda: nn.functional.linear(x, w)), ("csr", lambda: csr(x))):
                 rows.append(LayerTiming(variant, s, tokens, *_time(fn, reps, warmup)))
-    finally:
-        torch.set_num_threads(previous)
     return rows
 
 

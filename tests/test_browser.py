@@ -1,5 +1,6 @@
 """The running app in headless Chromium: a user moves a control and the charts redraw."""
 import re
+import time
 import shutil
 
 import pytest
@@ -46,15 +47,31 @@ def test_slider_moves_and_charts_redraw(tmp_path):
         page.wait_for_selector("td:has-text('smollm2-135m'), th:has-text('smollm2-135m')", timeout=60_000)
 
 
+def _sidebar_while_loading(page, heading: str, timeout: float = 120) -> set[str]:
+    """Every text the sidebar showed from the first paint until `heading` is on screen."""
+    seen, deadline = set(), time.time() + timeout
+    while time.time() < deadline:
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        if sidebar.count():
+            seen.add(sidebar.inner_text())
+        if page.locator(f"h1:has-text('{heading}')").count():
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"'{heading}' never appeared; the sidebar showed {seen}")
+
+
 def test_every_page_reachable_by_link_and_by_url_on_a_fresh_server():
     # The first request to a fresh server is a deep link: Streamlit runs it in its legacy pages/
-    # mode; our page hands over to app.py, which must land on the page that was asked for.
+    # mode; our page hands over to app.py, which must land on the page that was asked for, and
+    # the helper module pages/common.py must never be listed, not even for a moment.
     with streamlit_server() as (url, proc), browser_page() as page:
         page.goto(f"{url}/models")
-        page.wait_for_selector("h1:has-text('Model zoo')", timeout=120_000)
+        seen = _sidebar_while_loading(page, "Model zoo")
         assert page.url.endswith("/models")
-        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-        assert "Explore" in nav and "Speed" in nav and "common" not in nav  # no legacy page list
+        assert not any("common" in text for text in seen), seen
+        page.wait_for_selector(".st-key-nav a:has-text('Model zoo')", timeout=60_000)
+        nav = page.locator(".st-key-nav").inner_text()
+        assert "Explore" in nav and "Speed" in nav and "common" not in nav
         page.get_by_role("link", name=re.compile("Speed")).click()
         page.wait_for_selector("text=Timing mode", timeout=300_000)
         assert page.locator('[data-testid="stException"]').count() == 0
@@ -64,6 +81,17 @@ def test_every_page_reachable_by_link_and_by_url_on_a_fresh_server():
         page.wait_for_selector("h1:has-text('Paper')", timeout=120_000)
         assert "abstract is public" in page.inner_text("body")
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+@pytest.mark.parametrize("path,heading", [("compare", "Compare"), ("common", "Explore")])
+def test_first_request_deep_link(path, heading):
+    """A page's link works as a fresh server's first request; a helper module is no page."""
+    with streamlit_server() as (url, proc), browser_page() as page:
+        page.goto(f"{url}/{path}")
+        seen = _sidebar_while_loading(page, heading)
+        assert not any("common" in text for text in seen), seen
+        assert page.get_by_text("Page not found").count() == 0
+        assert page.url.endswith(f"/{path}") if path != "common" else not page.url.endswith("/common")
 
 
 def test_predict_then_reveal_in_the_browser():

@@ -46,3 +46,55 @@ def test_parse_size(text, expected):
 def test_parse_size_refuses(text):
     with pytest.raises(PruneScopeError):
         parse_size(text)
+
+
+def _in_threads(fns):
+    """Run the callables together, each in its own thread; their results in order."""
+    import threading
+
+    results = [None] * len(fns)
+
+    def call(i):
+        results[i] = fns[i]()
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(fns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_tokenizer_settings_do_not_leak_between_threads(bert):
+    """A fast tokenizer's truncation/padding is state: unguarded, 410 of 800 calls got the other's."""
+    from prune_core.tokens import tokenize
+
+    def call(text, **kw):
+        return lambda: [tokenize(bert.tokenizer, [text] * 16, truncation=True, **kw)["input_ids"]
+                        for _ in range(60)]
+
+    a, b, c, d = _in_threads([call("hello world " * 40, padding="max_length", max_length=16),
+                              call("hi there " * 30, padding="max_length", max_length=64)] * 2)
+    assert all(len(row) == 16 for batch in a + c for row in batch)
+    assert all(len(row) == 64 for batch in b + d for row in batch)
+
+
+def test_generation_is_private_to_its_seed(gpt):
+    """Same seed, same text, even while other threads reseed the global RNG and generate too."""
+    import torch
+
+    from prune_core.samples import EXAMPLE_PROMPT, generate
+
+    alone = generate(gpt.model, gpt.tokenizer, EXAMPLE_PROMPT, 40, seed=3)
+
+    def reseed():
+        for i in range(200):
+            torch.manual_seed(i)
+            torch.rand(10)
+
+    results = _in_threads([lambda: generate(gpt.model, gpt.tokenizer, EXAMPLE_PROMPT, 40, seed=3),
+                           lambda: generate(gpt.model, gpt.tokenizer, EXAMPLE_PROMPT, 40, seed=4),
+                           reseed, lambda: generate(gpt.model, gpt.tokenizer, EXAMPLE_PROMPT, 40, seed=3)])
+    assert results[0] == alone == results[3]
+    assert results[1] != alone
+    assert len(alone) > 10
