@@ -11,8 +11,10 @@ The shared base model is only read: its blocks are run under `inference_mode`, n
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import random
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -98,6 +100,24 @@ def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
     return best
 
 
+def _this_thread_only(hook: Callable) -> Callable:
+    """A hook that fires only for forward passes of the thread that registered it.
+
+    The hooks sit on the shared base model, which other sessions run forward passes through at
+    the same time (dense generation, timing, evaluation): unguarded, their activations were
+    added to our statistics and our capture hook's _Stop was raised in their pass.
+    """
+    owner = threading.get_ident()
+
+    @functools.wraps(hook)
+    def guarded(*args, **kwargs):
+        if threading.get_ident() == owner:
+            return hook(*args, **kwargs)
+        return None
+
+    return guarded
+
+
 class _Stop(Exception):
     """Raised by the capture hook: nothing after the first block needs to run."""
 
@@ -114,7 +134,7 @@ def capture_block_inputs(model: nn.Module, blocks: nn.ModuleList,
 
     # no KV cache: nothing after the first block runs, and a cache would only hold memory
     extra = {"use_cache": False} if "use_cache" in inspect.signature(model.forward).parameters else {}
-    handle = blocks[0].register_forward_pre_hook(hook, with_kwargs=True)
+    handle = blocks[0].register_forward_pre_hook(_this_thread_only(hook), with_kwargs=True)
     try:
         for sample in samples:
             try:
@@ -193,7 +213,8 @@ def _collect(block: nn.Module, modules: dict[str, nn.Module], block_targets: lis
             s.tokens += x.shape[0]
         return hook
 
-    handles = [modules[t.module].register_forward_hook(make_hook(t.name)) for t in block_targets]
+    handles = [modules[t.module].register_forward_hook(_this_thread_only(make_hook(t.name)))
+               for t in block_targets]
     try:
         for args, kwargs in inputs:
             block(*args, **kwargs)

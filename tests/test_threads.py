@@ -98,3 +98,39 @@ def test_generation_is_private_to_its_seed(gpt):
     assert results[0] == alone == results[3]
     assert results[1] != alone
     assert len(alone) > 10
+
+
+def test_calibration_hooks_ignore_other_sessions(gpt):
+    """Wanda's hooks sit on the shared base model: another thread's forward passes through it
+    must neither feed our statistics nor be stopped by our capture hook."""
+    import threading
+
+    import torch
+
+    from prune_core.config import PruneConfig
+    from prune_core.run import prune_masks
+
+    config = PruneConfig("wanda", 0.5, calib_samples=4, calib_seq_len=64)
+    alone = prune_masks(gpt, config).masks
+    stop, errors = threading.Event(), []
+    ids = torch.randint(0, gpt.model.config.vocab_size, (2, 64), generator=torch.Generator().manual_seed(1))
+
+    def other_session():
+        while not stop.is_set():
+            try:
+                with torch.inference_mode():
+                    gpt.model(input_ids=ids)
+            except Exception as exc:  # noqa: BLE001 - any failure here is the bug
+                errors.append(repr(exc))
+
+    others = [threading.Thread(target=other_session) for _ in range(2)]
+    for t in others:
+        t.start()
+    try:
+        together = prune_masks(gpt, config).masks
+    finally:
+        stop.set()
+        for t in others:
+            t.join()
+    assert not errors, errors[:3]
+    assert all(torch.equal(alone[k], together[k]) for k in alone)
