@@ -106,9 +106,12 @@ def meta_model(config, task: str) -> nn.Module:
     try:
         with torch.device("meta"):
             return auto.from_config(config, trust_remote_code=False)
-    except Exception as exc:  # unrecognised configuration class (vision, audio...), impossible sizes
-        raise PruneScopeError(f"transformers cannot build a {task} model from this config "
-                              f"({type(exc).__name__}: {_first_line(exc)}); PruneScope supports {SUPPORTED}") from None
+    except Exception as exc:  # no such head for this model type (vision, audio...), impossible sizes
+        archs = ", ".join(getattr(config, "architectures", None) or []) or config.model_type
+        why = ("transformers has no such model for text" if "Unrecognized configuration class" in str(exc)
+               else f"{type(exc).__name__}: {_first_line(exc)}")
+        raise PruneScopeError(f"{archs} is not supported as a {task} model ({why}); "
+                              f"PruneScope supports {SUPPORTED}") from None
 
 
 def _count(model: nn.Module) -> int:
