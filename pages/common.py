@@ -136,7 +136,7 @@ def get_model() -> LoadedModel | None:
         return None
     try:
         key = resolve(name)
-        with st.spinner(f"loading {name} (once; shared by all sessions)…"):
+        with st.spinner(f"loading {name} (checked first, then loaded once)…"):
             return cached_model(key)
     except PruneScopeError as exc:
         st.error(f"Cannot load this model: {exc}")

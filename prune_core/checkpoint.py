@@ -219,10 +219,18 @@ def check_finite(path: Path) -> None:
 
 
 def check_tokenizer(path: Path) -> None:
+    """Tokenizer files are there, and tokenizer_config.json asks for no custom code either."""
     present = {p.name for p in path.iterdir()}
     if not any(need <= present for need in TOKENIZER_FILES):
         raise PruneScopeError(f"'{path}' has no tokenizer files (tokenizer.json, vocab.txt, vocab.json + merges.txt "
                               "or tokenizer.model); without them every figure would be meaningless")
+    try:
+        raw = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return  # absent or unreadable: transformers' own error, if any, says which
+    if isinstance(raw, dict) and "auto_map" in raw:
+        raise PruneScopeError(f"the tokenizer in '{path}' asks to run its own Python code (tokenizer_config.json "
+                              "has an 'auto_map'); PruneScope never runs code shipped with a model")
 
 
 def check_folder(path: Path) -> FolderCheck:

@@ -170,6 +170,7 @@ def _load_local(path: Path) -> tuple[nn.Module, object, dict]:
     card = _card(path) if (path / "card.json").is_file() else {}
     card.setdefault("name", path.name)
     card["task"] = checked.task  # what the weights are, whatever a card.json claims
+    card["quality_dense"] = None  # a card.json cannot vouch for the weights beside it: the app measures them
     card["source"] = f"local directory {path}" + (f" ({card['source']})" if card.get("source") else "")
     return model, tokenizer, card
 

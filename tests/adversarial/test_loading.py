@@ -154,6 +154,17 @@ def test_remote_code_never_runs_in_the_cli_even_with_yes_on_stdin(tmp_path, mode
     assert listing(path) == before
 
 
+def test_tokenizer_asking_for_remote_code_is_refused(tmp_path):
+    path = model_copy(tmp_path)
+    config = json.loads((path / "tokenizer_config.json").read_text())
+    (path / "tokenizer_config.json").write_text(json.dumps(config | {"auto_map": {"AutoTokenizer": ["tok_evil.EvilTok",
+                                                                                                    None]}}))
+    (path / "tok_evil.py").write_text(f"open({str(tmp_path / 'TOK_RAN')!r}, 'w')\n")
+    with pytest.raises(PruneScopeError, match="tokenizer .* asks to run its own Python code"):
+        load_model(str(path))
+    assert not (tmp_path / "TOK_RAN").exists()
+
+
 def test_unknown_model_type_without_auto_map_is_refused(tmp_path):
     path = model_copy(tmp_path)
     set_config(path, {"model_type": "evilnet", "architectures": ["EvilForCausalLM"]})
