@@ -58,7 +58,7 @@ def _run(loaded, configs, grid: list[float], store: Store, executor: str, addres
     """Run the sweep (and the proposed allocations) with a Stop button; the page reruns when done."""
     sweep = uuid.uuid4().hex[:12]
     total = len(configs) + (len(grid) if proposed else 0)
-    active = {"sweep": sweep, "total": total, "model": loaded.name, "stop": threading.Event(),
+    active = {"sweep": sweep, "total": total, "model": loaded.key, "stop": threading.Event(),
               "done": threading.Event()}
     st.session_state["cmp_active"] = active
     st.session_state.pop("cmp_note", None)
@@ -78,7 +78,7 @@ def _run(loaded, configs, grid: list[float], store: Store, executor: str, addres
                     break
                 bar.progress(done / total, text=f"{done}/{total} done; sensitivity-proposed allocation at {target:.0%}"
                                                 " (the sensitivity analysis runs once per model)")
-                alloc, quality, sparsity, _, _ = _proposal(loaded.name, target)
+                alloc, quality, sparsity, _, _ = _proposal(loaded.key, target)
                 store.add(proposed_run(loaded, target, alloc, quality, sparsity, dense_q), sweep=sweep)
                 done += 1
     except ExecutorUnavailable as exc:
@@ -144,7 +144,7 @@ def page() -> None:
     if note := st.session_state.get("cmp_note"):
         getattr(st, note[0])(note[1])
     sweep = st.session_state.get("cmp_sweep")
-    runs = store.runs(model=loaded.name)
+    runs = store.runs(model=loaded.key)
     if sweep:
         runs = runs[runs["sweep"] == sweep]
     if runs.empty:

@@ -101,7 +101,7 @@ def page() -> None:
     progress_box = st.empty()
     bar = progress_box.progress(0.0, text="pruning and measuring…")
     try:
-        result, pruned = cached_run(loaded.name, config, spec, measure_file,
+        result, pruned = cached_run(loaded.key, config, spec, measure_file,
                                     lambda f, m: bar.progress(min(1.0, f), text=m))
     except PruneScopeError as exc:
         progress_box.empty()
@@ -135,7 +135,7 @@ def page() -> None:
     if guess is not None:
         scored = teaching.score_guess(guess, result.quality, result.quality_dense)
         log = st.session_state.setdefault("predict_log", {})  # keyed by setting: a rerun does not add a row
-        log[f"{loaded.name}|{config}"] = {"model": loaded.name, "setting": _setting_text(config), "guess": guess,
+        log[f"{loaded.key}|{config}"] = {"model": loaded.name, "setting": _setting_text(config), "guess": guess,
                                           "measured": result.quality, "dense": result.quality_dense}
         st.success(scored.text(result.quality_metric), icon=":material/psychology:")
         with st.expander(f"Your guesses so far ({len(log)})"):
@@ -191,7 +191,7 @@ def page() -> None:
         if prompt.strip():
             a, b = st.columns(2)
             a.markdown("**Dense**")
-            a.code(prompt + dense_generation(loaded.name, prompt, n_new, int(seed)), language=None)
+            a.code(prompt + dense_generation(loaded.key, prompt, n_new, int(seed)), language=None)
             b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
             b.code(prompt + samples.generate(pruned, loaded.tokenizer, prompt, n_new, int(seed)), language=None)
             st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")
@@ -212,10 +212,10 @@ def _predict_gate(loaded, config: PruneConfig) -> float | None:
     card = loaded.card
     lower = card.quality_metric == "perplexity"
     revealed = st.session_state.setdefault("predict_revealed", {})
-    key = f"{loaded.name}|{config}"
+    key = f"{loaded.key}|{config}"
     if key in revealed:
         return revealed[key]
-    dense = card.quality_dense if card.quality_dense is not None else cached_baseline(loaded.name, False).quality
+    dense = card.quality_dense if card.quality_dense is not None else cached_baseline(loaded.key, False).quality
     st.markdown(f"**Your turn.** With *{_setting_text(config)}*, what held-out **{card.quality_metric}** do you "
                 f"expect? The dense model scores **{dense:.4g}**" + (" (lower is better)." if lower else
                                                                      " (higher is better)."))

@@ -28,7 +28,7 @@ from prune_core.recipe import export_finetuned
 
 def _job(loaded, config: PruneConfig, ft: FinetuneConfig) -> dict:
     """Start fine-tuning in a thread; the returned dict is filled in as it runs."""
-    job = {"key": (loaded.name, config, ft), "points": [], "stop": threading.Event(), "result": None,
+    job = {"key": (loaded.key, config, ft), "points": [], "stop": threading.Event(), "result": None,
            "model": None, "error": None, "started": time.time()}
 
     def work() -> None:
@@ -87,7 +87,7 @@ def _zip_export(job: dict, loaded) -> bytes:
 
 
 def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:
-    budget = recovery_budget(loaded.name)
+    budget = recovery_budget(loaded.key)
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox("Method", list(METHODS), index=list(METHODS).index("magnitude"), key="ft_method",
                           help="\n\n".join(f"**{k}**: {m.info.description}" for k, m in METHODS.items()))
@@ -175,7 +175,7 @@ def page() -> None:
         bar, chart_box = st.progress(0.0, text="pruning and measuring the dense model…"), st.empty()
         _watch(job, chart_box, bar)
         st.rerun()  # redraw without the Stop button, with the result below
-    if job is None or job["key"][0] != loaded.name:
+    if job is None or job["key"][0] != loaded.key:
         st.info("Press *Fine-tune*. The defaults finish in under a minute on a laptop CPU for the tiny models.")
         return
     if job["error"]:

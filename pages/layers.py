@@ -82,7 +82,7 @@ def page() -> None:
         st.stop()
     target = st.slider("Overall sparsity", 10, 90, 70, step=10, key="layers_target") / 100
     try:
-        spread = _spread(loaded.name, target)
+        spread = _spread(loaded.key, target)
     except PruneScopeError as exc:
         st.error(f"Cannot prune this model: {exc}")
         st.stop()
@@ -100,14 +100,14 @@ def _sensitivity_section(loaded, target: float, spread: pd.DataFrame) -> None:
                         help="\n\n".join(f"**by {k}**: {v}" for k, v in GROUPINGS.items()))
     what = "kind of layer" if group_by == "kind" else "layer"
     with st.spinner(f"pruning each {what} at {', '.join(f'{g:.0%}' for g in GRID)} and evaluating…"):
-        sens = _sensitivity(loaded.name, group_by)
+        sens = _sensitivity(loaded.key, group_by)
     metric = loaded.card.quality_metric
     st.plotly_chart(charts.sensitivity_heatmap(sens, metric, group_by), width="stretch")
     st.caption(f"Each cell: how much worse the held-out {metric} gets when only that {what} is pruned to that "
                "sparsity (dense elsewhere)" + (", every block at once" if group_by == "kind" else "")
                + f". Pale rows are {'kinds of layer' if group_by == 'kind' else 'layers'} that can give up weights "
                "cheaply.")
-    alloc, prop_q, prop_s, uni_q, uni_s = _proposal(loaded.name, target, group_by)
+    alloc, prop_q, prop_s, uni_q, uni_s = _proposal(loaded.key, target, group_by)
     spread = pd.concat([spread, pd.DataFrame([{"allocation": "proposed (from sensitivity)", "layer": k,
                                                "sparsity": v} for k, v in alloc.items()])])
     st.plotly_chart(charts.allocation_chart(spread, target), width="stretch")
@@ -149,7 +149,7 @@ def _mask_section(loaded) -> None:
             METHODS[method].info.needs_calibration
         with st.spinner(f"pruning {loaded.name} with {method} ({pattern})" +
                         (" on calibration data…" if needs_data else "…")):
-            packed = _packed_masks(loaded.name, method, pattern, sparsity)
+            packed = _packed_masks(loaded.key, method, pattern, sparsity)
     except PruneScopeError as exc:
         st.error(f"Cannot build this mask: {exc}")
         return

@@ -34,10 +34,10 @@ def _settings(loaded) -> paper.PaperSettings:
         c_method = e1.selectbox("(c) method", list(METHODS), index=list(METHODS).index(d.c_method), key="paper_c_method")
         c_sparsity = e2.slider("(c) sparsity (%)", 10, 95, int(d.c_sparsity * 100), 5, key="paper_c_sparsity") / 100
         seeds = int(e3.number_input("(c) seeds", 1, 10, len(d.c_seeds), key="paper_seeds"))
-        budget = recovery_budget(loaded.name)
+        budget = recovery_budget(loaded.key)
         steps = int(e4.number_input("(c) fine-tuning steps", 1, 5000, budget.steps, key="paper_steps"))
         lr = float(e4.number_input("(c) learning rate", 1e-6, 1.0, budget.lr, format="%.5f", key="paper_lr"))
-    return paper.PaperSettings(loaded.name, tuple(methods), tuple(parse_grid(grid)), tol, substantial, c_method,
+    return paper.PaperSettings(loaded.key, tuple(methods), tuple(parse_grid(grid)), tol, substantial, c_method,
                                c_sparsity, tuple(range(seeds)), steps, lr).validated()
 
 
@@ -47,7 +47,7 @@ def _run(loaded, settings: paper.PaperSettings, claims: str) -> None:
     bar.empty()
     stored = st.session_state.setdefault("paper_results", {})
     for r in results:
-        stored[(loaded.name, r.claim)] = (settings, r)
+        stored[(loaded.key, r.claim)] = (settings, r)
 
 
 def _section(title: str, claim: str, done: tuple | None) -> tuple | None:
@@ -93,7 +93,7 @@ def page() -> None:
         st.error(f"The experiment stopped: {exc}")
     stored = st.session_state.get("paper_results", {})
 
-    a = _section("(a) Methods and their effects", "a", stored.get((loaded.name, "a")))
+    a = _section("(a) Methods and their effects", "a", stored.get((loaded.key, "a")))
     if a:
         runs = a[1].runs
         dense_q = float(runs["quality_dense"].iloc[0])
@@ -107,7 +107,7 @@ def page() -> None:
     else:
         st.caption("Press *Run claims (a) and (b)*: every chosen method over the grid, plus MLP neurons removed.")
 
-    b = _section("(b) Size down, quality kept", "b", stored.get((loaded.name, "b")))
+    b = _section("(b) Size down, quality kept", "b", stored.get((loaded.key, "b")))
     if b:
         st.plotly_chart(charts.tolerance_chart(b[1].table), width="stretch")
         st.caption(f"Tolerance: {paper.tolerance_text(metric, b[0].tolerance)}. A method counts up to the highest grid "
@@ -115,7 +115,7 @@ def page() -> None:
                    "embeddings, which are not pruned.")
         st.dataframe(b[1].table, hide_index=True, width="stretch")
 
-    c = _section("(c) Fine-tuning after pruning", "c", stored.get((loaded.name, "c")))
+    c = _section("(c) Fine-tuning after pruning", "c", stored.get((loaded.key, "c")))
     if c:
         frame = c[1].table
         q1, q2 = st.columns(2)
@@ -134,7 +134,7 @@ def page() -> None:
         st.caption("Press *Run claim (c)*: one-shot pruning then fine-tuning that keeps the mask, per seed, with the "
                    "dense model fine-tuned for the same steps as a control.")
 
-    done = [(s, r) for (name, _), (s, r) in stored.items() if name == loaded.name]
+    done = [(s, r) for (name, _), (s, r) in stored.items() if name == loaded.key]
     if done:
         card = paper.reproducibility_card(done[-1][0], [r for _, r in done])
         st.download_button("Download the reproducibility card (JSON)", json.dumps(card, indent=2, default=str),

@@ -57,14 +57,14 @@ def _live_gpu(loaded, seq_len: int) -> None:
                 "magnitude-pruned twin on sparse tensor cores, end to end and per layer shape.")
     batches = st.multiselect("Batch sizes (sequences)", [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
                              default=[1, 8, 32, 128], key="speed_gpu_batches")
-    request = (loaded.name, tuple(sorted(batches)), seq_len)
+    request = (loaded.key, tuple(sorted(batches)), seq_len)
     if st.button(f"Time 2:4 kernels on {gpu_name}", key="speed_gpu_run"):
         st.session_state["speed_gpu_request"] = request
     if st.session_state.get("speed_gpu_request") != request:  # never start GPU work without a click
         return
     try:
         with st.spinner("timing dense and 2:4 on the GPU (eager and CUDA graph)…"):
-            frame, converted, skipped, diff, notes = _gpu_2_4(loaded.name, tuple(sorted(batches)), seq_len)
+            frame, converted, skipped, diff, notes = _gpu_2_4(loaded.key, tuple(sorted(batches)), seq_len)
     except (PruneScopeError, torch.OutOfMemoryError) as exc:
         st.error(f"Cannot time 2:4 kernels on this GPU: {exc}")
         return
@@ -107,7 +107,7 @@ def page() -> None:
 
     try:
         with st.spinner("timing dense, masked, CSR and structured on the same batch…"):
-            variants = _variants(loaded.name, sparsity, spec)
+            variants = _variants(loaded.key, sparsity, spec)
     except PruneScopeError as exc:
         st.error(f"Cannot build the speed variants for this model: {exc}")
         st.stop()
@@ -134,7 +134,7 @@ def page() -> None:
     if st.toggle("Measure the quality/speed trade-off (25, 50, 75 %)", value=loaded.card.params < 50_000_000,
                  key="speed_tradeoff"):
         with st.spinner("pruning, evaluating and timing 7 models…"):
-            trade = _tradeoff(loaded.name, spec)
+            trade = _tradeoff(loaded.key, spec)
         st.plotly_chart(charts.tradeoff_chart(trade, loaded.card.quality_metric), width="stretch")
         st.caption(f"Timing: {trade['setup'].iloc[0]}. Quality on held-out data ({loaded.card.eval}).")
 
@@ -145,14 +145,14 @@ def page() -> None:
     with left:
         if st.toggle("Sweep batch sizes 1–8", value=loaded.card.params < 50_000_000, key="speed_sweep"):
             with st.spinner("timing batch sizes…"):
-                sweep = _sweep(loaded.name, sparsity, seq_len)
+                sweep = _sweep(loaded.key, sparsity, seq_len)
             st.plotly_chart(charts.sweep_chart(sweep, "batch", "batch size (sequences)",
                                                f"Latency vs batch size at {sparsity:.0%}"), width="stretch")
             st.caption("Masked tracks dense at every batch size; the structured model's advantage grows with the "
                        "batch, as the matrix multiplications dominate over fixed per-call costs.")
     with right:
         with st.spinner("timing one layer, dense vs CSR…"):
-            be, layer, be_s = _break_even(loaded.name, batch * seq_len)
+            be, layer, be_s = _break_even(loaded.key, batch * seq_len)
         st.plotly_chart(charts.sweep_chart(be, "sparsity", "sparsity of the layer",
                                            f"Dense vs CSR on {layer}"), width="stretch")
         st.caption(f"CSR breaks even with dense at **{be_s:.0%}** sparsity on this layer and input." if be_s is not None

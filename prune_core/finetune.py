@@ -558,7 +558,7 @@ def finetune(loaded: LoadedModel, config: PruneConfig, ft: FinetuneConfig,
         notes.append(f"sparsity reached only {sparsity:.1%} of the target {target:.1%}: training stopped before "
                      "the pruning schedule finished")
     result = FinetuneResult(
-        model=loaded.name, method=config.method, pattern=config.pattern, sparsity_target=target, seed=ft.seed,
+        model=loaded.key, method=config.method, pattern=config.pattern, sparsity_target=target, seed=ft.seed,
         steps=ft.steps, lr=ft.lr, quality_metric=loaded.card.quality_metric, quality_dense=baseline.quality,
         quality_pruned=quality_pruned, quality=quality, sparsity_actual=sparsity, train_loss=train_loss,
         val_loss=val_loss, train_loss_dense=baseline.train_loss, val_loss_dense=baseline.val_loss,

@@ -225,7 +225,7 @@ def run_recovery(loaded: LoadedModel, settings: PaperSettings, progress: Progres
     from .finetune import finetune, finetune_baseline, recovery_budget
 
     def budget(seed: int):
-        ft = recovery_budget(loaded.name, seed)
+        ft = recovery_budget(loaded.key, seed)
         return replace(ft, steps=settings.c_steps or ft.steps, lr=settings.c_lr or ft.lr).validated()
 
     baseline = finetune_baseline(loaded, budget(0))  # the dense figures, measured once for all seeds

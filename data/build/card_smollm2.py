@@ -26,8 +26,9 @@ def main() -> None:
 
     torch.set_num_threads(2)
     folder, gguf = smollm2_gguf()
-    model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, dtype=torch.float32).eval()
-    tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
+    model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, dtype=torch.float32,
+                                                 trust_remote_code=False).eval()
+    tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf, trust_remote_code=False)
     start = time.perf_counter()
     ppl = evaluate.perplexity(model, tok, datasets.shakespeare_text("valid"), EVAL["seq_len"], EVAL["max_tokens"])
     seconds = time.perf_counter() - start

