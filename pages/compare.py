@@ -126,7 +126,7 @@ def page() -> None:
         fallback = e3.checkbox("if Ray is unavailable, run locally instead", key="cmp_fallback")
     try:
         grid = parse_grid(grid_text)
-        configs = grid_configs(methods, grid,
+        configs = grid_configs(methods, grid, extra=len(grid) if proposed else 0,
                                allocation=allocation if not any(METHODS[m].info.needs_calibration for m in methods)
                                else "layer")
         store = Store()
@@ -189,7 +189,7 @@ def _charts(runs: pd.DataFrame, store: Store) -> None:
                "latencies share the CPU: compare each run with its own dense timing.")
     d1, d2 = st.columns(2)
     d1.download_button("Download the table (CSV)", every.to_csv(index=False), "prunescope_runs.csv", "text/csv")
-    d2.download_button("Download the latency chart (interactive HTML)", lat.to_html(include_plotlyjs="cdn"),
+    d2.download_button("Download the latency chart (interactive HTML)", lambda: charts.standalone_html(lat),
                        "prunescope_latency.html", "text/html")
 
 
