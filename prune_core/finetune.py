@@ -31,6 +31,8 @@ from .run import measure_quality, prune_model
 from .targets import Target, find_targets
 from .zoo import LoadedModel
 
+MAX_STEPS = 100_000  # optimizer steps in one run: hours on a GPU; more is a typo
+MAX_BATCH = 1024  # sequences per step
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -54,13 +56,17 @@ class FinetuneConfig:
 
     def validated(self) -> "FinetuneConfig":
         """Check every field; a budget that cannot run one step is refused before any work."""
-        steps = _integer("steps", self.steps, 0)
-        if steps < 1:
-            raise PruneScopeError(f"a budget of {steps} steps runs no training at all; give at least 1 step")
+        if _number("steps", self.steps) == 0:
+            raise PruneScopeError("a budget of 0 steps runs no training at all; give at least 1 step")
+        steps = _integer("steps", self.steps, 1)
+        if steps > MAX_STEPS:
+            raise PruneScopeError(f"at most {MAX_STEPS:,} steps in one run, got {steps:,}")
         lr = _number("learning rate", self.lr)
         if not lr > 0:
             raise PruneScopeError(f"learning rate must be a positive number (e.g. 5e-4), got {self.lr!r}")
         batch = _integer("batch size", self.batch_size, 1)
+        if batch > MAX_BATCH:
+            raise PruneScopeError(f"batch size must be at most {MAX_BATCH} sequences, got {batch}")
         seq_len = _integer("sequence length", self.seq_len, 2)
         eval_every = _integer("eval_every (steps between validation evaluations)", self.eval_every, 1)
         seed = _integer("seed", self.seed, 0)
