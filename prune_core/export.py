@@ -1,8 +1,12 @@
 """Write a pruned model so that plain `transformers` reloads it, zeros included."""
 from __future__ import annotations
 
+import io
 import json
+import tempfile
+import zipfile
 from pathlib import Path
+from typing import Callable
 
 from torch import nn
 
@@ -22,3 +26,16 @@ def export_model(model: nn.Module, tokenizer, out_dir: str | Path, record: dict)
     except OSError as exc:
         raise PruneScopeError(f"could not write to '{out}': {exc.strerror or exc}") from None
     return out
+
+
+def zip_export(write: Callable[[Path], Path]) -> bytes:
+    """An export as zip bytes, for a download button: `write(folder)` writes it into a temporary folder
+    (the folder's name is the zip's top-level folder); nothing stays on disk."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = write(Path(tmp) / "model")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(out.rglob("*")):
+                if f.is_file():
+                    z.write(f, f.relative_to(out.parent))
+        return buf.getvalue()
