@@ -137,8 +137,11 @@ def page() -> None:
     runs_n = len(configs) + (len(grid) if proposed else 0)
     st.caption(f"{runs_n} runs; results go to `{store.path}` (set PRUNESCOPE_DATA to move it). "
                "Stop (or any other control) stops the sweep while it runs; finished runs are kept.")
+    if store.readonly:
+        st.warning(f"The results store `{store.path}` is on read-only storage: its runs are shown, but a new sweep "
+                   "cannot be stored. Set PRUNESCOPE_DATA to a writable folder to run one.")
     starting = st.session_state.pop("cmp_start", False)
-    st.button("Run sweep", type="primary", key="cmp_run", on_click=_start, disabled=starting)
+    st.button("Run sweep", type="primary", key="cmp_run", on_click=_start, disabled=starting or store.readonly)
     if starting:
         _run(loaded, configs, grid, store, executor, address, fallback, proposed)
     if note := st.session_state.get("cmp_note"):
