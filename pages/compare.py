@@ -129,7 +129,7 @@ def page() -> None:
         configs = grid_configs(methods, grid, extra=len(grid) if proposed else 0,
                                allocation=allocation if not any(METHODS[m].info.needs_calibration for m in methods)
                                else "layer")
-        store = Store()
+        store = Store(on_wait=st.toast)  # another program holds the lock: say so while waiting
     except PruneScopeError as exc:
         st.error(f"Cannot run this grid: {exc}")
         st.stop()
