@@ -120,6 +120,7 @@ def _cmd_sweep(args) -> None:
     configs = grid_configs([m.strip() for m in args.methods.split(",") if m.strip()], parse_grid(args.sparsity),
                            pattern=args.pattern, allocation=args.allocation, scope=args.scope, seed=args.seed,
                            calib_samples=args.calib_samples)
+    _check_output_file(args.out, "--out")
     store = Store(args.store, on_wait=_say)
     store.require_writable()  # before loading the model: a read-only store fails now, not after the first run
     executor = make_executor(args.executor, args.ray_address, args.fallback_local)  # before loading the model
@@ -232,15 +233,26 @@ def _prune_settings(args) -> tuple[str, PruneConfig]:
     return args.model or model, replace(config, **given).validated()
 
 
+def _check_output_file(path: str | None, flag: str) -> None:
+    """An output file's folder must exist: found out before the work, not after it."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir() or not target.parent.is_dir():
+        raise PruneScopeError(f"{flag} {path}: " + ("is a folder; give a file name" if target.is_dir() else
+                                                    f"the folder {target.parent} does not exist"))
+
+
 def _cmd_prune(args) -> None:
+    from .export import check_export_dir
     from .recipe import export_pruned
     from .run import LatencySpec, check_fits, run
     from .zoo import load_model
 
     _check_positive(args)
     name, config = _prune_settings(args)  # fail fast, before loading
-    if args.export and Path(args.export).exists() and any(Path(args.export).iterdir()):
-        raise PruneScopeError(f"export folder '{args.export}' is not empty; choose a new or empty folder")
+    if args.export:
+        check_export_dir(args.export)
     loaded = load_model(name)
     default = LatencySpec.for_model(loaded.card)
     spec = LatencySpec(args.batch, args.seq_len or default.seq_len, args.reps or default.reps, 2, args.threads)
@@ -319,8 +331,7 @@ def _cmd_paper(args) -> None:
     from .zoo import load_model
 
     settings, claims, card = _paper_settings(args)
-    if args.card_out and Path(args.card_out).is_dir():
-        raise PruneScopeError(f"--card-out {args.card_out} is a folder; give a file name")
+    _check_output_file(args.card_out, "--card-out")
     loaded = load_model(settings.model)
     results = paper.run_claims(loaded, settings, claims,
                                lambda m, f: print(f"\r{m:<70}", end="", file=sys.stderr, flush=True))
@@ -429,6 +440,10 @@ def _cmd_finetune(args) -> None:
     from .zoo import load_model
 
     name, config, ft, env = _finetune_settings(args)  # fail fast, before loading
+    if args.export:
+        from .export import check_export_dir
+
+        check_export_dir(args.export)  # before training, not after
     loaded = load_model(name)
 
     def progress(point, steps: int) -> None:

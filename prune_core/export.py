@@ -13,11 +13,17 @@ from torch import nn
 from .errors import PruneScopeError
 
 
+def check_export_dir(out_dir: str | Path) -> Path:
+    """A new or empty folder: an export never mixes with (or overwrites) files already there."""
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PruneScopeError(f"export folder '{out}' is not empty; choose a new or empty folder")
+    return out
+
+
 def export_model(model: nn.Module, tokenizer, out_dir: str | Path, record: dict) -> Path:
     """safetensors weights + config + tokenizer + prunescope.json (how it was made)."""
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise PruneScopeError(f"export folder '{out}' is not empty; choose a new or empty folder")
+    out = check_export_dir(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(str(out), safe_serialization=True)

@@ -210,3 +210,28 @@ def test_as_a_user_runs_it_seq_len_and_huge_grid(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "9,000,001 points" in out.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_output_places_are_checked_before_the_work(capsys, tmp_path, store_with_one_run):
+    """Outputs that could not be written fail in a second, before a prune, sweep or training runs."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "thesis.txt").write_text("keep")
+    before = digest(store_with_one_run)
+    cases = [
+        (["prune", "--model", BERT, "--sparsity", "0.5", "--export", str(a_file)], r"export folder .* is not empty"),
+        (["finetune", "--model", BERT, "--sparsity", "0.5", "--export", str(busy)], r"export folder .* is not empty"),
+        (["sweep", "--model", BERT, "--sparsity", "0.5", "--store", str(store_with_one_run), "--out",
+          str(tmp_path / "no" / "such" / "runs.csv")], r"--out .*: the folder .*no/such does not exist"),
+        (["paper", "--claims", "a", "--card-out", str(tmp_path / "missing" / "card.json")],
+         r"--card-out .*: the folder .*missing does not exist"),
+        (["paper", "--claims", "a", "--card-out", str(busy)], r"--card-out .*: is a folder; give a file name"),
+    ]
+    for args, match in cases:
+        start = time.perf_counter()
+        refused(capsys, args, match)
+        assert time.perf_counter() - start < 5, args
+    assert a_file.read_text() == "keep" and [p.name for p in busy.iterdir()] == ["thesis.txt"]
+    assert digest(store_with_one_run) == before
