@@ -23,7 +23,7 @@ from torch import nn
 
 from . import datasets
 from .calibration import max_positions
-from .config import PruneConfig
+from .config import MAX_SEED, PruneConfig
 from .errors import PruneScopeError
 from .methods import get_method
 from .patterns import parse_pattern
@@ -70,6 +70,8 @@ class FinetuneConfig:
         seq_len = _integer("sequence length", self.seq_len, 2)
         eval_every = _integer("eval_every (steps between validation evaluations)", self.eval_every, 1)
         seed = _integer("seed", self.seed, 0)
+        if seed > MAX_SEED:
+            raise PruneScopeError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise PruneScopeError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         decay = _number("weight decay", self.weight_decay)
