@@ -138,6 +138,7 @@ def test_sweep_refuses_a_store_location_that_cannot_exist(capsys, tmp_path):
     (["--lr", "inf"], r"learning rate must be a finite number, got inf"),
     (["--lr", "-0.001"], r"learning rate must be a positive number"),
     (["--batch-size", "100000"], r"batch size must be at most 1024"),
+    (["--seed", str(2**70)], r"seed must be a whole number from 0 to 4294967295"),
 ])
 def test_finetune_bad_budgets(capsys, tmp_path, extra, match):
     refused(capsys, ["finetune", "--model", BERT, "--sparsity", "0.5", *extra, "--export", str(tmp_path / "out")],
@@ -185,6 +186,9 @@ def test_a_finetune_recipe_is_not_replayed_by_prune(capsys, tmp_path):
     path.write_text(json.dumps({"prunescope_recipe": 1, "model": BERT, "prune": {"sparsity": "lots"},
                                 "finetune": None}))
     refused(capsys, ["prune", "--recipe", str(path)], r"sparsity must be a number in \[0, 1\), got 'lots'")
+    path.write_text(json.dumps(recipe(BERT, PruneConfig(), FinetuneConfig()) | {"finetune": {"seed": 2**70}}))
+    refused(capsys, ["finetune", "--recipe", str(path), "--export", str(tmp_path / "out")],
+            r"seed must be a whole number from 0 to 4294967295")
     assert not (tmp_path / "out").exists()
 
 
