@@ -126,10 +126,10 @@ def page() -> None:
         fallback = e3.checkbox("if Ray is unavailable, run locally instead", key="cmp_fallback")
     try:
         grid = parse_grid(grid_text)
-        configs = grid_configs(methods, grid,
+        configs = grid_configs(methods, grid, extra=len(grid) if proposed else 0,
                                allocation=allocation if not any(METHODS[m].info.needs_calibration for m in methods)
                                else "layer")
-        store = Store()
+        store = Store(on_wait=st.toast)  # another program holds the lock: say so while waiting
     except PruneScopeError as exc:
         st.error(f"Cannot run this grid: {exc}")
         st.stop()
@@ -137,8 +137,11 @@ def page() -> None:
     runs_n = len(configs) + (len(grid) if proposed else 0)
     st.caption(f"{runs_n} runs; results go to `{store.path}` (set PRUNESCOPE_DATA to move it). "
                "Stop (or any other control) stops the sweep while it runs; finished runs are kept.")
+    if store.readonly:
+        st.warning(f"The results store `{store.path}` is on read-only storage: its runs are shown, but a new sweep "
+                   "cannot be stored. Set PRUNESCOPE_DATA to a writable folder to run one.")
     starting = st.session_state.pop("cmp_start", False)
-    st.button("Run sweep", type="primary", key="cmp_run", on_click=_start, disabled=starting)
+    st.button("Run sweep", type="primary", key="cmp_run", on_click=_start, disabled=starting or store.readonly)
     if starting:
         _run(loaded, configs, grid, store, executor, address, fallback, proposed)
     if note := st.session_state.get("cmp_note"):
@@ -189,7 +192,7 @@ def _charts(runs: pd.DataFrame, store: Store) -> None:
                "latencies share the CPU: compare each run with its own dense timing.")
     d1, d2 = st.columns(2)
     d1.download_button("Download the table (CSV)", every.to_csv(index=False), "prunescope_runs.csv", "text/csv")
-    d2.download_button("Download the latency chart (interactive HTML)", lat.to_html(include_plotlyjs="cdn"),
+    d2.download_button("Download the latency chart (interactive HTML)", lambda: charts.standalone_html(lat),
                        "prunescope_latency.html", "text/html")
 
 

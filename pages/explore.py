@@ -8,8 +8,10 @@ from prune_core import charts, samples, teaching
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
+from prune_core.export import zip_export
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
+from prune_core.recipe import export_pruned
 from prune_core.run import LatencySpec
 from prune_core.tables import histogram_frame, latency_frame, layers_frame, sizes_frame
 from prune_core.structural import IMPORTANCE
@@ -174,6 +176,7 @@ def page() -> None:
     with st.expander("Per-layer table"):
         st.dataframe(layers[["layer", "kind", "out_features", "in_features", "params", "nonzero", "sparsity",
                              "threshold"]], hide_index=True, width="stretch")
+    _download(loaded, config, result, pruned)
 
     # ---- outputs side by side ---------------------------------------------------------------------
     st.subheader("Same input, dense vs pruned")
@@ -188,6 +191,9 @@ def page() -> None:
     else:
         prompt = st.text_area("Prompt", value=samples.EXAMPLE_PROMPT, height=70)
         n_new = samples.new_tokens(card.params)
+        if cut := samples.prompt_cut(loaded.model, loaded.tokenizer, prompt, n_new):
+            st.info(f"The prompt is longer than this model's context: its first {cut} tokens are left out so that "
+                    f"{n_new} new tokens fit.")
         if prompt.strip():
             a, b = st.columns(2)
             a.markdown("**Dense**")
@@ -195,6 +201,17 @@ def page() -> None:
             b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
             b.code(prompt + samples.generate(pruned, loaded.tokenizer, prompt, n_new, int(seed)), language=None)
             st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")
+
+
+def _download(loaded, config: PruneConfig, result, pruned) -> None:
+    """The pruned model as a zip (safetensors, tokenizer, recipe.json); built only when clicked."""
+    st.download_button("Download the pruned model (zip: safetensors, tokenizer, recipe.json)",
+                       lambda: zip_export(lambda folder: export_pruned(pruned, loaded, result, config, folder)),
+                       f"{loaded.card.name}-{config.method}-{config.pattern.replace(':', 'of')}-"
+                       f"{result.sparsity_target:.0%}.zip", "application/zip", key="explore_download",
+                       on_click="ignore")
+    st.caption("Rebuild it bit for bit from the recipe: `python -m prune_core prune --recipe recipe.json "
+               "--export DIR`.")
 
 
 def _setting_text(config: PruneConfig) -> str:

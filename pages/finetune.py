@@ -6,12 +6,8 @@ page finds the job still active, asks it to stop, waits for it and shows the par
 """
 from __future__ import annotations
 
-import io
-import tempfile
 import threading
 import time
-import zipfile
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -20,6 +16,7 @@ from pages.common import get_model
 from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
+from prune_core.export import zip_export
 from prune_core.finetune import FinetuneConfig, finetune, recovery_budget
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
@@ -75,15 +72,8 @@ def _zip_export(job: dict, loaded) -> bytes:
     if "zip" in job:
         return job["zip"]
     name, config, ft = job["key"]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = export_finetuned(job["model"], loaded, job["result"], config, ft, Path(tmp) / "model")
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in sorted(out.rglob("*")):
-                if f.is_file():
-                    z.write(f, f.relative_to(out.parent))
-        job["zip"] = buf.getvalue()
-        return job["zip"]
+    job["zip"] = zip_export(lambda folder: export_finetuned(job["model"], loaded, job["result"], config, ft, folder))
+    return job["zip"]
 
 
 def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:

@@ -19,7 +19,8 @@ def page() -> None:
     except PruneScopeError as exc:
         st.error(f"Cannot open the results store: {exc}")
         st.stop()
-    st.caption(f"Store: `{store.path}` · {len(runs)} runs")
+    st.caption(f"Store: `{store.path}` · {len(runs)} runs" + (" · read-only storage: runs can be viewed, not "
+                                                              "deleted" if store.readonly else ""))
     if runs.empty:
         st.info("Nothing stored yet.")
         st.stop()
@@ -38,6 +39,8 @@ def page() -> None:
         st.caption("Dense line: the first chosen run's dense quality; runs of different models have different baselines.")
     elif len(chosen):
         st.warning("The chosen runs use different quality metrics (perplexity vs accuracy); pick runs of one kind.")
+    if store.readonly:
+        return
     ids = st.multiselect("Delete runs (by id)", list(shown["id"]), key="hist_delete")
     if ids and st.button(f"Delete {len(ids)} runs", key="hist_delete_go"):
         st.success(f"Deleted {store.delete(ids)} runs.")

@@ -9,8 +9,9 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
-from .config import ALLOCATIONS, PruneConfig
+from .config import ALLOCATIONS, MAX_CALIB_SAMPLES, PruneConfig
 from .errors import PruneScopeError
 from .patterns import PATTERNS
 from .targets import SCOPES
@@ -27,17 +28,20 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the embedded model zoo")
     sub.add_parser("methods", help="list pruning methods, patterns, allocations and scopes")
     p = sub.add_parser("prune", help="prune one model, measure dense and pruned, print the result")
-    p.add_argument("--model", required=True, help="embedded name, local model folder, or hub id")
-    p.add_argument("--method", default="magnitude")
-    p.add_argument("--sparsity", required=True, type=float, help="fraction in [0, 1), e.g. 0.5")
-    p.add_argument("--pattern", default="unstructured", help="unstructured, 2:4, 4:8 (any N:M)")
-    p.add_argument("--allocation", default="layer", choices=list(ALLOCATIONS))
-    p.add_argument("--scope", default="all", choices=list(SCOPES))
-    p.add_argument("--include-head", action="store_true", help="also prune the LM/classifier head")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--calib-samples", type=int, default=32, help="calibration sequences (wanda, sparsegpt)")
-    p.add_argument("--calib-seq-len", type=int, default=128, help="tokens per calibration sequence")
-    p.add_argument("--damping", type=float, default=0.01, help="SparseGPT Hessian damping (fraction of mean diag)")
+    p.add_argument("--recipe", metavar="FILE", help="rebuild a model from its recipe JSON (the Explore page's "
+                                                    "download); flags given as well override it")
+    p.add_argument("--model", help="embedded name, local model folder, or hub id")
+    p.add_argument("--method", help="importance score (default magnitude)")
+    p.add_argument("--sparsity", type=float, help="fraction in [0, 1), e.g. 0.5")
+    p.add_argument("--pattern", help="unstructured (default), 2:4, 4:8 (any N:M), neuron, head")
+    p.add_argument("--allocation", choices=list(ALLOCATIONS))
+    p.add_argument("--scope", choices=list(SCOPES))
+    p.add_argument("--include-head", action="store_true", default=None, help="also prune the LM/classifier head")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--calib-samples", type=int, help=f"calibration sequences (wanda, sparsegpt; default 32, "
+                                                     f"at most {MAX_CALIB_SAMPLES})")
+    p.add_argument("--calib-seq-len", type=int, help="tokens per calibration sequence (default 128)")
+    p.add_argument("--damping", type=float, help="SparseGPT Hessian damping (fraction of mean diag; default 0.01)")
     p.add_argument("--batch", type=int, default=1, help="latency batch size")
     p.add_argument("--seq-len", type=int, help="latency sequence length (tokens; default 128 LMs, 64 classifiers)")
     p.add_argument("--reps", type=int, help="timed repetitions per model (default 10; 5 above 50 M params)")
@@ -53,7 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--allocation", default="layer", choices=list(ALLOCATIONS))
     w.add_argument("--scope", default="all", choices=list(SCOPES))
     w.add_argument("--seed", type=int, default=0)
-    w.add_argument("--calib-samples", type=int, default=32)
+    w.add_argument("--calib-samples", type=int, default=32, help=f"at most {MAX_CALIB_SAMPLES}")
     w.add_argument("--out", metavar="CSV", help="also write the table here")
     w.add_argument("--store", metavar="FILE", help="results database (default: $PRUNESCOPE_DATA/results.sqlite)")
     w.add_argument("--json", action="store_true", help="print the rows as JSON lines")
@@ -69,14 +73,15 @@ def _build_parser() -> argparse.ArgumentParser:
     h.add_argument("--store", metavar="FILE")
     pp = sub.add_parser("paper", help="run the study's claims as experiments and print a verdict for each")
     pp.add_argument("--model", help="embedded name or model folder (default: tiny-sentiment-bert)")
-    pp.add_argument("--claims", default="abc", help="which claims to run: any of a, b, c (default abc)")
+    pp.add_argument("--claims", help="which claims to run: any of a, b, c (default abc)")
     pp.add_argument("--methods", help="comma list for claims a and b (default random,magnitude,wanda,sparsegpt)")
     pp.add_argument("--sparsity", help="grid for claims a and b: start:stop:step or a comma list")
     pp.add_argument("--tolerance", type=float, help="claim b: accuracy drop (0.01 = 1 point) or perplexity rise "
                                                     "(0.05 = 5 %%)")
     pp.add_argument("--seeds", type=int, help="claim c: number of seeds (default 3)")
     pp.add_argument("--steps", type=int, help="claim c: fine-tuning steps (default 100)")
-    pp.add_argument("--replay", metavar="CARD", help="rerun a reproducibility card (JSON) and compare verdicts")
+    pp.add_argument("--replay", metavar="CARD", help="rerun a reproducibility card (JSON) with its own settings and "
+                                                     "claims, and compare verdicts (takes no setting flags)")
     pp.add_argument("--card-out", metavar="FILE", help="write the reproducibility card (JSON) here")
     pp.add_argument("--json", action="store_true", help="print one JSON object")
     _add_finetune_parser(sub)
@@ -115,7 +120,9 @@ def _cmd_sweep(args) -> None:
     configs = grid_configs([m.strip() for m in args.methods.split(",") if m.strip()], parse_grid(args.sparsity),
                            pattern=args.pattern, allocation=args.allocation, scope=args.scope, seed=args.seed,
                            calib_samples=args.calib_samples)
-    store = Store(args.store)
+    _check_output_file(args.out, "--out")
+    store = Store(args.store, on_wait=_say)
+    store.require_writable()  # before loading the model: a read-only store fails now, not after the first run
     executor = make_executor(args.executor, args.ray_address, args.fallback_local)  # before loading the model
     if executor.note:
         print(f"note: {executor.note}", file=sys.stderr)
@@ -147,10 +154,20 @@ def _cmd_sweep(args) -> None:
     print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
-def _cmd_history(args) -> None:
-    from .store import Store
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
-    frame = Store(args.store).runs(args.model, args.method, args.limit)
+
+def _cmd_history(args) -> None:
+    from .store import Store, default_path
+
+    if args.limit < 1:
+        raise PruneScopeError(f"--limit must be at least 1, got {args.limit}")
+    path = Path(args.store) if args.store else default_path()
+    if not path.exists():  # reading creates nothing
+        print(f"no stored runs (no results store at {path} yet)")
+        return
+    frame = Store(path, on_wait=_say).runs(args.model, args.method, args.limit)
     if frame.empty:
         print("no stored runs")
         return
@@ -192,27 +209,58 @@ def _check_positive(args) -> None:
             raise PruneScopeError(f"--{flag.replace('_', '-')} must be at least 1")
 
 
+_PRUNE_FLAGS = ("method", "sparsity", "pattern", "allocation", "scope", "include_head", "seed", "calib_samples",
+                "calib_seq_len", "damping")
+
+
+def _prune_settings(args) -> tuple[str, PruneConfig]:
+    """(model, PruneConfig) from --recipe and/or the flags, validated before anything loads."""
+    from dataclasses import replace
+
+    from .recipe import read_recipe
+
+    if args.recipe:
+        model, config, ft, _ = read_recipe(args.recipe)
+        if ft is not None:
+            raise PruneScopeError(f"recipe '{args.recipe}' also fine-tunes; replay it with "
+                                  f"`python -m prune_core finetune --recipe {args.recipe}`")
+    else:
+        missing = [f for f, v in (("--model", args.model), ("--sparsity", args.sparsity)) if v is None]
+        if missing:
+            raise PruneScopeError(f"the following arguments are required: {', '.join(missing)} (or --recipe FILE)")
+        model, config = args.model, PruneConfig()
+    given = {k: getattr(args, k) for k in _PRUNE_FLAGS if getattr(args, k) is not None}
+    return args.model or model, replace(config, **given).validated()
+
+
+def _check_output_file(path: str | None, flag: str) -> None:
+    """An output file's folder must exist: found out before the work, not after it."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir() or not target.parent.is_dir():
+        raise PruneScopeError(f"{flag} {path}: " + ("is a folder; give a file name" if target.is_dir() else
+                                                    f"the folder {target.parent} does not exist"))
+
+
 def _cmd_prune(args) -> None:
-    from .export import export_model
-    from .run import LatencySpec, run
+    from .export import check_export_dir
+    from .recipe import export_pruned
+    from .run import LatencySpec, check_fits, run
     from .zoo import load_model
 
     _check_positive(args)
-    config = PruneConfig(args.method, args.sparsity, args.pattern, args.allocation, args.scope,
-                         args.include_head, args.seed, args.calib_samples, args.calib_seq_len,
-                         args.damping).validated()  # fail fast, before loading
-    loaded = load_model(args.model)
+    name, config = _prune_settings(args)  # fail fast, before loading
+    if args.export:
+        check_export_dir(args.export)
+    loaded = load_model(name)
     default = LatencySpec.for_model(loaded.card)
     spec = LatencySpec(args.batch, args.seq_len or default.seq_len, args.reps or default.reps, 2, args.threads)
+    check_fits(loaded, config, spec)  # sequence lengths against this model, before the prune
     result, pruned = run(loaded, config, latency=spec, measure_file=not args.no_file_size)
     record = result.summary() | {"layers": [l.to_dict() for l in result.layers], "notes": result.notes}
-    if args.export and result.structure is not None:  # smaller layers: plain from_pretrained cannot rebuild
-        from .structural import StructuralPlan, save_structured
-
-        save_structured(pruned, loaded.tokenizer, StructuralPlan.from_dict(result.structure), args.export)
-        record["export_dir"] = args.export
-    elif args.export:
-        export_model(pruned, loaded.tokenizer, args.export, record)
+    if args.export:
+        export_pruned(pruned, loaded, result, config, args.export)
         record["export_dir"] = args.export
     if args.json:
         print(json.dumps(record, default=str))
@@ -238,44 +286,52 @@ def _cmd_prune(args) -> None:
     for note in result.notes:
         print(f"  note       {note}")
     if args.export:
-        print(f"  exported to {args.export}")
+        print(f"  exported to {args.export} (rebuild: python -m prune_core prune --recipe {args.export}/recipe.json)")
+
+
+_PAPER_FLAGS = ("model", "methods", "sparsity", "tolerance", "seeds", "steps", "claims")
 
 
 def _paper_settings(args):
+    """(settings, claims, the replayed card or None); a card carries its own settings, so --replay takes none."""
     from dataclasses import replace
 
     from . import paper
     from .sweep import parse_grid
 
     if args.replay:
+        given = [f"--{f}" for f in _PAPER_FLAGS if getattr(args, f) is not None]
+        if given:
+            raise PruneScopeError(f"--replay reruns the card's own settings; {', '.join(given)} cannot be combined "
+                                  "with it (edit a copy of the card, or run without --replay)")
         try:
             with open(args.replay, encoding="utf-8") as f:
                 card = json.load(f)
         except (OSError, ValueError) as exc:
             raise PruneScopeError(f"cannot read the card {args.replay}: {exc}") from None
-        return paper.settings_from_card(card), card
+        settings, claims = paper.read_card(card)
+        return settings, claims or "abc", card
+    claims = args.claims if args.claims is not None else "abc"
+    if not claims or set(claims) - set("abc"):
+        raise PruneScopeError(f"--claims takes letters from 'abc', got '{claims}'")
+    if args.steps is not None and args.steps < 1:
+        raise PruneScopeError("--steps must be at least 1")
+    if args.seeds is not None and not 1 <= args.seeds <= paper.MAX_SEEDS:
+        raise PruneScopeError(f"--seeds must be from 1 to {paper.MAX_SEEDS}, got {args.seeds}")
     changes = {k: v for k, v in {
         "model": args.model, "tolerance": args.tolerance, "c_steps": args.steps,
         "methods": tuple(m.strip() for m in args.methods.split(",") if m.strip()) if args.methods else None,
         "sparsities": tuple(parse_grid(args.sparsity)) if args.sparsity else None,
         "c_seeds": tuple(range(args.seeds)) if args.seeds else None}.items() if v is not None}
-    if args.steps is not None and args.steps < 1:
-        raise PruneScopeError("--steps must be at least 1")
-    if args.seeds is not None and args.seeds < 1:
-        raise PruneScopeError("--seeds must be at least 1")
-    return replace(paper.PaperSettings(), **changes).validated(), None
+    return replace(paper.PaperSettings(), **changes).validated(), "".join(c for c in "abc" if c in claims), None
 
 
 def _cmd_paper(args) -> None:
     from . import paper
     from .zoo import load_model
 
-    settings, card = _paper_settings(args)
-    claims = "".join(c for c in "abc" if c in args.claims)
-    if not claims or set(args.claims) - set("abc"):
-        raise PruneScopeError(f"--claims takes letters from 'abc', got '{args.claims}'")
-    if card:
-        claims = "".join(sorted(card.get("verdicts", {}))) or claims
+    settings, claims, card = _paper_settings(args)
+    _check_output_file(args.card_out, "--card-out")
     loaded = load_model(settings.model)
     results = paper.run_claims(loaded, settings, claims,
                                lambda m, f: print(f"\r{m:<70}", end="", file=sys.stderr, flush=True))
@@ -375,7 +431,7 @@ def _finetune_settings(args):
              if getattr(args, k) is not None}
     if args.seed is not None:
         ft_kw["seed"] = args.seed
-    return model, replace(config, **prune_kw).validated(), replace(ft, **ft_kw).validated(), env
+    return model, replace(config, **prune_kw).validated(), replace(ft or FinetuneConfig(), **ft_kw).validated(), env
 
 
 def _cmd_finetune(args) -> None:
@@ -384,6 +440,10 @@ def _cmd_finetune(args) -> None:
     from .zoo import load_model
 
     name, config, ft, env = _finetune_settings(args)  # fail fast, before loading
+    if args.export:
+        from .export import check_export_dir
+
+        check_export_dir(args.export)  # before training, not after
     loaded = load_model(name)
 
     def progress(point, steps: int) -> None:

@@ -12,6 +12,10 @@ ALLOCATIONS = {
     "global": "one threshold across all layers in scope; layers end up unequal",
 }
 MAX_SPARSITY = 0.99
+# Caps that keep one run within memory and minutes on a laptop; the error message names them.
+MAX_CALIB_SAMPLES = 1024  # calibration sequences (the papers use 128)
+MAX_CALIB_SEQ_LEN = 8192  # tokens per calibration sequence (the model's own maximum applies too)
+MAX_SEED = 2**32 - 1  # seeds are stored as SQLite integers and passed to every RNG
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class PruneConfig:
         from .methods import get_method  # late import: methods import this module
         from .structural import IMPORTANCE
 
+        for name in ("method", "pattern", "allocation", "scope"):
+            if not isinstance(getattr(self, name), str):
+                raise PruneScopeError(f"{name} must be a name (text), got {getattr(self, name)!r}")
         pattern = parse_pattern(self.pattern)
         if pattern.structural:
             usable = [n for n, imp in IMPORTANCE.items() if pattern.unit in imp.units]
@@ -61,13 +68,17 @@ class PruneConfig:
             raise PruneScopeError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
         if self.scope not in SCOPES:
             raise PruneScopeError(f"unknown scope '{self.scope}'; choose one of: {', '.join(SCOPES)}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise PruneScopeError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not isinstance(self.calib_samples, int) or self.calib_samples < 1:
+        if not _whole(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise PruneScopeError(f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
+        if not _whole(self.calib_samples) or self.calib_samples < 1:
             raise PruneScopeError(f"calibration needs at least 1 sample, got {self.calib_samples!r}")
-        if not isinstance(self.calib_seq_len, int) or self.calib_seq_len < 2:
-            raise PruneScopeError(f"calibration sequence length must be at least 2, got {self.calib_seq_len!r}")
-        if not 0 < float(self.damping) < 10:
+        if self.calib_samples > MAX_CALIB_SAMPLES:
+            raise PruneScopeError(f"at most {MAX_CALIB_SAMPLES} calibration samples (the cap keeps a run within "
+                                  f"memory and minutes; 32-128 is plenty), got {self.calib_samples}")
+        if not _whole(self.calib_seq_len) or not 2 <= self.calib_seq_len <= MAX_CALIB_SEQ_LEN:
+            raise PruneScopeError(f"calibration sequence length must be from 2 to {MAX_CALIB_SEQ_LEN} tokens, "
+                                  f"got {self.calib_seq_len!r}")
+        if isinstance(self.damping, bool) or not isinstance(self.damping, (int, float)) or not 0 < self.damping < 10:
             raise PruneScopeError(f"damping must be in (0, 10), got {self.damping!r}")
         if not pattern.structural and get_method(self.method).info.needs_calibration and self.allocation != "layer":
             raise PruneScopeError(f"{self.method} prunes block by block on calibration data, so allocation "
@@ -78,3 +89,8 @@ class PruneConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _whole(value) -> bool:
+    """An int, not a bool (JSON true would otherwise pass as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)

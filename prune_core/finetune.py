@@ -23,7 +23,7 @@ from torch import nn
 
 from . import datasets
 from .calibration import max_positions
-from .config import PruneConfig
+from .config import MAX_SEED, PruneConfig
 from .errors import PruneScopeError
 from .methods import get_method
 from .patterns import parse_pattern
@@ -32,6 +32,8 @@ from .targets import Target, find_targets
 from .tokens import tokenize
 from .zoo import LoadedModel
 
+MAX_STEPS = 100_000  # optimizer steps in one run: hours on a GPU; more is a typo
+MAX_BATCH = 1024  # sequences per step
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -55,16 +57,22 @@ class FinetuneConfig:
 
     def validated(self) -> "FinetuneConfig":
         """Check every field; a budget that cannot run one step is refused before any work."""
-        steps = _integer("steps", self.steps, 0)
-        if steps < 1:
-            raise PruneScopeError(f"a budget of {steps} steps runs no training at all; give at least 1 step")
+        if _number("steps", self.steps) == 0:
+            raise PruneScopeError("a budget of 0 steps runs no training at all; give at least 1 step")
+        steps = _integer("steps", self.steps, 1)
+        if steps > MAX_STEPS:
+            raise PruneScopeError(f"at most {MAX_STEPS:,} steps in one run, got {steps:,}")
         lr = _number("learning rate", self.lr)
         if not lr > 0:
             raise PruneScopeError(f"learning rate must be a positive number (e.g. 5e-4), got {self.lr!r}")
         batch = _integer("batch size", self.batch_size, 1)
+        if batch > MAX_BATCH:
+            raise PruneScopeError(f"batch size must be at most {MAX_BATCH} sequences, got {batch}")
         seq_len = _integer("sequence length", self.seq_len, 2)
         eval_every = _integer("eval_every (steps between validation evaluations)", self.eval_every, 1)
         seed = _integer("seed", self.seed, 0)
+        if seed > MAX_SEED:
+            raise PruneScopeError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise PruneScopeError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         decay = _number("weight decay", self.weight_decay)

@@ -8,16 +8,19 @@ reproducibility card (settings, seeds, versions, hardware, verdicts) replays thr
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable
 
 import pandas as pd
 
-from .config import PruneConfig
+from .config import MAX_SEED, PruneConfig
 from .errors import PruneScopeError
+from .finetune import MAX_STEPS
 from .methods import METHODS
 from .store import environment
-from .sweep import grid_configs, run_sweep
+from .sweep import check_runs, grid_configs, run_sweep
 from .tables import SIZE_LABELS
 from .targets import find_targets
 from .zoo import LoadedModel
@@ -32,6 +35,7 @@ CLAIMS = {
          "performance.",
     "c": "When pruning is followed by fine-tuning, some pruned models even generalize better.",
 }
+MAX_SEEDS = 20  # claim (c) fine-tunes twice per seed
 HELD, NOT_HELD, INCONCLUSIVE = "held", "did not hold", "inconclusive"
 Progress = Callable[[str, float], None]
 
@@ -59,24 +63,73 @@ class PaperSettings:
             raise PruneScopeError("claims (a) and (b) need at least one method and one sparsity")
         if any(not 0 < s < 1 for s in self.sparsities) or not 0 <= self.c_sparsity < 1:
             raise PruneScopeError("sparsities must lie in (0, 1)")
-        if self.tolerance is not None and not self.tolerance > 0:
+        # claims (a) and (b): every method at every sparsity, plus the neuron-removal variant
+        check_runs((len(self.methods) + 1) * len(self.sparsities), "claims (a) and (b) need {n} runs")
+        if self.tolerance is not None and not 0 < self.tolerance < math.inf:
             raise PruneScopeError(f"the tolerance must be a positive number, got {self.tolerance}")
+        if not 0 < self.substantial <= 1:
+            raise PruneScopeError(f"'substantial' is a share of the weights in (0, 1], got {self.substantial}")
         if not self.c_seeds:
             raise PruneScopeError("claim (c) needs at least one seed")
+        if len(self.c_seeds) > MAX_SEEDS or any(not 0 <= s <= MAX_SEED for s in self.c_seeds):
+            raise PruneScopeError(f"claim (c) takes at most {MAX_SEEDS} seeds, each from 0 to {MAX_SEED}; "
+                                  f"got {len(self.c_seeds)}")
         if self.c_steps is not None and (isinstance(self.c_steps, bool) or not isinstance(self.c_steps, int)
-                                         or self.c_steps < 1):
-            raise PruneScopeError(f"claim (c) needs a whole number of fine-tuning steps >= 1, got {self.c_steps!r}")
+                                         or not 1 <= self.c_steps <= MAX_STEPS):
+            raise PruneScopeError(f"claim (c) needs a whole number of fine-tuning steps from 1 to {MAX_STEPS}, "
+                                  f"got {self.c_steps!r}")
         if self.c_lr is not None and not (isinstance(self.c_lr, (int, float)) and 0 < self.c_lr < float("inf")):
             raise PruneScopeError(f"the learning rate must be a positive number, got {self.c_lr!r}")
         return self
 
     @classmethod
     def from_dict(cls, raw: dict) -> "PaperSettings":
+        """Settings from a card (JSON): every field present and of its type, then validated."""
+        if not isinstance(raw, dict):
+            raise PruneScopeError(f"the card's 'settings' must be an object, got {type(raw).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(raw) - known
         if unknown:
             raise PruneScopeError(f"unknown settings in the card: {', '.join(sorted(unknown))}")
+        missing = known - set(raw)
+        if missing:
+            raise PruneScopeError(f"the card's settings lack: {', '.join(sorted(missing))} (a card written by "
+                                  "PruneScope has them all)")
+        for name, value in raw.items():
+            check, kind = _CARD_FIELDS[name]
+            if not check(value):
+                raise PruneScopeError(f"the card's setting '{name}' must be {kind}, got {json.dumps(value)[:80]}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}).validated()
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_text(v) -> bool:
+    return isinstance(v, str) and bool(v)
+
+
+def _list_of(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, list) and all(check(x) for x in v)
+
+
+def _or_null(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda v: v is None or check(v)
+
+
+# Each card setting: (type check, what it must be, for the message)
+_CARD_FIELDS = {
+    "model": (_is_text, "a model name (text)"), "methods": (_list_of(_is_text), "a list of method names"),
+    "sparsities": (_list_of(_is_number), "a list of numbers"), "tolerance": (_or_null(_is_number), "a number or null"),
+    "substantial": (_is_number, "a number"), "c_method": (_is_text, "a method name (text)"),
+    "c_sparsity": (_is_number, "a number"), "c_seeds": (_list_of(_is_whole), "a list of whole numbers"),
+    "c_steps": (_or_null(_is_whole), "a whole number or null"), "c_lr": (_or_null(_is_number), "a number or null"),
+}
 
 
 @dataclass
@@ -297,9 +350,22 @@ def reproducibility_card(settings: PaperSettings, results: list[ClaimResult]) ->
 
 
 def settings_from_card(card: dict) -> PaperSettings:
+    return read_card(card)[0]
+
+
+def read_card(card: dict) -> tuple[PaperSettings, str]:
+    """(settings, the claims it has verdicts for) from a reproducibility card, checked field by field."""
     if not isinstance(card, dict) or card.get("prunescope_card") != 1 or "settings" not in card:
         raise PruneScopeError("this is not a PruneScope reproducibility card (no 'prunescope_card': 1 / 'settings')")
-    return PaperSettings.from_dict(card["settings"])
+    verdicts = card.get("verdicts", {})
+    if not isinstance(verdicts, dict) or not all(isinstance(v, dict) and isinstance(v.get("verdict"), str)
+                                                 for v in verdicts.values()):
+        raise PruneScopeError("the card's 'verdicts' must map each claim to an object with a 'verdict'")
+    unknown = sorted(set(verdicts) - set(CLAIMS))
+    if unknown:
+        raise PruneScopeError(f"the card has verdicts for unknown claims: {', '.join(unknown)}; the claims are "
+                              f"{', '.join(CLAIMS)}")
+    return PaperSettings.from_dict(card["settings"]), "".join(sorted(verdicts))
 
 
 def run_claims(loaded: LoadedModel, settings: PaperSettings, claims: str = "abc", progress: Progress = lambda m, f: None,

@@ -1,9 +1,11 @@
-"""Recipes: the JSON that remakes a fine-tuned pruned model (`python -m prune_core finetune --recipe FILE`).
+"""Recipes: the JSON that remakes a pruned model (`python -m prune_core prune --recipe FILE`) or a
+fine-tuned pruned model (`python -m prune_core finetune --recipe FILE`).
 
-A recipe holds the PruneConfig, the FinetuneConfig, the model name and the environment it was made in
-(package versions, CPU/GPU); `read_recipe` validates it as strictly as the CLI validates its flags.
-`export_finetuned` writes the model like any other export, plus its recipe and a card, so the
-exported folder reloads with the same evaluation settings as the model it came from.
+A recipe holds the PruneConfig, the FinetuneConfig (null for a prune-only recipe), the model name and
+the environment it was made in (package versions, CPU/GPU); `read_recipe` validates it as strictly as
+the CLI validates its flags. `export_pruned` and `export_finetuned` write the model like any other
+export, plus its recipe and a card, so the exported folder reloads with the same evaluation settings
+as the model it came from.
 """
 from __future__ import annotations
 
@@ -16,21 +18,24 @@ from torch import nn
 from .config import PruneConfig
 from .errors import PruneScopeError
 from .finetune import FinetuneConfig, FinetuneResult
+from .run import PruneResult
 from .store import environment
 from .zoo import LoadedModel
 
 RECIPE_VERSION = 1
 
 
-def recipe(model_name: str, config: PruneConfig, ft: FinetuneConfig, result: FinetuneResult | None = None) -> dict:
-    """Everything needed to make the same model again: `python -m prune_core finetune --recipe FILE`."""
-    return {"prunescope_recipe": RECIPE_VERSION, "replay": "python -m prune_core finetune --recipe recipe.json",
-            "model": model_name, "prune": config.to_dict(), "finetune": ft.to_dict(), "environment": environment(),
-            "result": result.summary() if result is not None else None}
+def recipe(model_name: str, config: PruneConfig, ft: FinetuneConfig | None,
+           result: FinetuneResult | PruneResult | None = None) -> dict:
+    """Everything needed to make the same model again; without `ft`, a prune-only recipe."""
+    command = "finetune" if ft is not None else "prune"
+    return {"prunescope_recipe": RECIPE_VERSION, "replay": f"python -m prune_core {command} --recipe recipe.json",
+            "model": model_name, "prune": config.to_dict(), "finetune": ft.to_dict() if ft is not None else None,
+            "environment": environment(), "result": result.summary() if result is not None else None}
 
 
-def read_recipe(source: str | Path | dict) -> tuple[str, PruneConfig, FinetuneConfig, dict]:
-    """(model name, PruneConfig, FinetuneConfig, the recipe's environment) from a recipe file or dict."""
+def read_recipe(source: str | Path | dict) -> tuple[str, PruneConfig, FinetuneConfig | None, dict]:
+    """(model name, PruneConfig, FinetuneConfig or None for a prune-only recipe, the recipe's environment)."""
     if isinstance(source, dict):
         raw = source
     else:
@@ -41,20 +46,47 @@ def read_recipe(source: str | Path | dict) -> tuple[str, PruneConfig, FinetuneCo
         except ValueError as exc:
             raise PruneScopeError(f"recipe '{source}' is not valid JSON ({exc})") from None
     if not isinstance(raw, dict) or raw.get("prunescope_recipe") != RECIPE_VERSION:
-        raise PruneScopeError(f"not a PruneScope recipe (version {RECIPE_VERSION}): expected the JSON that "
-                              "`finetune --export` or the Paper page writes")
+        raise PruneScopeError(f"not a PruneScope recipe (version {RECIPE_VERSION}): expected the recipe.json "
+                              "that `prune --export`, `finetune --export` or the Explore, Fine-tune or Paper page writes")
     parts = []
     for key, cls in (("prune", PruneConfig), ("finetune", FinetuneConfig)):
         given = raw.get(key)
+        if key == "finetune" and given is None:
+            parts.append(None)
+            continue
         if not isinstance(given, dict):
             raise PruneScopeError(f"recipe has no '{key}' settings")
         unknown = set(given) - {f.name for f in fields(cls)}
         if unknown:
             raise PruneScopeError(f"recipe '{key}' settings have unknown fields: {', '.join(sorted(unknown))}")
         parts.append(cls(**given).validated())
-    if not isinstance(raw.get("model"), str):
+    if not isinstance(raw.get("model"), str) or not raw["model"]:
         raise PruneScopeError("recipe names no model")
-    return raw["model"], parts[0], parts[1], raw.get("environment") or {}
+    env = raw.get("environment") or {}
+    if not isinstance(env, dict):
+        raise PruneScopeError("recipe 'environment' must be an object")
+    return raw["model"], parts[0], parts[1], env
+
+
+def export_pruned(model: nn.Module, loaded: LoadedModel, result: PruneResult, config: PruneConfig,
+                  out_dir: str | Path) -> Path:
+    """A pruned model as a folder that rebuilds bit-identically: `python -m prune_core prune --recipe
+    recipe.json`. Masked models reload with plain transformers; models with whole units removed are
+    saved with their per-layer sizes (see structural.load_structured)."""
+    from .export import export_model
+
+    record = result.summary() | {"layers": [l.to_dict() for l in result.layers], "notes": result.notes}
+    if result.structure is not None:  # smaller layers: plain from_pretrained cannot rebuild
+        from .structural import StructuralPlan, save_structured
+
+        out = save_structured(model, loaded.tokenizer, StructuralPlan.from_dict(result.structure), out_dir)
+        (out / "prunescope.json").write_text(json.dumps(record, indent=2, default=str))
+    else:
+        out = export_model(model, loaded.tokenizer, out_dir, record)
+    (out / "recipe.json").write_text(json.dumps(recipe(loaded.key, config, None, result), indent=2, default=str))
+    _write_card(out, loaded, result.quality, f"{loaded.card.name}, pruned ({result.method}, {result.pattern}, "
+                                             f"{result.sparsity_target:.0%})", "python -m prune_core prune --recipe recipe.json")
+    return out
 
 
 def export_finetuned(model: nn.Module, loaded: LoadedModel, result: FinetuneResult, config: PruneConfig,
@@ -64,11 +96,15 @@ def export_finetuned(model: nn.Module, loaded: LoadedModel, result: FinetuneResu
     from .export import export_model
 
     out = export_model(model, loaded.tokenizer, out_dir, result.to_dict())
-    card = loaded.card
     (out / "recipe.json").write_text(json.dumps(recipe(loaded.key, config, ft, result), indent=2, default=str))
-    (out / "card.json").write_text(json.dumps({
-        "task": card.task, "quality_metric": card.quality_metric, "quality_dense": result.quality, "eval": card.eval,
-        "licence": card.licence, "source": f"{card.name}, pruned ({result.method}, {result.pattern}, "
-                                          f"{result.sparsity_target:.0%}) and fine-tuned {result.steps_done} steps",
-        "how_made": "python -m prune_core finetune --recipe recipe.json"}, indent=2))
+    _write_card(out, loaded, result.quality, f"{loaded.card.name}, pruned ({result.method}, {result.pattern}, "
+                                             f"{result.sparsity_target:.0%}) and fine-tuned {result.steps_done} steps",
+                "python -m prune_core finetune --recipe recipe.json")
     return out
+
+
+def _write_card(out: Path, loaded: LoadedModel, quality: float, source: str, how_made: str) -> None:
+    card = loaded.card
+    (out / "card.json").write_text(json.dumps({
+        "task": card.task, "quality_metric": card.quality_metric, "quality_dense": quality, "eval": card.eval,
+        "licence": card.licence, "source": source, "how_made": how_made}, indent=2))

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from . import datasets, evaluate
-from .calibration import Calibration, calibration_inputs
+from .calibration import Calibration, calibration_inputs, max_positions
 from .config import PruneConfig
+from .errors import PruneScopeError
 from .masks import LayerStats, MaskSet, layer_stats, materialize
 from .methods import get_method
 from .metrics import LatencyStats, SizeReport, measure_latency, size_report
@@ -24,6 +25,10 @@ from .tokens import tokenize
 from .zoo import LoadedModel
 
 Progress = Callable[[float, str], None]
+MAX_LATENCY_BATCH = 256  # sequences per timed batch
+MAX_LATENCY_TOKENS = 8192  # tokens per sequence when the model does not say its maximum
+MAX_REPS = 1000  # timed repetitions
+MAX_THREADS = 256
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,19 @@ class LatencySpec:
     reps: int = 10
     warmup: int = 2
     threads: int = 2
+
+    def validated(self, max_tokens: int | None = None) -> "LatencySpec":
+        """Every field within its limit (and the sequence within the model's positions), before any work."""
+        limits = {"batch": (1, MAX_LATENCY_BATCH), "seq_len": (1, max_tokens or MAX_LATENCY_TOKENS),
+                  "reps": (1, MAX_REPS), "warmup": (0, MAX_REPS), "threads": (1, MAX_THREADS)}
+        for name, (low, high) in limits.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                why = (f"this model's maximum of {max_tokens} positions" if name == "seq_len" and max_tokens
+                       else "the limit")
+                raise PruneScopeError(f"latency {name.replace('_', ' ')} must be from {low} to {high} ({why}), "
+                                      f"got {value!r}")
+        return self
 
     @classmethod
     def for_model(cls, card) -> "LatencySpec":
@@ -202,12 +220,32 @@ def _structural_masks(loaded: LoadedModel, config: PruneConfig, unit: str) -> Ma
     return MaskSet(targets, masks, seconds=time.perf_counter() - start, notes=[note], plan=plan)
 
 
+def check_fits(loaded: LoadedModel, config: PruneConfig, latency: LatencySpec | None = None) -> PruneConfig:
+    """The config validated against this model: sequence lengths within its positions. Called before any
+    work, so a bad value fails in a second, not with a traceback after the whole prune."""
+    config = config.validated()
+    limit = max_positions(loaded.model)
+    if latency is not None:
+        latency.validated(limit)
+    pattern = parse_pattern(config.pattern)
+    if pattern.structural:
+        from .structural import IMPORTANCE
+
+        calibrated = IMPORTANCE[config.method].needs_calibration
+    else:
+        calibrated = get_method(config.method).info.needs_calibration
+    if calibrated and limit is not None and config.calib_seq_len > limit:
+        raise PruneScopeError(f"calibration sequence length {config.calib_seq_len} is beyond this model's maximum "
+                              f"of {limit} tokens; use at most {limit}")
+    return config
+
+
 def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None = None,
         latency: LatencySpec = LatencySpec(), measure_file: bool = True,
         progress: Progress = _noop) -> tuple[PruneResult, nn.Module]:
     """Prune, then measure size, speed and quality of dense and pruned side by side."""
     start = time.perf_counter()
-    config = config.validated()
+    config = check_fits(loaded, config, latency)
     if baseline is None:
         progress(0.05, "measuring the dense model")
         baseline = dense_baseline(loaded, measure_file)

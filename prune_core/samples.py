@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .calibration import max_positions
 from .tokens import tokenize
 
 EXAMPLE_SENTENCES = [
@@ -29,6 +30,19 @@ def new_tokens(params: int) -> int:
     return 80 if params < 50_000_000 else 30
 
 
+def prompt_budget(model: nn.Module, max_new_tokens: int) -> int | None:
+    """How many prompt tokens fit: the model's positions minus room for the new tokens (None: no limit)."""
+    limit = max_positions(model)
+    return None if limit is None else max(1, limit - max_new_tokens)
+
+
+def prompt_cut(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int) -> int:
+    """How many tokens `generate` drops from the left of this prompt (0 when it fits), for the page to say."""
+    budget = prompt_budget(model, max_new_tokens)
+    n = len(tokenize(tokenizer, prompt, verbose=False)["input_ids"])
+    return 0 if budget is None else max(0, n - budget)
+
+
 @torch.inference_mode()
 def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 80, seed: int = 0,
              temperature: float = 0.8, top_k: int = 40) -> str:
@@ -36,9 +50,16 @@ def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 80,
 
     Draws come from a private generator, not the process-wide RNG that `model.generate` uses:
     with one server for a class, another session seeding it mid-generation would change ours.
+    A prompt longer than the model's context is cut from the left (the end is what the next
+    tokens continue), leaving room for the new tokens; past the last position the model has no
+    embedding.
     """
     gen = torch.Generator().manual_seed(seed)
-    ids = tokenize(tokenizer, prompt, return_tensors="pt")["input_ids"]
+    ids = tokenize(tokenizer, prompt, return_tensors="pt", verbose=False)["input_ids"]
+    budget = prompt_budget(model, max_new_tokens)
+    if budget is not None and ids.shape[1] > budget:
+        ids = ids[:, -budget:]
+        max_new_tokens = min(max_new_tokens, max_positions(model) - budget)
     past, step, out = None, ids, []
     for _ in range(max_new_tokens):
         result = model(input_ids=step, past_key_values=past, use_cache=True)

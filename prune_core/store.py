@@ -1,8 +1,10 @@
 """Persistent results: every run, with its settings and environment, in one SQLite file.
 
 The file lives in a user data directory (`$PRUNESCOPE_DATA`, default ~/.local/share/prunescope).
-Each run is written in its own transaction, so a crash mid-sweep loses at most the run in progress.
-A file that is locked or is not our database gives a clear message and is never overwritten.
+Each run is written in its own transaction, so a crash (even kill -9) mid-sweep loses at most the run
+in progress. A store on read-only storage opens read-only: it can be listed, not written. A writer that
+finds the file locked by another program waits (and says so) for up to `WAIT_S` seconds before giving
+up. A file that is not our database gives a clear message and is never overwritten.
 """
 from __future__ import annotations
 
@@ -12,12 +14,16 @@ import platform
 import sqlite3
 import time
 from pathlib import Path
+from typing import Callable
+from urllib.parse import quote
 
 import pandas as pd
 
 from .errors import PruneScopeError
 
 DATA_ENV = "PRUNESCOPE_DATA"
+WAIT_S = 60.0  # how long a reader or writer waits for another program's lock before giving up
+_STEP_S = 1.0  # SQLite's own busy timeout per attempt; between attempts we may tell the user
 # Indexed copies of the main PruneResult fields (same names); the whole record is kept as JSON too.
 COLUMN_TYPES = {"model": "TEXT", "method": "TEXT", "pattern": "TEXT", "allocation": "TEXT", "scope": "TEXT",
                 "seed": "INTEGER", "sparsity_target": "REAL", "sparsity_actual": "REAL", "quality_metric": "TEXT",
@@ -56,49 +62,96 @@ def environment() -> dict:
 
 
 class Store:
-    """A results database. Open it once per process or page; it is safe to use from one thread."""
+    """A results database. Open it once per process or page; it is safe to use from one thread.
 
-    def __init__(self, path: str | Path | None = None):
+    `on_wait(message)` is called once when another program holds the lock (the CLI prints it);
+    `readonly` is True when the file or its folder cannot be written (read-only storage).
+    """
+
+    def __init__(self, path: str | Path | None = None, on_wait: Callable[[str], None] | None = None,
+                 wait_s: float = WAIT_S):
         self.path = Path(path) if path else default_path()
+        self.on_wait, self.wait_s = on_wait or (lambda message: None), wait_s
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(self.path), timeout=2.0, check_same_thread=False)
-            self._check()
-            with self.conn:
-                self.conn.executescript(_SCHEMA)
+            existed = self.path.exists()
+            if not existed:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not os.access(self.path.parent, os.W_OK):
+                    raise PermissionError(f"the folder {self.path.parent} is not writable")
+            elif self.path.is_dir():
+                raise IsADirectoryError(f"{self.path} is a folder")
+            self.readonly = existed and not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
+            uri = f"file:{quote(str(self.path.resolve()))}" + ("?mode=ro" if self.readonly else "")
+            self.conn = sqlite3.connect(uri, uri=True, timeout=_STEP_S, check_same_thread=False)
+            self._waiting(self._open)
         except sqlite3.DatabaseError as exc:
             raise PruneScopeError(self._explain(exc)) from None
         except OSError as exc:
             raise PruneScopeError(f"cannot open the results store at {self.path}: {exc.strerror or exc}; "
                                   f"set {DATA_ENV} to a writable folder") from None
 
-    def _check(self) -> None:
-        """Refuse files that hold something else: never add our tables to a foreign database."""
+    def _open(self) -> None:
+        """Refuse files that hold something else: never add our tables to a foreign database. A store
+        that already has its tables is not written to on open (so read-only storage and a locked file
+        can still be read)."""
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "prunescope_meta" not in tables:
             raise sqlite3.DatabaseError("file is a database, but not a PruneScope results store")
+        if {"runs", "prunescope_meta"} <= tables:
+            return
+        if self.readonly:
+            raise sqlite3.DatabaseError("it is on read-only storage and holds no results yet")
+        with self.conn:
+            self.conn.executescript(_SCHEMA)
+
+    def _waiting(self, work: Callable):
+        """Run `work`, retrying while another program holds the lock, up to `wait_s` seconds."""
+        deadline, told = time.monotonic() + self.wait_s, False
+        while True:
+            try:
+                return work()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                if not told:
+                    self.on_wait(f"the results store {self.path} is locked by another program; waiting up to "
+                                 f"{self.wait_s:.0f} s for it…")
+                    told = True
+                time.sleep(0.1)  # SQLite answers at once when waiting could deadlock
+
+    def require_writable(self) -> None:
+        """Fail now, before any work, when runs could not be stored."""
+        if self.readonly:
+            raise PruneScopeError(f"the results store {self.path} is on read-only storage: it can be read (History, "
+                                  f"`history`) but not written; set {DATA_ENV} to a writable folder to store runs")
 
     def _explain(self, exc: Exception) -> str:
         what = str(exc)
-        if "locked" in what:
-            return (f"the results store {self.path} is locked by another program; close it and try again "
-                    f"(or set {DATA_ENV} to another folder)")
+        if "locked" in what or "busy" in what:
+            return (f"the results store {self.path} is locked by another program (waited {self.wait_s:.0f} s); "
+                    f"close it and try again (or set {DATA_ENV} to another folder)")
+        if "readonly" in what or "read-only" in what:
+            return (f"the results store {self.path} is on read-only storage; set {DATA_ENV} to a writable folder "
+                    "to store runs")
         return (f"{self.path} is not a usable PruneScope results store ({what}); it was left untouched. "
                 f"Move it away or set {DATA_ENV} to another folder")
 
     def add(self, record: dict, sweep: str | None = None, env: dict | None = None) -> int:
         """Store one run (a PruneResult.summary() dict, plus anything JSON-able) in one transaction."""
+        self.require_writable()
         values = [v if v is None or isinstance(v, (int, float, str)) else str(v) for v in map(record.get, COLUMNS)]
-        try:
+        row = [time.strftime("%Y-%m-%dT%H:%M:%S"), sweep, *values, json.dumps(record, default=str),
+               json.dumps(env or environment())]
+
+        def insert() -> int:
             with self.conn:
-                cur = self.conn.execute(
-                    f"INSERT INTO runs (created, sweep, {', '.join(COLUMNS)}, record, environment) "
-                    f"VALUES (?, ?, {', '.join('?' * len(COLUMNS))}, ?, ?)",
-                    [time.strftime("%Y-%m-%dT%H:%M:%S"), sweep, *values, json.dumps(record, default=str),
-                     json.dumps(env or environment())])
+                return self.conn.execute(f"INSERT INTO runs (created, sweep, {', '.join(COLUMNS)}, record, "
+                                         f"environment) VALUES (?, ?, {', '.join('?' * len(COLUMNS))}, ?, ?)",
+                                         row).lastrowid
+        try:
+            return int(self._waiting(insert))
         except sqlite3.DatabaseError as exc:
             raise PruneScopeError(self._explain(exc)) from None
-        return int(cur.lastrowid)
 
     def runs(self, model: str | None = None, method: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Stored runs, newest first, optionally filtered."""
@@ -111,20 +164,32 @@ class Store:
                + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC"
                + (f" LIMIT {int(limit)}" if limit else ""))
         try:
-            return pd.read_sql_query(sql, self.conn, params=args)
+            cur = self._waiting(lambda: self.conn.execute(sql, args))
+            rows = cur.fetchall()
         except sqlite3.DatabaseError as exc:
             raise PruneScopeError(self._explain(exc)) from None
+        return pd.DataFrame.from_records(rows, columns=[d[0] for d in cur.description], coerce_float=True)
 
     def record(self, run_id: int) -> dict:
-        row = self.conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
+        try:
+            row = self._waiting(lambda: self.conn.execute("SELECT record FROM runs WHERE id = ?",
+                                                          (run_id,)).fetchone())
+        except sqlite3.DatabaseError as exc:
+            raise PruneScopeError(self._explain(exc)) from None
         if row is None:
             raise PruneScopeError(f"no stored run with id {run_id}")
         return json.loads(row[0])
 
     def delete(self, ids: list[int]) -> int:
-        with self.conn:
-            cur = self.conn.executemany("DELETE FROM runs WHERE id = ?", [(int(i),) for i in ids])
-        return cur.rowcount
+        self.require_writable()
+
+        def remove() -> int:
+            with self.conn:
+                return self.conn.executemany("DELETE FROM runs WHERE id = ?", [(int(i),) for i in ids]).rowcount
+        try:
+            return self._waiting(remove)
+        except sqlite3.DatabaseError as exc:
+            raise PruneScopeError(self._explain(exc)) from None
 
     def close(self) -> None:
         self.conn.close()

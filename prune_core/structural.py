@@ -584,9 +584,9 @@ def save_structured(model: nn.Module, tokenizer, plan: StructuralPlan | Sequence
     The config stays the dense one (it cannot express per-layer sizes), so plain
     `from_pretrained` refuses these weights; use `load_structured`. Tied tensors are stored once.
     """
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise PruneScopeError(f"export folder '{out}' is not empty; choose a new or empty folder")
+    from .export import check_export_dir
+
+    out = check_export_dir(out_dir)
     plans = [plan] if isinstance(plan, StructuralPlan) else list(plan)
     record = {**structure_of(model), "plans": [p.to_dict() for p in plans]}
     config = copy.deepcopy(model.config)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .config import PruneConfig
 from .errors import PruneScopeError
-from .run import DenseBaseline, LatencySpec, dense_baseline, run
+from .run import DenseBaseline, LatencySpec, check_fits, dense_baseline, run
 from .store import Store, environment
 from .zoo import LoadedModel
 
@@ -31,11 +31,16 @@ _RANGE = re.compile(r"^\s*([0-9.]+)\s*:\s*([0-9.]+)\s*:\s*([0-9.]+)\s*$")
 RAY_VERSION = "2.60.0"  # the version tested (requirements-dev.txt); Ray is optional for users
 ROOT = Path(__file__).resolve().parents[1]
 # Timing fields: the only ones allowed to differ between executors (or between two runs of one).
+GRID_POINTS = "the sparsity grid has {n} points (one run per method each)"
+MAX_RUNS = 200  # runs in one sweep: a 5-method, 40-point grid; more is a typo, not a plan
 TIMING_FIELDS = ("latency_ms_dense", "latency_ms", "latency_setup", "prune_seconds", "total_seconds")
 
 
 def parse_grid(text: str) -> list[float]:
-    """'0:0.9:0.1' (start:stop:step, stop included) or '0.1,0.5,0.9' -> sorted unique sparsities."""
+    """'0:0.9:0.1' (start:stop:step, stop included) or '0.1,0.5,0.9' -> sorted unique sparsities.
+
+    The number of points is checked before the list is built: '0:0.9:0.0000001' is refused at once.
+    """
     text = (text or "").strip()
     try:
         match = _RANGE.match(text)
@@ -43,9 +48,13 @@ def parse_grid(text: str) -> list[float]:
             start, stop, step = (float(g) for g in match.groups())
             if step <= 0:
                 raise ValueError("step must be positive")
-            values = [round(start + i * step, 10) for i in range(int((stop - start) / step + 1e-9) + 1)]
+            count = int((stop - start) / step + 1e-9) + 1
+            check_runs(count, GRID_POINTS)
+            values = [round(start + i * step, 10) for i in range(count)]
         else:
-            values = [float(v) for v in text.split(",") if v.strip()]
+            parts = [v for v in text.split(",") if v.strip()]
+            check_runs(len(parts), GRID_POINTS)
+            values = [float(v) for v in parts]
     except ValueError as exc:
         raise PruneScopeError(f"cannot read the sparsity grid '{text}': use start:stop:step (0:0.9:0.1) or a "
                               f"comma list (0.1,0.5) ({exc})") from None
@@ -57,10 +66,20 @@ def parse_grid(text: str) -> list[float]:
     return sorted(set(values))
 
 
-def grid_configs(methods: list[str], sparsities: list[float], **common) -> list[PruneConfig]:
-    """Every (method, sparsity) pair as a validated config; all checked before anything runs."""
+def check_runs(count: int, what: str = "the sweep has {n} runs") -> None:
+    """One cap for the CLI, the Compare page and the Paper settings: a grid a person meant to run."""
+    if count > MAX_RUNS:
+        raise PruneScopeError(f"{what.format(n=f'{count:,}')}; the limit is {MAX_RUNS} runs (use a coarser step or "
+                              "fewer methods)")
+
+
+def grid_configs(methods: list[str], sparsities: list[float], extra: int = 0, **common) -> list[PruneConfig]:
+    """Every (method, sparsity) pair as a validated config; all checked before anything runs.
+
+    `extra` counts runs the caller adds to the grid (Compare's proposed allocation) against the cap."""
     if not methods:
         raise PruneScopeError("the method list is empty; give at least one, e.g. magnitude,wanda")
+    check_runs(len(methods) * len(sparsities) + extra)
     return [PruneConfig(m, s, **common).validated() for m in methods for s in sparsities]
 
 
@@ -243,8 +262,9 @@ def run_sweep(loaded: LoadedModel, configs: list[PruneConfig], store: Store | No
     """
     if not configs:
         raise PruneScopeError("the sweep has no runs; give at least one method and one sparsity")
-    worker = make_executor(executor, address, fallback_local) if isinstance(executor, str) else executor
     spec = spec or LatencySpec.for_model(loaded.card)
+    configs = [check_fits(loaded, c, spec) for c in configs]  # every run checked before the first starts
+    worker = make_executor(executor, address, fallback_local) if isinstance(executor, str) else executor
     sweep_id = sweep_id or uuid.uuid4().hex[:12]
     job = SweepJob(loaded, configs, dense_baseline(loaded, measure_file), spec, measure_file)
     env = environment()

@@ -82,7 +82,7 @@ def test_locked_store_is_a_clear_message(tmp_path):
     locker.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(PruneScopeError, match="locked"):
-            Store(path).add({"model": "m"}, env={})
+            Store(path, wait_s=1).add({"model": "m"}, env={})
     finally:
         locker.rollback()
         locker.close()
