@@ -79,6 +79,8 @@ class LayerFacts:
     """What the counts need of one prunable matrix, in its (out, in) view."""
 
     zeros: int
+    zero_at: np.ndarray  # flat (out, in) positions of the zero weights
+    zeros_per_group: dict[int, np.ndarray]  # M -> groups of M inputs with 0..M zeros (for N:M counts)
     row_nnz: np.ndarray  # (out,) nonzeros per output row
     col_nnz: np.ndarray  # (in,) nonzeros per input column
     holds_2_4: bool  # the dense matrix already keeps <= 2 of every 4 inputs
@@ -95,13 +97,18 @@ class ModelFacts:
         self.layers: dict[str, LayerFacts] = {}
         self._sorted: dict[str, SortedAbs] = {}
         self._unit_scores: dict[str, list[torch.Tensor]] = {}
+        self._random: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         self.lock = threading.Lock()
         with torch.no_grad():
             for name, t in self.targets.items():
                 nz = as_out_in(self.params[name].detach(), t) != 0
-                groups = nz.reshape(t.out_features, -1, 4).sum(-1) if t.in_features % 4 == 0 else None
-                self.layers[name] = LayerFacts(t.numel - self.nonzero[name], nz.sum(1).numpy(), nz.sum(0).numpy(),
-                                               groups is not None and bool((groups <= 2).all()))
+                zero_at = torch.nonzero(~nz.reshape(-1)).squeeze(1).numpy()
+                per_group = {m: np.bincount((zero_at // m) if t.in_features % m == 0 else [], minlength=t.numel // m)
+                             for m in (4, 8)}
+                per_group = {m: np.bincount(c, minlength=m + 1) for m, c in per_group.items() if t.in_features % m == 0}
+                self.layers[name] = LayerFacts(
+                    t.numel - self.nonzero[name], zero_at, per_group, nz.sum(1).numpy(), nz.sum(0).numpy(),
+                    4 in per_group and int(per_group[4][:2].sum()) == 0)  # >= 2 zeros in every group
 
     def sorted_abs(self, name: str) -> SortedAbs:
         """The sorted |w| index of one matrix, built on first use (about 0.1 s per million weights)."""
@@ -109,6 +116,24 @@ class ModelFacts:
             if name not in self._sorted:
                 self._sorted[name] = SortedAbs(self.params[name])
             return self._sorted[name]
+
+    def random_ranks(self, seed: int, name: str, score: Callable[[], torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+        """For the zero weights of one layer: how many random scores lie below theirs (<, <=).
+
+        A zero is removed by random pruning iff its score is among the k lowest; these ranks say so for
+        every k at once, so counts need no mask. Made once per (seed, layer) from the layer's scores.
+        """
+        with self.lock:
+            key = (seed, name)
+            if key not in self._random:
+                x = score().reshape(-1).numpy()
+                v = x[self.layers[name].zero_at]
+                order = np.argsort(v, kind="stable")
+                zs = v[order]
+                less = np.cumsum(np.bincount(np.searchsorted(zs, x, "right"), minlength=zs.size + 1))[:zs.size]
+                le = np.cumsum(np.bincount(np.searchsorted(zs, x, "left"), minlength=zs.size + 1))[:zs.size]
+                self._random[key] = (less, le)
+            return self._random[key]
 
     def unit_scores(self, model: nn.Module, unit: str) -> list[torch.Tensor]:
         """Structural magnitude scores do not depend on the sparsity: computed once per unit kind."""
@@ -241,6 +266,10 @@ class _Counter:
         return True
 
 
+def _score_of(method: ScoreMethod, config: PruneConfig, facts: ModelFacts, t: Target) -> Callable[[], torch.Tensor]:
+    return lambda: method.score(as_out_in(facts.params[t.name].detach(), t), t, config, 0, None)
+
+
 def _score_keep(loaded, config: PruneConfig, method: ScoreMethod, facts: ModelFacts) -> Callable[[str], torch.Tensor]:
     """Per-layer allocation: one layer's keep-mask, exactly as `ScoreMethod.prune` makes it."""
     cache: dict[str, torch.Tensor] = {}
@@ -320,10 +349,21 @@ def _masked_counter(loaded, config: PruneConfig, facts: ModelFacts, targets: lis
     nnz: dict[str, int | None] = {}
     for t in targets:
         zeros = facts.layers[t.name].zeros
+        k = removed[t.name]
         if zeros == 0:
-            nnz[t.name] = t.numel - removed[t.name]
+            nnz[t.name] = t.numel - k
         elif magnitude and not pattern.is_nm:  # zeros are the smallest |w|: they go first
-            nnz[t.name] = t.numel - max(removed[t.name], zeros)
+            nnz[t.name] = t.numel - max(k, zeros)
+        elif magnitude and pattern.m in facts.layers[t.name].zeros_per_group:  # first in every group, too
+            groups = facts.layers[t.name].zeros_per_group[pattern.m]
+            gone = np.maximum(pattern.m - pattern.n, np.arange(pattern.m + 1))
+            nnz[t.name] = t.numel - int((groups * gone).sum())
+        elif not magnitude and not pattern.is_nm:  # random: which zeros fall among the k lowest scores
+            less, le = facts.random_ranks(config.seed, t.name, _score_of(method, config, facts, t))
+            if ((less < k) & (k < le)).any():  # a tie at the cut: only the mask can say
+                nnz[t.name] = None
+            else:
+                nnz[t.name] = t.numel - k - int((less >= k).sum())
         else:
             nnz[t.name] = None  # count on the layer's mask
     if not magnitude:

@@ -1,4 +1,5 @@
 """The cheap phase (prune_core.summary): counts and sizes equal those of the full run, bit-exactly."""
+import copy
 from dataclasses import replace
 
 import pytest
@@ -11,6 +12,7 @@ from prune_core.metrics import size_report
 from prune_core.run import prune_model
 from prune_core.summary import SortedAbs, model_facts, summarize
 from prune_core.targets import find_targets
+from prune_core.zoo import LoadedModel
 
 CONFIGS = [
     PruneConfig("magnitude", 0.5),
@@ -39,8 +41,21 @@ def _reference(loaded, config):
     return mask_set, layer_stats(loaded.model, mask_set), size
 
 
+@pytest.fixture(scope="module")
+def zeroed(gpt):
+    """The GPT with exact zeros sprinkled in (as SmolLM2's dequantized weights have): zeros change counts."""
+    model = copy.deepcopy(gpt.model)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for t in find_targets(model, "all", include_head=True):
+            w = dict(model.named_parameters())[t.name]
+            w[torch.rand(w.shape, generator=gen) < 0.03] = 0.0
+            w.view(-1)[:64] = 0.0  # whole groups of 4 and 8 inputs zero, too
+    return LoadedModel(gpt.card, model, gpt.tokenizer, 0.0)
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.method}-{c.pattern}-{c.allocation}-{c.sparsity}")
-@pytest.mark.parametrize("model_fixture", ["gpt", "bert"])
+@pytest.mark.parametrize("model_fixture", ["gpt", "bert", "zeroed"])
 def test_cheap_figures_equal_the_full_runs(request, model_fixture, config):
     loaded = request.getfixturevalue(model_fixture)
     if config.pattern == "head" and model_fixture == "bert":
