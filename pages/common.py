@@ -66,6 +66,42 @@ def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: 
     return run_store().get((name, config.validated(), spec, measure_file), compute)
 
 
+@st.cache_resource(show_spinner=False)
+def summary_store() -> RunStore:
+    """Cheap-phase summaries (counts and sizes; masks too where a calibration method made them)."""
+    return RunStore(size=32)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def warm_model(name: str) -> threading.Thread:
+    """Build the per-model facts the cheap phase counts on, once, in the background (seconds for
+    SmolLM2): a slider move that comes before it is done waits for it, later ones do not."""
+    from prune_core.summary import warm
+
+    thread = threading.Thread(target=warm, args=(cached_model(name),), name=f"warm-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def cached_summary(name: str, config: PruneConfig, progress=None):
+    """The cheap phase of a slider move: counts and sizes from weights and masks (no copy, no evaluation)."""
+    from prune_core.summary import summarize
+
+    return summary_store().get((name, config.validated()), lambda: summarize(
+        cached_model(name), config, progress or (lambda f, m: None)))
+
+
+def cached_measure(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, progress=None,
+                   mask_set=None):
+    """The heavy phase (pruned copy, quality, latency, file size): the one entry point for heavy work,
+    shared with `cached_run` (same key), reusing masks the cheap phase computed (`mask_set`)."""
+    def compute():
+        loaded = cached_model(name)
+        return run(loaded, config, cached_baseline(name, measure_file), spec, measure_file,
+                   progress=progress or (lambda f, m: None), mask_set=mask_set)
+    return run_store().get((name, config.validated(), spec, measure_file), compute)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
     """The dense continuation does not change with the slider: compute it once per prompt."""

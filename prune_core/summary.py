@@ -166,6 +166,26 @@ def warm_index(model: nn.Module, include_head: bool = False) -> None:
             facts.sorted_abs(name)
 
 
+def warm(loaded, seed: int = 0) -> None:
+    """Everything the default slider moves count on, built once per model (seconds for SmolLM2):
+    facts, the |w| index, random ranks for `seed`, structural magnitude scores."""
+    from .structural import _layout
+
+    warm_index(loaded.model)
+    facts = model_facts(loaded.model)
+    method = get_method("random")
+    config = PruneConfig("random", 0.5, seed=seed)
+    for name, t in facts.targets.items():
+        if t.kind != "head" and facts.layers[name].zeros:
+            facts.random_ranks(seed, name, _score_of(method, config, facts, t))
+    for unit in ("neuron", "head"):
+        try:
+            _layout(loaded.model, unit)
+        except Exception:  # an architecture structural pruning does not know: nothing to warm
+            continue
+        facts.unit_scores(loaded.model, unit)
+
+
 # --------------------------------------------------------------------------- the summary
 @dataclass
 class MaskSummary:
