@@ -209,6 +209,20 @@ class MaskSummary:
     structure: dict | None = None
     keep_of: Callable[[str], torch.Tensor] | None = field(default=None, repr=False)  # one layer's keep-mask
     mask_set: MaskSet | None = field(default=None, repr=False)  # the masks, where they were computed
+    targets: list[Target] = field(default_factory=list, repr=False)
+
+    def to_mask_set(self) -> MaskSet:
+        """All the masks, as `run.prune_masks` returns them (bit-identical), for the measuring phase:
+        a global |w| threshold from the sorted index is much faster than a fresh selection."""
+        if self.mask_set is not None:
+            return self.mask_set
+        from .structural import StructuralPlan
+
+        masks = {t.name: self.keep_of(t.name) for t in self.targets}
+        thresholds = {l.name: l.threshold for l in self.layers if l.threshold is not None}
+        plan = StructuralPlan.from_dict(self.structure) if self.structure is not None else None
+        notes = [n for n in self.notes if n.startswith("removed ")] if plan is not None else []
+        return MaskSet(self.targets, masks, thresholds=thresholds, seconds=self.seconds, notes=notes, plan=plan)
 
     def weight_pair(self, model: nn.Module, target: LayerStats) -> tuple[torch.Tensor, torch.Tensor]:
         """(dense weight, pruned weight) of one layer, from its keep-mask: for the histogram."""
@@ -443,7 +457,7 @@ def summarize(loaded, config: PruneConfig, progress: Progress = lambda f, m: Non
         sparsity_model=1.0 - size.params_nonzero / size.params_total,
         params_total=size.params_total, params_nonzero=size.params_nonzero, params_in_scope=in_scope,
         size_dense=dense_sizes(facts), size_pruned=size, layers=layers, notes=notes,
-        seconds=time.perf_counter() - start, how=how, keep_of=counter.keep_of, mask_set=mask_set)
+        seconds=time.perf_counter() - start, how=how, keep_of=counter.keep_of, mask_set=mask_set, targets=targets)
 
 
 def _structural_summary(loaded, config: PruneConfig, facts: ModelFacts, start: float, progress: Progress,
@@ -529,4 +543,4 @@ def _structural_summary(loaded, config: PruneConfig, facts: ModelFacts, start: f
         params_nonzero=size.params_nonzero, params_in_scope=in_scope, size_dense=dense_sizes(facts),
         size_pruned=size, layers=layers, notes=notes, seconds=time.perf_counter() - start,
         how="masks" if mask_set is not None else "counted", structure=plan.to_dict(), keep_of=keep_of,
-        mask_set=mask_set)
+        mask_set=mask_set, targets=targets)

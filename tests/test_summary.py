@@ -70,6 +70,10 @@ def test_cheap_figures_equal_the_full_runs(request, model_fixture, config):
     assert summary.params_nonzero == size.params_nonzero and summary.params_total == size.params_total
     for stats in summary.layers[:3] + summary.layers[-2:]:  # the histogram's mask, for any layer
         assert torch.equal(summary.keep_of(stats.name), mask_set.masks[stats.name])
+    again = summary.to_mask_set()  # what the measuring phase prunes with
+    assert again.masks.keys() == mask_set.masks.keys() and again.thresholds == mask_set.thresholds
+    assert all(torch.equal(again.masks[n], m) for n, m in mask_set.masks.items())
+    assert [t.name for t in again.targets] == [t.name for t in mask_set.targets] and again.notes == mask_set.notes
     if config.method == "magnitude" or config.method == "random" and config.allocation == "layer":
         assert summary.how == "counted" and summary.mask_set is None  # no full mask set was built
     assert fingerprint(loaded.model) == before
