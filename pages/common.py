@@ -92,14 +92,14 @@ def cached_summary(name: str, config: PruneConfig, progress=None):
 
 
 def cached_measure(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, progress=None,
-                   masks=None):
+                   summary=None):
     """The heavy phase (pruned copy, quality, latency, file size): the one entry point for heavy work,
-    shared with `cached_run` (same key). `masks`: a callable giving the cheap phase's masks
-    (`MaskSummary.to_mask_set`), called only when the result is not cached."""
+    shared with `cached_run` (same key). `summary`: the cheap phase's MaskSummary, whose masks and
+    counts are reused (its masks are built only when the result is not cached)."""
     def compute():
         loaded = cached_model(name)
         return run(loaded, config, cached_baseline(name, measure_file), spec, measure_file,
-                   progress=progress or (lambda f, m: None), mask_set=masks() if masks else None)
+                   progress=progress or (lambda f, m: None), summary=summary)
     return run_store().get((name, config.validated(), spec, measure_file), compute)
 
 

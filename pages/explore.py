@@ -172,7 +172,7 @@ def page() -> None:
     bar = status_slot.progress(0.0, text="measuring quality and latency…")
     try:
         result, pruned = cached_measure(loaded.name, config, spec, measure_file,
-                                        lambda f, m: bar.progress(min(1.0, f), text=m), summary.to_mask_set)
+                                        lambda f, m: bar.progress(min(1.0, f), text=m), summary)
     except PruneScopeError as exc:
         status_slot.error(f"Cannot measure with these settings: {exc}")
         st.stop()

@@ -6,7 +6,7 @@ always measured for dense and pruned together, interleaved, in the same run.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -17,9 +17,9 @@ from .calibration import Calibration, calibration_inputs
 from .config import PruneConfig
 from .masks import LayerStats, MaskSet, layer_stats, materialize
 from .methods import get_method
-from .metrics import LatencyStats, SizeReport, measure_latency, size_report
+from .metrics import LatencyStats, SizeReport, file_bytes, measure_latency, size_report
 from .patterns import parse_pattern
-from .summary import SMOLLM_NOTE
+from .summary import SMOLLM_NOTE, MaskSummary
 from .targets import find_targets, tied_head_note
 from .zoo import LoadedModel
 
@@ -219,11 +219,13 @@ def _structural_masks(loaded: LoadedModel, config: PruneConfig, unit: str) -> Ma
 
 def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None = None,
         latency: LatencySpec = LatencySpec(), measure_file: bool = True,
-        progress: Progress = _noop, mask_set: MaskSet | None = None) -> tuple[PruneResult, nn.Module]:
+        progress: Progress = _noop, mask_set: MaskSet | None = None,
+        summary: MaskSummary | None = None) -> tuple[PruneResult, nn.Module]:
     """Prune, then measure size, speed and quality of dense and pruned side by side.
 
     The measuring phase of a slider move: its counts and sizes are on screen already
-    (`summary.summarize`, same figures); `mask_set` passes masks that phase computed (calibration).
+    (`summary.summarize`, same figures). Given that `summary`, its masks and counts are used and only
+    the compressed file is measured here; without it everything is measured on the pruned copy.
     """
     start = time.perf_counter()
     config = config.validated()
@@ -231,13 +233,20 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
         progress(0.05, "measuring the dense model")
         baseline = dense_baseline(loaded, measure_file)
     progress(0.2, f"pruning with {config.method} ({config.pattern}, {config.allocation})")
+    if summary is not None and mask_set is None:
+        mask_set = summary.to_mask_set()
     mask_set, pruned = prune_model(loaded, config, lambda f, m: progress(0.2 + 0.2 * f, m), mask_set)
-    layers = layer_stats(loaded.model, mask_set)
-    in_scope = sum(l.params for l in layers)
-    removed = sum(int((~m).sum()) for m in mask_set.masks.values())
     progress(0.4, "measuring sizes")
-    size = size_report(pruned, find_targets(pruned, "all", include_head=config.include_head),
-                       baseline.file_sizes if measure_file else None, measure_file)
+    size_targets = find_targets(pruned, "all", include_head=config.include_head)
+    if summary is not None:  # counted already, bit-identically (tests/test_summary.py)
+        layers, in_scope, sparsity = summary.layers, summary.params_in_scope, summary.sparsity_actual
+        size = replace(summary.size_pruned, file_zstd=file_bytes(pruned, size_targets, baseline.file_sizes)
+                       if measure_file else None)
+    else:
+        layers = layer_stats(loaded.model, mask_set)
+        in_scope = sum(l.params for l in layers)
+        sparsity = sum(int((~m).sum()) for m in mask_set.masks.values()) / in_scope
+        size = size_report(pruned, size_targets, baseline.file_sizes if measure_file else None, measure_file)
     progress(0.55, "evaluating the pruned model on held-out data")
     estimate = quality_estimate(loaded, pruned)
     dense_est = baseline.estimate or estimate
@@ -257,7 +266,7 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
         calib_seq_len=config.calib_seq_len if calibrated else None,
         damping=config.damping if info is not None and info.uses_damping else None,
         sparsity_target=pattern.fixed_sparsity if pattern.is_nm else config.sparsity,  # of units, if structural
-        sparsity_actual=removed / in_scope,
+        sparsity_actual=sparsity,
         sparsity_model=1.0 - size.params_nonzero / size.params_total,
         params_total=size.params_total, params_nonzero=size.params_nonzero, params_in_scope=in_scope,
         quality_metric=loaded.card.quality_metric, quality_dense=baseline.quality, quality=estimate.value,

@@ -35,6 +35,9 @@ def test_summary_is_ready_while_the_evaluation_is_blocked(gpt, monkeypatch):
     assert summary.size_pruned == result.size_pruned.__class__(**{**result.size_pruned.to_dict(), "file_zstd": None})
     assert summary.params_nonzero == result.params_nonzero and summary.sparsity_actual == result.sparsity_actual
     assert result.quality_lo < result.quality < result.quality_hi
+    reused, _ = run(gpt, config, None, FAST, summary=summary)  # the page's path: counts from the cheap phase
+    assert reused.size_pruned == result.size_pruned and reused.layers == result.layers
+    assert reused.quality == result.quality and reused.sparsity_actual == result.sparsity_actual
 
 
 def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(monkeypatch):
