@@ -68,8 +68,9 @@ def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: 
 
 @st.cache_resource(show_spinner=False)
 def summary_store() -> RunStore:
-    """Cheap-phase summaries (counts and sizes; masks too where a calibration method made them)."""
-    return RunStore(size=32)
+    """Cheap-phase summaries: small (counts, sizes, a few layers' masks), except where a calibration
+    method made the masks (kept for the measuring phase: 1 byte a weight, plus SparseGPT's weights)."""
+    return RunStore(size=16)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

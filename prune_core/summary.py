@@ -306,7 +306,7 @@ def _score_of(method: ScoreMethod, config: PruneConfig, facts: ModelFacts, t: Ta
 
 def _score_keep(loaded, config: PruneConfig, method: ScoreMethod, facts: ModelFacts) -> Callable[[str], torch.Tensor]:
     """Per-layer allocation: one layer's keep-mask, exactly as `ScoreMethod.prune` makes it."""
-    cache: dict[str, torch.Tensor] = {}
+    cache: dict[str, torch.Tensor] = {}  # the last few layers asked for (histogram, 2:4 check), not all
 
     def keep_of(name: str) -> torch.Tensor:
         if name not in cache:
@@ -314,6 +314,8 @@ def _score_keep(loaded, config: PruneConfig, method: ScoreMethod, facts: ModelFa
             w = as_out_in(facts.params[name].detach(), t)
             with torch.no_grad():
                 keeps, _ = select([method.score(w, t, config, 0, None)], [t], config)
+            while len(cache) >= 4:
+                cache.pop(next(iter(cache)))
             cache[name] = from_out_in(keeps[0], t)
         return cache[name]
     return keep_of
