@@ -64,13 +64,16 @@ def bench_model(page, name: str, moves: int, shots: Path | None) -> tuple[list[f
     time.sleep(3)  # let the background warm-up of the model's facts finish
     slider = page.get_by_role("slider").first
 
+    def value() -> int:
+        return int(page.locator('[data-testid="stSliderThumbValue"]').first.inner_text())
+
     def step() -> str:
         """Focus the slider; the value one step left (5 %) of where it is (it keeps its value across models)."""
-        pct = str(int(slider.get_attribute("aria-valuenow")) - 5)
+        pct = str(value() - 5)
         slider.focus()
         return pct
 
-    if int(slider.get_attribute("aria-valuenow")) < 5 * (moves + 2):
+    if value() < 5 * (moves + 2):
         slider.focus()
         page.keyboard.press("End")  # 95 %: room for every step down
         page.wait_for_function(CHEAP_JS, arg="95", timeout=600_000, polling="raf")
@@ -88,11 +91,11 @@ def bench_model(page, name: str, moves: int, shots: Path | None) -> tuple[list[f
         page.wait_for_function(CHEAP_JS, arg=pct, timeout=120_000, polling="raf")
         cheap.append(time.perf_counter() - start)
         if shots is not None and i == 0:
-            page.screenshot(path=str(shots / f"explore_streaming_{name}.png"), full_page=False)
+            page.screenshot(path=str(shots / f"explore_streaming_{name}.png"), full_page=True)
         settle(page, 600)
         full.append(time.perf_counter() - start)
         if shots is not None and i == 0:
-            page.screenshot(path=str(shots / f"explore_measured_{name}.png"), full_page=False)
+            page.screenshot(path=str(shots / f"explore_measured_{name}.png"), full_page=True)
     return cheap, full
 
 
