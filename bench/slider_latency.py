@@ -4,7 +4,7 @@ Starts `streamlit run app.py` (headless), opens it in headless Chromium (playwri
 zoo model, waits for it to load and warm up, then moves the sparsity slider one step (5 %) N times,
 every sparsity new (no cache helps). For each move it times, from the key press:
   cheap: the "Weights removed" card shows the new sparsity and the per-layer chart its new target line;
-  full:  quality, latency and outputs are on screen and the app is idle (status widget gone).
+  full:  quality, latency and the dense-vs-pruned outputs are on screen and the app is idle.
 Prints median and max per model. Timings include the browser round trip and Streamlit's rerun.
 Run: python3 bench/slider_latency.py [--models a,b] [--moves 5] [--screenshots docs]
 """
@@ -35,8 +35,10 @@ FULL_JS = """() => {
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
   const vals = [...document.querySelectorAll('[data-testid="stMetricValue"]')].map(e => e.innerText);
   const text = document.body.innerText;
+  // the outputs come last; their caption is written after them (and an old one was replaced by a
+  // placeholder before the quality card, checked here, got its number)
   return vals.length >= 4 && !vals.some(v => v.includes('measuring')) && !text.includes('after the measurement')
-    && !text.includes('Running...');
+    && !text.includes('Running...') && (text.includes('Same prompt, same random seed') || text.includes('Same sentences'));
 }"""
 
 
@@ -51,7 +53,7 @@ def settle(page, timeout_s: float) -> None:
     try:
         page.wait_for_function(FULL_JS, timeout=timeout_s * 1000, polling=50)
     except Exception:
-        page.screenshot(path="/tmp/slider_latency_timeout.png", full_page=True)
+        page.screenshot(path="/tmp/slider_latency_timeout.png", full_page=False)
         print(page.inner_text("body")[-3000:], file=sys.stderr)
         raise
 
@@ -91,11 +93,11 @@ def bench_model(page, name: str, moves: int, shots: Path | None) -> tuple[list[f
         page.wait_for_function(CHEAP_JS, arg=pct, timeout=120_000, polling="raf")
         cheap.append(time.perf_counter() - start)
         if shots is not None and i == 0:
-            page.screenshot(path=str(shots / f"explore_streaming_{name}.png"), full_page=True)
+            page.screenshot(path=str(shots / f"explore_streaming_{name}.png"), full_page=False)
         settle(page, 600)
         full.append(time.perf_counter() - start)
         if shots is not None and i == 0:
-            page.screenshot(path=str(shots / f"explore_measured_{name}.png"), full_page=True)
+            page.screenshot(path=str(shots / f"explore_measured_{name}.png"), full_page=False)
     return cheap, full
 
 
@@ -111,7 +113,8 @@ def main() -> None:
     rows = []
     with streamlit_server(timeout=180) as (url, proc), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        # tall enough that a screenshot shows the whole page (Streamlit scrolls inside, not the body)
+        page = browser.new_page(viewport={"width": 1500, "height": 3400 if shots else 1100})
         page.goto(url)
         page.wait_for_selector("text=Weights removed", timeout=300_000)
         for name in args.models.split(","):

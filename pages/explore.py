@@ -198,6 +198,7 @@ def page() -> None:
             st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
                            **{f"pruned P({k})": round(v, 3) for k, v in p.items()}}
                           for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, width="stretch")
+            st.caption("Same sentences, class probabilities of the dense and the pruned model.")
         elif text.strip():
             n_new = samples.new_tokens(card.params)
             a, b = st.columns(2)
