@@ -264,11 +264,11 @@ def _holds_2_4(keep: torch.Tensor, weight: torch.Tensor, target: Target) -> bool
 class _Counter:
     """Per-layer counts of a masked (not structural) run, masks built only where a count needs one."""
 
-    def __init__(self, loaded, config: PruneConfig, facts: ModelFacts, targets: list[Target],
-                 keep_of: Callable[[str], torch.Tensor], removed: dict[str, int], nnz: dict[str, int | None],
-                 cuts: dict[str, float | None], nm_by_construction: bool = False):
+    def __init__(self, config: PruneConfig, facts: ModelFacts, keep_of: Callable[[str], torch.Tensor],
+                 removed: dict[str, int], nnz: dict[str, int | None], cuts: dict[str, float | None],
+                 nm_by_construction: bool = False):
         self.nm_by_construction = nm_by_construction  # `patterns.nm_mask` made the masks: 2:4 holds
-        self.loaded, self.config, self.facts, self.targets = loaded, config, facts, targets
+        self.config, self.facts = config, facts
         self.keep_of, self.removed, self.cuts = keep_of, removed, cuts
         self.nnz = {n: (v if v is not None else self._count(n)) for n, v in nnz.items()}
 
@@ -404,14 +404,14 @@ def _masked_counter(loaded, config: PruneConfig, facts: ModelFacts, targets: lis
             nnz[t.name] = None  # count on the layer's mask
     if not magnitude:
         cuts = {t.name: None for t in targets}
-    return _Counter(loaded, config, facts, targets, keep_of, removed, nnz, cuts, pattern.is_nm), "counted"
+    return _Counter(config, facts, keep_of, removed, nnz, cuts, pattern.is_nm), "counted"
 
 
 def _counter_from_masks(loaded, config: PruneConfig, facts: ModelFacts, mask_set: MaskSet) -> _Counter:
     params = facts.params
     removed = {t.name: int((~mask_set.masks[t.name]).sum()) for t in mask_set.targets}
     nnz = {s.name: s.nonzero for s in layer_stats(loaded.model, mask_set)}
-    counter = _Counter(loaded, config, facts, mask_set.targets, mask_set.masks.__getitem__, removed, nnz,
+    counter = _Counter(config, facts, mask_set.masks.__getitem__, removed, nnz,
                        {t.name: mask_set.thresholds.get(t.name) for t in mask_set.targets})
     counter._weight = lambda name: mask_set.new_weights.get(name, params[name].detach())  # SparseGPT's updates
     return counter
