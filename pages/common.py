@@ -73,6 +73,44 @@ def cached_run(key: str, config: PruneConfig, spec: LatencySpec, measure_file: b
     return run_store().get((key, config.validated(), spec, measure_file), compute)
 
 
+@st.cache_resource(show_spinner=False)
+def summary_store() -> RunStore:
+    """Cheap-phase summaries: small (counts, sizes, a few layers' masks), except where a calibration
+    method made the masks (kept for the measuring phase: 1 byte a weight, plus SparseGPT's weights)."""
+    return RunStore(size=16)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def warm_model(name: str) -> threading.Thread:
+    """Build the per-model facts the cheap phase counts on, once, in the background (seconds for
+    SmolLM2): a slider move that comes before it is done waits for it, later ones do not."""
+    from prune_core.summary import warm
+
+    thread = threading.Thread(target=warm, args=(cached_model(name),), name=f"warm-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def cached_summary(name: str, config: PruneConfig, progress=None):
+    """The cheap phase of a slider move: counts and sizes from weights and masks (no copy, no evaluation)."""
+    from prune_core.summary import summarize
+
+    return summary_store().get((name, config.validated()), lambda: summarize(
+        cached_model(name), config, progress or (lambda f, m: None)))
+
+
+def cached_measure(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, progress=None,
+                   summary=None):
+    """The heavy phase (pruned copy, quality, latency, file size): the one entry point for heavy work,
+    shared with `cached_run` (same key). `summary`: the cheap phase's MaskSummary, whose masks and
+    counts are reused (its masks are built only when the result is not cached)."""
+    def compute():
+        loaded = cached_model(name)
+        return run(loaded, config, cached_baseline(name, measure_file), spec, measure_file,
+                   progress=progress or (lambda f, m: None), summary=summary)
+    return run_store().get((name, config.validated(), spec, measure_file), compute)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def dense_generation(key: str, prompt: str, n_new: int, seed: int) -> str:
     """The dense continuation does not change with the slider: compute it once per prompt."""

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import LARGE, cached_baseline, cached_run, dense_generation, get_model
+from pages.common import (LARGE, cached_baseline, cached_measure, cached_summary, dense_generation, get_model,
+                          warm_model)
 from prune_core import charts, samples, teaching
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
@@ -12,8 +13,8 @@ from prune_core.export import zip_export
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
 from prune_core.recipe import export_pruned
-from prune_core.run import LatencySpec
-from prune_core.tables import histogram_frame, latency_frame, layers_frame, sizes_frame
+from prune_core.run import LatencySpec, speed_note
+from prune_core.tables import histogram_frame, latency_frame, layers_frame, quality_frame, sizes_frame
 from prune_core.structural import IMPORTANCE
 from prune_core.targets import SCOPES
 
@@ -99,108 +100,152 @@ def page() -> None:
 
     guess = _predict_gate(loaded, config)
 
-    # ---- run (cached: returning to a setting is instant) ------------------------------------------
+    # ---- cheap phase: counts and sizes from the weights and masks, on screen at once ---------------
+    warm_model(loaded.key)  # per-model facts the counts use, built once in the background
     progress_box = st.empty()
-    bar = progress_box.progress(0.0, text="pruning and measuring…")
+    bar = progress_box.progress(0.0, text="computing masks on calibration data…" if needs_calibration
+                                else "counting…")
     try:
-        result, pruned = cached_run(loaded.key, config, spec, measure_file,
-                                    lambda f, m: bar.progress(min(1.0, f), text=m))
+        summary = cached_summary(loaded.key, config, lambda f, m: bar.progress(min(1.0, f), text=m))
     except PruneScopeError as exc:
         progress_box.empty()
         st.error(f"Cannot prune with these settings: {exc}")
         st.stop()
     progress_box.empty()
-
-    # ---- metric cards -----------------------------------------------------------------------------
-    lower_better = result.quality_metric == "perplexity"
+    # Every figure that needs the evaluation gets its place now, saying "measuring…": a figure of the
+    # previous setting is never left on screen as if it were current.
     k = st.columns(5)
-    k[0].metric("Weights removed (in scope)", f"{result.sparsity_actual:.1%}",
-                help=f"{result.params_in_scope:,} weights in scope; {result.sparsity_model:.1%} of the whole model")
-    k[1].metric("Nonzero parameters", f"{result.params_nonzero / 1e6:.3f} M",
-                f"{(result.params_nonzero - result.size_dense.params_nonzero) / 1e6:+.3f} M", delta_color="off")
-    k[2].metric(f"Held-out {result.quality_metric}", f"{result.quality:.4g}",
-                f"{result.quality - result.quality_dense:+.4g} vs dense {result.quality_dense:.4g}",
-                delta_color="inverse" if lower_better else "normal")
-    lat_d, lat_p = result.latency_dense, result.latency_pruned
-    noise = max(lat_d.q3_ms - lat_d.q1_ms, lat_p.q3_ms - lat_p.q1_ms)
-    within = abs(result.latency_ms - result.latency_ms_dense) <= noise
-    k[3].metric("Latency (median)", f"{result.latency_ms:.2f} ms",
-                f"{result.latency_ms / result.latency_ms_dense:.2f}x dense" + (" (noise)" if within else ""),
-                delta_color="off", help=f"Dense: {result.latency_ms_dense:.2f} ms. {lat_p.setup}. "
-                                        f"Noise = the larger interquartile range ({noise:.2f} ms).")
-    if result.size_pruned.file_zstd is not None:
-        k[4].metric("File on disk (zstd)", f"{result.size_pruned.file_zstd / 1e6:.2f} MB",
-                    f"{(result.size_pruned.file_zstd - result.size_dense.file_zstd) / 1e6:+.2f} MB", delta_color="inverse")
+    k[0].metric("Weights removed (in scope)", f"{summary.sparsity_actual:.1%}",
+                help=f"{summary.params_in_scope:,} weights in scope; {summary.sparsity_model:.1%} of the whole model")
+    k[1].metric("Nonzero parameters", f"{summary.params_nonzero / 1e6:.3f} M",
+                f"{(summary.params_nonzero - summary.size_dense.params_nonzero) / 1e6:+.3f} M", delta_color="off")
+    quality_slot, latency_slot, file_slot = k[2].empty(), k[3].empty(), k[4].empty()
+    quality_slot.metric(f"Held-out {card.quality_metric}", "measuring…")
+    latency_slot.metric("Latency (median)", "measuring…")
+    if measure_file:
+        file_slot.metric("File on disk (zstd)", "measuring…")
     else:
-        k[4].metric("Dense fp32 size", f"{result.size_pruned.dense_fp32 / 1e6:.1f} MB", "unchanged by masks",
-                    delta_color="off")
-    if guess is not None:
-        scored = teaching.score_guess(guess, result.quality, result.quality_dense)
-        log = st.session_state.setdefault("predict_log", {})  # keyed by setting: a rerun does not add a row
-        log[f"{loaded.key}|{config}"] = {"model": loaded.name, "setting": _setting_text(config), "guess": guess,
-                                          "measured": result.quality, "dense": result.quality_dense}
-        st.success(scored.text(result.quality_metric), icon=":material/psychology:")
-        with st.expander(f"Your guesses so far ({len(log)})"):
-            st.dataframe(list(log.values()), hide_index=True, width="stretch")
-    st.warning(f"**Why is it not faster?** {result.speed_note}", icon=":material/speed:")
-    for note in result.notes:
+        file_slot.metric("Dense fp32 size", f"{summary.size_pruned.dense_fp32 / 1e6:.1f} MB", "unchanged by masks",
+                         delta_color="off")
+    status_slot = st.empty()
+    guess_slot = st.empty()
+    st.warning(f"**Why is it not faster?** {speed_note(config.pattern)}", icon=":material/speed:")
+    for note in summary.notes:
         st.info(note)
-    st.caption(f"Pruned in {result.prune_seconds:.2f} s; whole run {result.total_seconds:.1f} s. "
-               f"Quality on held-out data: {card.eval}.")
+    caption_slot = st.empty()
 
-    # ---- charts -----------------------------------------------------------------------------------
-    layers = layers_frame(result)
-    st.plotly_chart(charts.layer_sparsity_chart(layers, result.sparsity_actual if fixed else config.sparsity),
+    layers = layers_frame(summary)
+    st.plotly_chart(charts.layer_sparsity_chart(layers, summary.sparsity_actual if fixed else config.sparsity),
                     width="stretch")
     st.caption("Each bar is one weight matrix. With *layer* allocation every bar sits on the target line; with "
                "*global* allocation one threshold is shared, so layers with small weights lose more.")
-
     left, right = st.columns([3, 2])
     with left:
         layer_name = st.selectbox("Layer for the weight histogram", list(layers["layer"]), key="hist_layer")
         row = layers[layers["layer"] == layer_name].iloc[0]
-        target = next(t for t in result.layers if t.module == row["module"])
-        dense_w = dict(loaded.model.named_parameters())[target.name]
-        pruned_w = dict(pruned.named_parameters())[target.name]
+        target = next(t for t in summary.layers if t.module == row["module"])
+        dense_w, pruned_w = summary.weight_pair(loaded.model, target)
         st.plotly_chart(charts.histogram_chart(histogram_frame(dense_w, pruned_w), layer_name, target.threshold,
                                                target.params - target.nonzero), width="stretch")
         st.caption("Grey: all weights before pruning. Orange: the weights that survive. Magnitude pruning cuts out "
                    "a band around zero (dashed lines: the cut); random pruning thins every value evenly.")
     with right:
-        st.plotly_chart(charts.size_chart(sizes_frame(result)), width="stretch")
+        size_slot = st.empty()
+        size_slot.plotly_chart(charts.size_chart(sizes_frame(summary)), width="stretch")
         st.caption("Masks do not shrink the dense fp32 model. Sparse formats pay for indices: CSR only wins at "
-                   "high sparsity; a bitmask wins earlier; 2:4 appears only when that pattern holds.")
-        st.plotly_chart(charts.latency_chart(latency_frame(result)), width="stretch")
-        st.caption("Dense and pruned timed on the same batch, interleaved, in this run.")
-
+                   "high sparsity; a bitmask wins earlier; 2:4 appears only when that pattern holds."
+                   + (" The zstd file size comes with the measurement." if measure_file else ""))
+        quality_chart_slot = st.empty()
+        quality_chart_slot.info(f"Held-out {card.quality_metric}: measuring…", icon=":material/hourglass_top:")
+        latency_chart_slot = st.empty()
+        latency_chart_slot.info("Latency: measuring…", icon=":material/hourglass_top:")
     with st.expander("Per-layer table"):
         st.dataframe(layers[["layer", "kind", "out_features", "in_features", "params", "nonzero", "sparsity",
                              "threshold"]], hide_index=True, width="stretch")
-    _download(loaded, config, result, pruned)
-
-    # ---- outputs side by side ---------------------------------------------------------------------
     st.subheader("Same input, dense vs pruned")
     if loaded.task == "sequence-classification":
         text = st.text_input("Type a sentence", value="", placeholder="e.g. what a lovely day")
-        sentences = ([text] if text.strip() else []) + samples.EXAMPLE_SENTENCES
-        dense_p = samples.classify(loaded.model, loaded.tokenizer, sentences)
-        pruned_p = samples.classify(pruned, loaded.tokenizer, sentences)
-        st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
-                       **{f"pruned P({k})": round(v, 3) for k, v in p.items()}}
-                      for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, width="stretch")
     else:
-        prompt = st.text_area("Prompt", value=samples.EXAMPLE_PROMPT, height=70)
-        n_new = samples.new_tokens(card.params)
-        if cut := samples.prompt_cut(loaded.model, loaded.tokenizer, prompt, n_new):
-            st.info(f"The prompt is longer than this model's context: its first {cut} tokens are left out so that "
-                    f"{n_new} new tokens fit.")
-        if prompt.strip():
+        text = st.text_area("Prompt", value=samples.EXAMPLE_PROMPT, height=70)
+    outputs_slot = st.empty()
+    outputs_slot.info("Outputs: after the measurement…", icon=":material/hourglass_top:")
+
+    # ---- heavy phase: pruned copy, quality with its interval, latency, file size (cached) ----------
+    bar = status_slot.progress(0.0, text="measuring quality and latency…")
+    try:
+        result, pruned = cached_measure(loaded.key, config, spec, measure_file,
+                                        lambda f, m: bar.progress(min(1.0, f), text=m), summary)
+    except PruneScopeError as exc:
+        status_slot.error(f"Cannot measure with these settings: {exc}")
+        st.stop()
+    status_slot.empty()
+    _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slot, quality_chart_slot,
+                   latency_chart_slot, caption_slot)
+    if guess is not None:
+        scored = teaching.score_guess(guess, result.quality, result.quality_dense)
+        log = st.session_state.setdefault("predict_log", {})  # keyed by setting: a rerun does not add a row
+        log[f"{loaded.key}|{config}"] = {"model": loaded.name, "setting": _setting_text(config), "guess": guess,
+                                          "measured": result.quality, "dense": result.quality_dense}
+        with guess_slot.container():
+            st.success(scored.text(result.quality_metric), icon=":material/psychology:")
+            with st.expander(f"Your guesses so far ({len(log)})"):
+                st.dataframe(list(log.values()), hide_index=True, width="stretch")
+
+    _download(loaded, config, result, pruned)
+
+    # ---- outputs side by side, last ----------------------------------------------------------------
+    with outputs_slot.container():
+        if loaded.task == "sequence-classification":
+            sentences = ([text] if text.strip() else []) + samples.EXAMPLE_SENTENCES
+            dense_p = samples.classify(loaded.model, loaded.tokenizer, sentences)
+            pruned_p = samples.classify(pruned, loaded.tokenizer, sentences)
+            st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
+                           **{f"pruned P({k})": round(v, 3) for k, v in p.items()}}
+                          for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, width="stretch")
+            st.caption("Same sentences, class probabilities of the dense and the pruned model.")
+        elif text.strip():
+            n_new = samples.new_tokens(card.params)
+            if cut := samples.prompt_cut(loaded.model, loaded.tokenizer, text, n_new):
+                st.info(f"The prompt is longer than this model's context: its first {cut} tokens are left out so "
+                        f"that {n_new} new tokens fit.")
             a, b = st.columns(2)
             a.markdown("**Dense**")
-            a.code(prompt + dense_generation(loaded.key, prompt, n_new, int(seed)), language=None)
+            a.code(text + dense_generation(loaded.key, text, n_new, int(seed)), language=None)
             b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
-            b.code(prompt + samples.generate(pruned, loaded.tokenizer, prompt, n_new, int(seed)), language=None)
+            b.code(text + samples.generate(pruned, loaded.tokenizer, text, n_new, int(seed)), language=None)
             st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")
+
+
+def _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slot, quality_chart_slot,
+                   latency_chart_slot, caption_slot) -> None:
+    """Replace the "measuring…" placeholders with the measured figures."""
+    lower_better = result.quality_metric == "perplexity"
+    with quality_slot.container():
+        st.metric(f"Held-out {result.quality_metric}", f"{result.quality:.4g}",
+                  f"{result.quality - result.quality_dense:+.4g} vs dense {result.quality_dense:.4g}",
+                  delta_color="inverse" if lower_better else "normal",
+                  help=f"95 % interval: {result.quality_interval}. Intervals that overlap with dense's mean the "
+                       "difference may be noise of the evaluation size.")
+        if result.quality_lo is not None:
+            st.caption(f"95 % CI {result.quality_lo:.4g}–{result.quality_hi:.4g} (dense "
+                       f"{result.quality_dense_lo:.4g}–{result.quality_dense_hi:.4g})")
+    lat_d, lat_p = result.latency_dense, result.latency_pruned
+    noise = max(lat_d.q3_ms - lat_d.q1_ms, lat_p.q3_ms - lat_p.q1_ms)
+    within = abs(result.latency_ms - result.latency_ms_dense) <= noise
+    latency_slot.metric("Latency (median)", f"{result.latency_ms:.2f} ms",
+                        f"{result.latency_ms / result.latency_ms_dense:.2f}x dense" + (" (noise)" if within else ""),
+                        delta_color="off", help=f"Dense: {result.latency_ms_dense:.2f} ms. {lat_p.setup}. "
+                                                f"Noise = the larger interquartile range ({noise:.2f} ms).")
+    if result.size_pruned.file_zstd is not None:
+        file_slot.metric("File on disk (zstd)", f"{result.size_pruned.file_zstd / 1e6:.2f} MB",
+                         f"{(result.size_pruned.file_zstd - result.size_dense.file_zstd) / 1e6:+.2f} MB",
+                         delta_color="inverse")
+        size_slot.plotly_chart(charts.size_chart(sizes_frame(result)), width="stretch")
+    quality_chart_slot.plotly_chart(charts.quality_chart(quality_frame(result), result.quality_metric),
+                                    width="stretch")
+    latency_chart_slot.plotly_chart(charts.latency_chart(latency_frame(result)), width="stretch")
+    caption_slot.caption(f"Pruned in {result.prune_seconds:.2f} s; whole measurement {result.total_seconds:.1f} s. "
+                         f"Quality on held-out data: {card.eval}; 95 % interval: {result.quality_interval}.")
 
 
 def _download(loaded, config: PruneConfig, result, pruned) -> None:

@@ -71,6 +71,21 @@ def size_chart(sizes: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Model size by storage format", "size (MB, 10^6 bytes)", "", 340)
 
 
+def quality_chart(quality: pd.DataFrame, metric: str) -> go.Figure:
+    """Held-out quality of dense and pruned with their 95 % intervals: overlapping bars = within noise."""
+    colours = [DENSE if m == "dense" else PRUNED for m in quality["model"]]
+    fig = go.Figure(go.Bar(
+        x=quality["model"], y=quality["value"], marker_color=colours,
+        error_y=dict(type="data", symmetric=False, array=quality["hi"] - quality["value"],
+                     arrayminus=quality["value"] - quality["lo"]),
+        customdata=quality[["lo", "hi", "how"]].to_numpy(),
+        hovertemplate="%{x}: " + metric + " %{y:.4g}<br>95 % interval %{customdata[0]:.4g}–%{customdata[1]:.4g}"
+                      "<br>%{customdata[2]}<extra></extra>"))
+    how = quality["how"].iloc[0]
+    return _layout(fig, f"Held-out {metric} with 95 % intervals<br><sup>{how}; same data for both</sup>", "",
+                   metric + (" (lower is better)" if metric == "perplexity" else " (higher is better)"), 340)
+
+
 def latency_chart(latency: pd.DataFrame) -> go.Figure:
     """Median forward latency with the interquartile range as error bars."""
     colours = [DENSE if m == "dense" else PRUNED for m in latency["model"]]

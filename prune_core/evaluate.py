@@ -7,6 +7,7 @@ shared, read-only base model: nothing here changes its mode or weights.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import torch
@@ -43,13 +44,46 @@ def _first_tokens(tokenizer: Any, text: str, max_tokens: int) -> list[int]:
         n_chars *= 2
 
 
-def perplexity(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_tokens: int,
-               batch_size: int = 8) -> float:
-    """exp(mean next-token NLL) over the first `max_tokens` tokens of `text`.
+@dataclass(frozen=True)
+class Estimate:
+    """A held-out figure with its 95 % interval, from the size of the evaluation."""
 
-    The tokens are cut into non-overlapping windows of `seq_len` (the last one may be
-    shorter); each window is scored independently, every token after the first in a
-    window is predicted, and the NLL is averaged over all predicted tokens.
+    value: float
+    lo: float
+    hi: float
+    n: int  # examples (accuracy) or windows (perplexity) the interval is over
+    how: str  # "Wilson interval over n examples" / "bootstrap over n windows"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def wilson(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion: honest near 0 and 1, unlike p ± z·se."""
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_perplexity(nll: Sequence[float], counts: Sequence[int], reps: int = 1000, seed: int = 0,
+                         level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of exp(sum NLL / sum tokens) over windows resampled with replacement (seeded)."""
+    nll_t = torch.tensor(list(nll), dtype=torch.float64)
+    cnt = torch.tensor(list(counts), dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, nll_t.numel(), (reps, nll_t.numel()), generator=gen)
+    ppl = torch.exp(nll_t[idx].sum(1) / cnt[idx].sum(1))
+    q = torch.quantile(ppl, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))
+    return float(q[0]), float(q[1])
+
+
+def window_nll(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_tokens: int,
+               batch_size: int = 8) -> tuple[list[float], list[int]]:
+    """Summed next-token NLL and predicted-token count of each window of the first `max_tokens` tokens.
+
+    The tokens are cut into non-overlapping windows of `seq_len` (the last one may be shorter);
+    each window is scored independently, every token after the first in a window is predicted.
     """
     if seq_len < 2 or max_tokens < 2 or batch_size < 1:
         raise ValueError("perplexity needs seq_len >= 2, max_tokens >= 2 and batch_size >= 1")
@@ -63,17 +97,43 @@ def perplexity(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_to
     batches = [full[i:i + batch_size] for i in range(0, len(full), batch_size)]
     batches += [[w] for w in windows if len(w) < seq_len]  # a short tail window, unpadded
     device = _device(model)
-    nll, count = 0.0, 0
+    nll: list[float] = []
+    counts: list[int] = []
     with torch.inference_mode():
         for batch in batches:
             x = torch.tensor(batch, dtype=torch.long, device=device)
             logits = model(input_ids=x).logits[:, :-1].float()
             target = x[:, 1:]
             loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1),
-                                               reduction="sum")
-            nll += float(loss.double())
-            count += target.numel()
-    return math.exp(nll / count)
+                                               reduction="none").view(target.shape)
+            nll.extend(float(v) for v in loss.double().sum(1))
+            counts.extend([target.shape[1]] * target.shape[0])
+    return nll, counts
+
+
+def perplexity_estimate(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_tokens: int,
+                        batch_size: int = 8, seed: int = 0) -> Estimate:
+    """`perplexity` with a 95 % bootstrap interval over its windows."""
+    nll, counts = window_nll(model, tokenizer, text, seq_len, max_tokens, batch_size)
+    lo, hi = bootstrap_perplexity(nll, counts, seed=seed)
+    return Estimate(math.exp(sum(nll) / sum(counts)), lo, hi, len(nll), f"bootstrap over {len(nll)} windows "
+                    f"of {seq_len} tokens")
+
+
+def perplexity(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_tokens: int,
+               batch_size: int = 8) -> float:
+    """exp(mean next-token NLL) over the first `max_tokens` tokens of `text` (see `window_nll`)."""
+    nll, counts = window_nll(model, tokenizer, text, seq_len, max_tokens, batch_size)
+    return math.exp(sum(nll) / sum(counts))
+
+
+def accuracy_estimate(model: nn.Module, tokenizer: Any, examples: Sequence[tuple[str, int]],
+                      batch_size: int = 64, max_length: int = 64) -> Estimate:
+    """`accuracy` with its 95 % Wilson interval over the examples."""
+    acc = accuracy(model, tokenizer, examples, batch_size, max_length)
+    correct = round(acc * len(examples))
+    lo, hi = wilson(correct, len(examples))
+    return Estimate(acc, lo, hi, len(examples), f"Wilson interval over {len(examples)} examples")
 
 
 def accuracy(model: nn.Module, tokenizer: Any, examples: Sequence[tuple[str, int]],

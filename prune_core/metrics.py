@@ -95,17 +95,23 @@ def size_report(model: nn.Module, targets: list[Target], file_sizes: dict[str, i
             nm += (t.numel // 2) * FP32 + (t.numel // 2 * 2 + 7) // 8
         else:
             nm_ok = False
-    file_zstd = None
-    if measure_file:
-        file_zstd = 0
-        for name, p in params.items():
-            if name not in target_names and file_sizes is not None:
-                if name not in file_sizes:
-                    file_sizes[name] = compressed_bytes(p)
-                file_zstd += file_sizes[name]
-            else:
-                file_zstd += compressed_bytes(p)
+    file_zstd = file_bytes(model, targets, file_sizes) if measure_file else None
     return SizeReport(total, nonzero, total * FP32, csr, bitmask, nm if nm_ok else None, file_zstd)
+
+
+@torch.no_grad()
+def file_bytes(model: nn.Module, targets: list[Target], file_sizes: dict[str, int] | None = None) -> int:
+    """zstd-1 size of every tensor of `model`; tensors outside `targets` are cached in `file_sizes`."""
+    target_names = {t.name for t in targets}
+    total = 0
+    for name, p in model.named_parameters():
+        if name not in target_names and file_sizes is not None:
+            if name not in file_sizes:
+                file_sizes[name] = compressed_bytes(p)
+            total += file_sizes[name]
+        else:
+            total += compressed_bytes(p)
+    return total
 
 
 @dataclass

@@ -6,7 +6,7 @@ always measured for dense and pruned together, interleaved, in the same run.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -18,8 +18,9 @@ from .config import PruneConfig
 from .errors import PruneScopeError
 from .masks import LayerStats, MaskSet, layer_stats, materialize
 from .methods import get_method
-from .metrics import LatencyStats, SizeReport, measure_latency, size_report
+from .metrics import LatencyStats, SizeReport, file_bytes, measure_latency, size_report
 from .patterns import parse_pattern
+from .summary import SMOLLM_NOTE, MaskSummary
 from .targets import find_targets, tied_head_note
 from .tokens import tokenize
 from .zoo import LoadedModel
@@ -68,6 +69,7 @@ class DenseBaseline:
     size: SizeReport
     eval_seconds: float
     file_sizes: dict[str, int] = field(default_factory=dict)  # per-tensor zstd sizes, reused
+    estimate: evaluate.Estimate | None = None  # quality with its interval
 
 
 @dataclass
@@ -105,6 +107,12 @@ class PruneResult:
     notes: list[str]
     layers: list[LayerStats]
     structure: dict | None = None  # the StructuralPlan (to_dict) when whole units were removed
+    # 95 % intervals of the held-out figures, from the size of the evaluation (evaluate.Estimate)
+    quality_lo: float | None = None
+    quality_hi: float | None = None
+    quality_dense_lo: float | None = None
+    quality_dense_hi: float | None = None
+    quality_interval: str = ""  # how the interval was made, e.g. "Wilson interval over 1000 examples"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -134,14 +142,20 @@ def speed_note(pattern: str) -> str:
             "a GPU, or sparse kernels at very high sparsity.")
 
 
-def measure_quality(loaded: LoadedModel, model: nn.Module) -> float:
-    """Held-out perplexity (LMs) or accuracy (classifiers), with the card's eval settings."""
+def quality_estimate(loaded: LoadedModel, model: nn.Module) -> evaluate.Estimate:
+    """Held-out perplexity (LMs) or accuracy (classifiers), with the card's eval settings and a 95 %
+    interval; dense and pruned are always scored on exactly these examples."""
     ev = loaded.card.eval
     if loaded.task == "causal-lm":
-        return evaluate.perplexity(model, loaded.tokenizer, datasets.shakespeare_text("valid"),
-                                   seq_len=ev["seq_len"], max_tokens=ev["max_tokens"])
+        return evaluate.perplexity_estimate(model, loaded.tokenizer, datasets.shakespeare_text("valid"),
+                                            seq_len=ev["seq_len"], max_tokens=ev["max_tokens"])
     examples = datasets.tweets("valid")[: ev["n_examples"]]
-    return evaluate.accuracy(model, loaded.tokenizer, examples, max_length=ev["max_length"])
+    return evaluate.accuracy_estimate(model, loaded.tokenizer, examples, max_length=ev["max_length"])
+
+
+def measure_quality(loaded: LoadedModel, model: nn.Module) -> float:
+    """`quality_estimate` without its interval."""
+    return quality_estimate(loaded, model).value
 
 
 def latency_inputs(loaded: LoadedModel, spec: LatencySpec) -> dict[str, torch.Tensor]:
@@ -161,20 +175,22 @@ def latency_inputs(loaded: LoadedModel, spec: LatencySpec) -> dict[str, torch.Te
 def dense_baseline(loaded: LoadedModel, measure_file: bool = True) -> DenseBaseline:
     """Quality and sizes of the unpruned model (size over the default 'all' scope)."""
     start = time.perf_counter()
-    quality = measure_quality(loaded, loaded.model)
+    estimate = quality_estimate(loaded, loaded.model)
     file_sizes: dict[str, int] = {}
     targets = find_targets(loaded.model, "all")
     size = size_report(loaded.model, targets, file_sizes if measure_file else None, measure_file)
-    return DenseBaseline(quality, size, time.perf_counter() - start, file_sizes)
+    return DenseBaseline(estimate.value, size, time.perf_counter() - start, file_sizes, estimate)
 
 
 def _noop(fraction: float, message: str) -> None:
     pass
 
 
-def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop) -> tuple[MaskSet, nn.Module]:
-    """Masks for `config` and a pruned private copy; `loaded.model` is not touched."""
-    mask_set = prune_masks(loaded, config, progress)
+def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop,
+                mask_set: MaskSet | None = None) -> tuple[MaskSet, nn.Module]:
+    """Masks for `config` (unless already computed: `mask_set`) and a pruned private copy;
+    `loaded.model` is not touched."""
+    mask_set = mask_set if mask_set is not None else prune_masks(loaded, config, progress)
     if mask_set.plan is None:
         return mask_set, materialize(loaded.model, mask_set)
     from .structural import shrink  # whole units: the copy is genuinely smaller
@@ -242,29 +258,43 @@ def check_fits(loaded: LoadedModel, config: PruneConfig, latency: LatencySpec | 
 
 def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None = None,
         latency: LatencySpec = LatencySpec(), measure_file: bool = True,
-        progress: Progress = _noop) -> tuple[PruneResult, nn.Module]:
-    """Prune, then measure size, speed and quality of dense and pruned side by side."""
+        progress: Progress = _noop, mask_set: MaskSet | None = None,
+        summary: MaskSummary | None = None) -> tuple[PruneResult, nn.Module]:
+    """Prune, then measure size, speed and quality of dense and pruned side by side.
+
+    The measuring phase of a slider move: its counts and sizes are on screen already
+    (`summary.summarize`, same figures). Given that `summary`, its masks and counts are used and only
+    the compressed file is measured here; without it everything is measured on the pruned copy.
+    """
     start = time.perf_counter()
     config = check_fits(loaded, config, latency)
     if baseline is None:
         progress(0.05, "measuring the dense model")
         baseline = dense_baseline(loaded, measure_file)
     progress(0.2, f"pruning with {config.method} ({config.pattern}, {config.allocation})")
-    mask_set, pruned = prune_model(loaded, config, lambda f, m: progress(0.2 + 0.2 * f, m))
-    layers = layer_stats(loaded.model, mask_set)
-    in_scope = sum(l.params for l in layers)
-    removed = sum(int((~m).sum()) for m in mask_set.masks.values())
+    if summary is not None and mask_set is None:
+        mask_set = summary.to_mask_set()
+    mask_set, pruned = prune_model(loaded, config, lambda f, m: progress(0.2 + 0.2 * f, m), mask_set)
     progress(0.4, "measuring sizes")
-    size = size_report(pruned, find_targets(pruned, "all", include_head=config.include_head),
-                       baseline.file_sizes if measure_file else None, measure_file)
+    size_targets = find_targets(pruned, "all", include_head=config.include_head)
+    if summary is not None:  # counted already, bit-identically (tests/test_summary.py)
+        layers, in_scope, sparsity = summary.layers, summary.params_in_scope, summary.sparsity_actual
+        size = replace(summary.size_pruned, file_zstd=file_bytes(pruned, size_targets, baseline.file_sizes)
+                       if measure_file else None)
+    else:
+        layers = layer_stats(loaded.model, mask_set)
+        in_scope = sum(l.params for l in layers)
+        sparsity = sum(int((~m).sum()) for m in mask_set.masks.values()) / in_scope
+        size = size_report(pruned, size_targets, baseline.file_sizes if measure_file else None, measure_file)
     progress(0.55, "evaluating the pruned model on held-out data")
-    quality = measure_quality(loaded, pruned)
+    estimate = quality_estimate(loaded, pruned)
+    dense_est = baseline.estimate or estimate
     progress(0.8, "timing dense and pruned on the same batch")
     lat = measure_latency({"dense": loaded.model, "pruned": pruned}, latency_inputs(loaded, latency),
                           latency.reps, latency.warmup, latency.threads)
     notes = [n for n in [tied_head_note(loaded.model, mask_set.targets)] if n] + mask_set.notes
     if loaded.key == "smollm2-135m":
-        notes.append("SmolLM2 weights were dequantized from a 4-bit GGUF file, so their histograms are lumpy.")
+        notes.append(SMOLLM_NOTE)
     pattern = parse_pattern(config.pattern)
     info = None if pattern.structural else get_method(config.method).info
     calibrated = info is not None and info.needs_calibration
@@ -275,14 +305,16 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
         calib_seq_len=config.calib_seq_len if calibrated else None,
         damping=config.damping if info is not None and info.uses_damping else None,
         sparsity_target=pattern.fixed_sparsity if pattern.is_nm else config.sparsity,  # of units, if structural
-        sparsity_actual=removed / in_scope,
+        sparsity_actual=sparsity,
         sparsity_model=1.0 - size.params_nonzero / size.params_total,
         params_total=size.params_total, params_nonzero=size.params_nonzero, params_in_scope=in_scope,
-        quality_metric=loaded.card.quality_metric, quality_dense=baseline.quality, quality=quality,
+        quality_metric=loaded.card.quality_metric, quality_dense=baseline.quality, quality=estimate.value,
         latency_ms_dense=lat["dense"].median_ms, latency_ms=lat["pruned"].median_ms,
         latency_dense=lat["dense"], latency_pruned=lat["pruned"],
         size_dense=baseline.size, size_pruned=size, prune_seconds=mask_set.seconds,
         total_seconds=time.perf_counter() - start, speed_note=speed_note(config.pattern),
-        notes=notes, layers=layers, structure=mask_set.plan.to_dict() if mask_set.plan is not None else None)
+        notes=notes, layers=layers, structure=mask_set.plan.to_dict() if mask_set.plan is not None else None,
+        quality_lo=estimate.lo, quality_hi=estimate.hi, quality_dense_lo=dense_est.lo if baseline.estimate else None,
+        quality_dense_hi=dense_est.hi if baseline.estimate else None, quality_interval=estimate.how)
     progress(1.0, "done")
     return result, pruned

@@ -18,15 +18,15 @@ SIZE_LABELS = {
 }
 
 
-def layers_frame(result: PruneResult) -> pd.DataFrame:
-    """One row per pruned layer, in model order."""
+def layers_frame(result) -> pd.DataFrame:
+    """One row per pruned layer, in model order (of a PruneResult or a summary.MaskSummary)."""
     df = pd.DataFrame([l.to_dict() for l in result.layers])
     df["layer"] = df["module"].str.replace(r"^(model|transformer|bert)\.", "", regex=True)
     return df
 
 
-def sizes_frame(result: PruneResult) -> pd.DataFrame:
-    """Bytes per representation for dense and pruned (representations that apply only)."""
+def sizes_frame(result) -> pd.DataFrame:
+    """Bytes per representation for dense and pruned (representations that apply and were measured)."""
     rows = []
     for key, label in SIZE_LABELS.items():
         for model, report in (("dense", result.size_dense), ("pruned", result.size_pruned)):
@@ -35,6 +35,17 @@ def sizes_frame(result: PruneResult) -> pd.DataFrame:
                 rows.append({"representation": label, "key": key, "model": model, "bytes": value,
                              "MB": value / 1e6, "meaning": REPRESENTATIONS[key]})
     return pd.DataFrame(rows)
+
+
+def quality_frame(result: PruneResult) -> pd.DataFrame:
+    """Dense and pruned held-out quality with their 95 % intervals (where measured)."""
+    rows = [{"model": "dense", "value": result.quality_dense, "lo": result.quality_dense_lo,
+             "hi": result.quality_dense_hi},
+            {"model": "pruned", "value": result.quality, "lo": result.quality_lo, "hi": result.quality_hi}]
+    df = pd.DataFrame(rows)
+    df["lo"], df["hi"] = df["lo"].fillna(df["value"]), df["hi"].fillna(df["value"])
+    df["how"] = result.quality_interval
+    return df
 
 
 def latency_frame(result: PruneResult) -> pd.DataFrame:

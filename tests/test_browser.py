@@ -16,12 +16,20 @@ def _metric(page, label: str) -> str:
     return card.locator('[data-testid="stMetricValue"]').inner_text()
 
 
+def _wait_measured(page) -> None:
+    """Counts come first; wait until the quality card holds a measured number, not "measuring…"."""
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stMetric"]')]
+        .some(e => e.innerText.includes('Held-out') && /[0-9]/.test(e.querySelector('[data-testid="stMetricValue"]').innerText))""",
+                           timeout=120_000)
+
+
 def test_slider_moves_and_charts_redraw(tmp_path):
     with streamlit_server() as (url, proc), browser_page() as page:
         page.goto(url)
         page.wait_for_selector("text=Weights removed", timeout=120_000)
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
         assert _metric(page, "Weights removed") == "50.0%"
+        _wait_measured(page)
         ppl_before = float(_metric(page, "Held-out perplexity"))
         n_plots = page.locator(".js-plotly-plot").count()
         assert n_plots >= 3  # sparsity per layer, histogram, sizes, latency
@@ -35,6 +43,7 @@ def test_slider_moves_and_charts_redraw(tmp_path):
             """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
                      .some(e => e.innerText.trim() === '80.0%')""", timeout=120_000)
         page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+        _wait_measured(page)
         assert float(_metric(page, "Held-out perplexity")) > ppl_before
         # the per-layer chart redrew with the new target line
         page.wait_for_selector("text=target 80%", timeout=60_000)

@@ -120,3 +120,38 @@ def test_bad_arguments_are_errors(tiny_gpt: GPT2LMHeadModel, tiny_bert: BertForS
         perplexity(tiny_gpt, tok, TEXT, seq_len=1, max_tokens=100)
     with pytest.raises(ValueError):
         perplexity(tiny_gpt, tok, "t", seq_len=8, max_tokens=100)
+
+
+def test_wilson_interval_covers_the_true_accuracy_95_percent_of_the_time() -> None:
+    from prune_core.evaluate import wilson
+
+    gen = torch.Generator().manual_seed(0)
+    for p, n in ((0.925, 1000), (0.6, 200), (0.98, 500)):
+        correct = torch.binomial(torch.full((4000,), float(n)), torch.full((4000,), p), generator=gen)
+        covered = sum(lo <= p <= hi for lo, hi in (wilson(int(c), n) for c in correct))
+        assert 0.93 <= covered / 4000 <= 0.97, (p, n, covered)
+
+
+def test_bootstrap_interval_over_windows_covers_the_true_perplexity() -> None:
+    # Synthetic windows: per-token NLL ~ Gamma with a known mean, so the true perplexity is exp(mean).
+    from prune_core.evaluate import bootstrap_perplexity
+
+    gen = torch.Generator().manual_seed(1)
+    true_mean, windows, tokens = 2.0, 32, 64
+    covered, draws = 0, 400
+    for i in range(draws):
+        shape = torch.full((windows, tokens), 4.0)
+        nll = torch._standard_gamma(shape, generator=gen) / 4.0 * true_mean  # mean 2.0 nats per token
+        lo, hi = bootstrap_perplexity(nll.sum(1).tolist(), [tokens] * windows, reps=400, seed=i)
+        covered += lo <= math.exp(true_mean) <= hi
+    assert 0.91 <= covered / draws <= 0.98, covered
+
+
+def test_estimates_bracket_the_plain_figures(tiny_gpt: GPT2LMHeadModel) -> None:
+    from prune_core.evaluate import perplexity_estimate
+
+    tok, text = char_tokenizer(), TEXT
+    est = perplexity_estimate(tiny_gpt, tok, text, seq_len=16, max_tokens=400)
+    assert est.value == pytest.approx(perplexity(tiny_gpt, tok, text, seq_len=16, max_tokens=400), rel=1e-12)
+    assert est.lo < est.value < est.hi and est.n == 25
+    assert perplexity_estimate(tiny_gpt, tok, text, seq_len=16, max_tokens=400) == est  # seeded
