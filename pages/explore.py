@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import LARGE, cached_baseline, cached_run, dense_generation, get_model
+from pages.common import (LARGE, cached_baseline, cached_run, dense_generation, get_model, pruned_classification,
+                          pruned_generation)
 from prune_core import charts, samples, teaching
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
@@ -101,7 +102,7 @@ def page() -> None:
     progress_box = st.empty()
     bar = progress_box.progress(0.0, text="pruning and measuring…")
     try:
-        result, pruned = cached_run(loaded.name, config, spec, measure_file,
+        result, delta = cached_run(loaded.name, config, spec, measure_file,
                                     lambda f, m: bar.progress(min(1.0, f), text=m))
     except PruneScopeError as exc:
         progress_box.empty()
@@ -159,7 +160,7 @@ def page() -> None:
         row = layers[layers["layer"] == layer_name].iloc[0]
         target = next(t for t in result.layers if t.module == row["module"])
         dense_w = dict(loaded.model.named_parameters())[target.name]
-        pruned_w = dict(pruned.named_parameters())[target.name]
+        pruned_w = delta.weight(loaded.model, target.name)
         st.plotly_chart(charts.histogram_chart(histogram_frame(dense_w, pruned_w), layer_name, target.threshold,
                                                target.params - target.nonzero), width="stretch")
         st.caption("Grey: all weights before pruning. Orange: the weights that survive. Magnitude pruning cuts out "
@@ -181,7 +182,7 @@ def page() -> None:
         text = st.text_input("Type a sentence", value="", placeholder="e.g. what a lovely day")
         sentences = ([text] if text.strip() else []) + samples.EXAMPLE_SENTENCES
         dense_p = samples.classify(loaded.model, loaded.tokenizer, sentences)
-        pruned_p = samples.classify(pruned, loaded.tokenizer, sentences)
+        pruned_p = pruned_classification(loaded.name, delta, sentences)
         st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
                        **{f"pruned P({k})": round(v, 3) for k, v in p.items()}}
                       for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, width="stretch")
@@ -193,7 +194,7 @@ def page() -> None:
             a.markdown("**Dense**")
             a.code(prompt + dense_generation(loaded.name, prompt, n_new, int(seed)), language=None)
             b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
-            b.code(prompt + samples.generate(pruned, loaded.tokenizer, prompt, n_new, int(seed)), language=None)
+            b.code(prompt + pruned_generation(loaded.name, delta, prompt, n_new, int(seed)), language=None)
             st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")
 
 
