@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .jobs import JobGate, ordinal
-from .memory import release_freed_memory
+from .memory import release_soon
 
 Progress = Callable[[float, str], None]
 
@@ -133,7 +133,7 @@ class SharedCache:
     """Byte-bounded LRU with single-flight computation; thread-safe."""
 
     def __init__(self, capacity: int, gate: JobGate | None = None, poll: float = 0.25,
-                 release: Callable[[], None] = release_freed_memory):
+                 release: Callable[[], None] = release_soon):
         self.capacity, self.gate, self.poll, self._release = capacity, gate, poll, release
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()

@@ -79,12 +79,12 @@ class PruneDelta:
         base_params = dict(base.named_parameters())
         out = {}
         for name, p in pruned.named_parameters():
-            b = base_params[name]
-            if torch.equal(p, b):
+            changed = p != base_params[name]
+            if not changed.any():
                 continue
             keep = p != 0
-            rebuilt = b.masked_fill(~keep, 0.0)
-            values = None if torch.equal(rebuilt, p) else p[keep].clone()
+            # Masks alone rebuild it when every changed weight became zero; else keep the kept values.
+            values = p[keep].clone() if (changed & keep).any() else None
             out[name] = ParamDelta(tuple(p.shape), np.packbits(keep.reshape(-1).numpy()), values)
         return cls(out)
 
