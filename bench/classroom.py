@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -31,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
-from prune_core.memory import process_rss  # noqa: E402
 
 STEP, TOP = 5, 95  # the Explore slider: 0..95 % in steps of 5
 IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')"""
@@ -145,6 +143,15 @@ async def open_session(browser, url: str, index: int, model: str, seed: int, tim
     return session
 
 
+def process_rss(pid: int) -> int:
+    """Resident bytes of the server (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):  # the server is gone
+        return 0
+
+
 async def sample_rss(pid: int, out: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         out.append(process_rss(pid))
@@ -186,8 +193,7 @@ def report(sessions, plan, rss_before, rss_peak, after_move, rss_after, args) ->
     wrong = [w for s in sessions for w in s.wrong]
     print(f"model {args.model}, {args.sessions} sessions x {len(plan)} moves "
           f"({'same seed: identical settings shared' if args.shared else 'a seed per session: no two alike'}), "
-          f"server PRUNESCOPE_MAX_JOBS={os.environ.get('PRUNESCOPE_MAX_JOBS', 'default')}, "
-          f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', 'unset')}")
+          f"server settings {args.server_env or 'default'}")
     for name, xs in (("new sparsity on screen", shown), ("all results, app idle", done)):
         if xs:
             print(f"  {name:<24} p50 {statistics.median(xs):6.2f} s   max {max(xs):6.2f} s   (n={len(xs)})")
@@ -216,8 +222,8 @@ def main() -> None:
     ap.add_argument("--progress", type=int, default=0, help="print RSS every N moves")
     ap.add_argument("--max-jobs", type=int, help="PRUNESCOPE_MAX_JOBS for the server")
     ap.add_argument("--budget", help="PRUNESCOPE_MEMORY_BUDGET for the server, e.g. 3G")
-    ap.add_argument("--arena-max", default="2", help="MALLOC_ARENA_MAX for the server, as scripts/run.sh sets it "
-                                                     "('' = glibc's default)")
+    ap.add_argument("--arena-max", help="MALLOC_ARENA_MAX for the server (default: glibc's)")
+    ap.add_argument("--log", help="keep the server's output in this file")
     args = ap.parse_args()
     from prune_core.zoo import embedded_cards
 
@@ -225,11 +231,11 @@ def main() -> None:
     verify = params < 50_000_000 if args.verify is None else args.verify
     plan = plan_moves(args.moves, 0, 1)
     args.expected = expected_quality(args.model, {50} | {s for _, s, _ in plan}) if verify else None
-    for key, value in (("PRUNESCOPE_MAX_JOBS", args.max_jobs), ("PRUNESCOPE_MEMORY_BUDGET", args.budget),
-                       ("MALLOC_ARENA_MAX", args.arena_max)):
-        if value not in (None, ""):
-            os.environ[key] = str(value)
-    with streamlit_server(timeout=180) as (url, proc):
+    env = {key: str(value) for key, value in (("PRUNESCOPE_MAX_JOBS", args.max_jobs),
+                                              ("PRUNESCOPE_MEMORY_BUDGET", args.budget),
+                                              ("MALLOC_ARENA_MAX", args.arena_max)) if value not in (None, "")}
+    args.server_env = env
+    with streamlit_server(timeout=180, env=env, log_path=args.log) as (url, proc):
         asyncio.run(drive(url, proc.pid, args))
         if proc.poll() is not None:
             print(f"  the server DIED (exit {proc.returncode})")
