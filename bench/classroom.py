@@ -14,7 +14,8 @@ server's RSS: before the moves, peak, after each move, and after --settle second
 
     python bench/classroom.py --model tiny-shakespeare-gpt --sessions 10 --moves 5
     python bench/classroom.py --model smollm2-135m --sessions 5 --moves 2
-    python bench/classroom.py --model smollm2-135m --sessions 1 --moves 200
+    python bench/classroom.py --model smollm2-135m --sessions 1 --moves 200 --progress 20
+    python bench/classroom.py --tour      # one user through the four zoo models: RSS after each
 """
 from __future__ import annotations
 
@@ -124,16 +125,44 @@ async def move(session: Session, kind: str, sparsity: int, seed: int, timeout: f
         await page.get_by_role("slider").first.focus()
 
 
+async def pick_model(page, model: str, timeout: float) -> None:
+    """Choose a model in the sidebar picker and wait for its first results."""
+    await page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    await page.get_by_role("option", name=model, exact=True).click()
+    await page.wait_for_function("(m) => document.body.innerText.includes(m + ' · ')", arg=model,
+                                 timeout=timeout * 1000, polling=100)
+    await page.wait_for_function(IDLE, timeout=timeout * 1000, polling=100)
+    await page.wait_for_function(SHOWS, arg="50.0%", timeout=timeout * 1000, polling=100)
+
+
+async def tour(url: str, pid: int, args) -> None:
+    """One user goes through every zoo model (the issue: 5.1 GB left behind); RSS after each."""
+    from playwright.async_api import async_playwright
+
+    from prune_core.zoo import EMBEDDED
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        session = await open_session(browser, url, 0, "tiny-shakespeare-gpt", 0, args.timeout)
+        print("one session going through the zoo; server RSS after each model's first results:")
+        print(f"  {'tiny-shakespeare-gpt':<22}{process_rss(pid) / 1e9:6.2f} GB")
+        for model in list(EMBEDDED)[1:] + ["tiny-shakespeare-gpt"]:
+            start = time.perf_counter()
+            await pick_model(session.page, model, args.timeout)
+            print(f"  {model:<22}{process_rss(pid) / 1e9:6.2f} GB   ({time.perf_counter() - start:.0f} s)", flush=True)
+        errors = await session.page.evaluate(PROBLEMS)
+        await asyncio.sleep(args.settle)
+        print(f"  after {args.settle:.0f} s idle: {process_rss(pid) / 1e9:.2f} GB; error boxes {errors}")
+        await browser.close()
+
+
 async def open_session(browser, url: str, index: int, model: str, seed: int, timeout: float) -> Session:
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     await page.goto(url)
     await page.wait_for_selector("text=Weights removed", timeout=timeout * 1000)
     if model != "tiny-shakespeare-gpt":  # the picker's default
-        await page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
-        await page.get_by_role("option", name=model, exact=True).click()
-        await page.wait_for_function("(m) => document.body.innerText.includes(m + ' · ')", arg=model,
-                                     timeout=timeout * 1000, polling=100)
+        await pick_model(page, model, timeout)
     session = Session(index, page, seed)
     if seed:
         await set_seed(page, seed)
@@ -224,19 +253,20 @@ def main() -> None:
     ap.add_argument("--budget", help="PRUNESCOPE_MEMORY_BUDGET for the server, e.g. 3G")
     ap.add_argument("--arena-max", help="MALLOC_ARENA_MAX for the server (default: glibc's)")
     ap.add_argument("--log", help="keep the server's output in this file")
+    ap.add_argument("--tour", action="store_true", help="instead: one session goes through every zoo model")
     args = ap.parse_args()
     from prune_core.zoo import embedded_cards
 
     params = {c["name"]: c["params"] for c in embedded_cards()}.get(args.model, 0)
     verify = params < 50_000_000 if args.verify is None else args.verify
     plan = plan_moves(args.moves, 0, 1)
-    args.expected = expected_quality(args.model, {50} | {s for _, s, _ in plan}) if verify else None
+    args.expected = expected_quality(args.model, {50} | {s for _, s, _ in plan}) if verify and not args.tour else None
     env = {key: str(value) for key, value in (("PRUNESCOPE_MAX_JOBS", args.max_jobs),
                                               ("PRUNESCOPE_MEMORY_BUDGET", args.budget),
                                               ("MALLOC_ARENA_MAX", args.arena_max)) if value not in (None, "")}
     args.server_env = env
     with streamlit_server(timeout=180, env=env, log_path=args.log) as (url, proc):
-        asyncio.run(drive(url, proc.pid, args))
+        asyncio.run(tour(url, proc.pid, args) if args.tour else drive(url, proc.pid, args))
         if proc.poll() is not None:
             print(f"  the server DIED (exit {proc.returncode})")
 

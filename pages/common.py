@@ -18,6 +18,7 @@ from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
 from prune_core.errors import PruneScopeError
 from prune_core.jobs import JobGate
+from prune_core.memory import release_soon
 from prune_core.run import LatencySpec, PruneResult, dense_baseline, run
 from prune_core.settings import settings
 from prune_core.zoo import EMBEDDED, LoadedModel, load_model
@@ -48,11 +49,15 @@ def _updates(progress: Progress | None) -> Callable[[JobStatus], None] | None:
 
 
 def heavy(fn):
-    """Run `fn` in a heavy-job slot (for the st.cache_data computations of other pages)."""
+    """Run `fn` in a heavy-job slot (for the st.cache_data computations of other pages), then
+    hand the memory its working copies used back to the OS."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with job_gate().slot():
-            return fn(*args, **kwargs)
+        try:
+            with job_gate().slot():
+                return fn(*args, **kwargs)
+        finally:
+            release_soon()
     return wrapper
 
 
