@@ -33,7 +33,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
 STEP, TOP = 5, 95  # the Explore slider: 0..95 % in steps of 5
-IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')"""
+# Idle: no "running" widget and no element left over from the previous run (Streamlit marks those stale).
+IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"]')"""
 SHOWS = """(pct) => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m =>
              m.innerText.includes('Weights removed') &&
              m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === pct)"""
