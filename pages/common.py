@@ -1,139 +1,185 @@
-"""Streamlit glue shared by all pages: the model picker and the caches.
+"""Streamlit glue shared by all pages: the model picker, the caches and the heavy-job gate.
 
-The base model is cached with `st.cache_resource`, so every browser session shares one
-object: it is only ever read (pruning works on a deep copy, see prune_core.masks). Every cache is
-keyed on the model's identity (`LoadedModel.key`: embedded name, absolute folder path or hub id),
-never on its display name. An uploaded model's folder lies in a scope private to the session that
-uploaded it (see prune_core.uploads), so its key, and every cache entry, is too.
+Every cache is keyed on the model's identity (`LoadedModel.key`: embedded name, absolute folder
+path or hub id), never on its display name. An uploaded model's folder lies in a scope private to
+the session that uploaded it (see prune_core.uploads), so its key, and every cache entry, is too.
+
+Base models and results live in one SharedCache for the whole server (bounded by the memory
+budget, each value computed once however many sessions ask). A base model is shared by every
+browser session, so it is only ever read (pruning works on copies, see prune_core.masks).
+Heavy work (pruning runs, evaluations, generation) waits for a slot in the JobGate.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
-from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 
+from prune_core.cache import JobStatus, SharedCache
 from prune_core.config import PruneConfig
+from prune_core.delta import PruneDelta
 from prune_core.errors import PruneScopeError
-from prune_core.run import LatencySpec, dense_baseline, run
+from prune_core.jobs import JobGate
+from prune_core.memory import release_soon
+from prune_core.run import LatencySpec, PruneResult, dense_baseline, run
+from prune_core.settings import settings
+from prune_core.summary import MaskSummary, summarize, warm
 from prune_core.uploads import SHARED_SCOPE, save_upload, shared_uploads, sharing
 from prune_core.zoo import EMBEDDED, LoadedModel, load_model, resolve
 
 OTHER = "other: local folder or hub id…"
 UPLOAD = "upload a model (zip or files)…"
 LARGE = 50_000_000  # params; above this, the compressed-file size is measured on request
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def cached_model(key: str) -> LoadedModel:
-    """`key` is a resolved identity (zoo.resolve), so './m' and '/abs/m' share one entry."""
-    return load_model(key)
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def cached_baseline(key: str, measure_file: bool):
-    return dense_baseline(cached_model(key), measure_file)
-
-
-class RunStore:
-    """Results of pruning runs shared by all sessions, keyed on every setting (LRU, thread-safe).
-
-    Not `st.cache_resource` on the run itself: a cached function may not drive a progress bar
-    created outside it, and we want live progress on slow runs (SparseGPT on SmolLM2).
-    """
-
-    def __init__(self, size: int = 6):
-        self.size, self.lock, self.items = size, threading.Lock(), OrderedDict()
-
-    def get(self, key, compute):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = compute()  # outside the lock: other sessions keep working meanwhile
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
+Progress = Callable[[float, str], None]
 
 
 @st.cache_resource(show_spinner=False)
-def run_store() -> RunStore:
-    return RunStore()
-
-
-def cached_run(key: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, progress=None):
-    """(PruneResult, pruned copy); returning to a setting is instant."""
-    def compute():
-        loaded = cached_model(key)
-        return run(loaded, config, cached_baseline(key, measure_file), spec, measure_file,
-                   progress=progress or (lambda f, m: None))
-    return run_store().get((key, config.validated(), spec, measure_file), compute)
+def job_gate() -> JobGate:
+    """Bounds the heavy computations of all sessions (PRUNESCOPE_MAX_JOBS, default the cores)."""
+    return JobGate(settings().max_jobs)
 
 
 @st.cache_resource(show_spinner=False)
-def summary_store() -> RunStore:
-    """Cheap-phase summaries: small (counts, sizes, a few layers' masks), except where a calibration
-    method made the masks (kept for the measuring phase: 1 byte a weight, plus SparseGPT's weights)."""
-    return RunStore(size=16)
+def shared_cache() -> SharedCache:
+    """Models and results shared by all sessions, within the memory budget (see prune_core.cache).
+
+    Not `st.cache_resource` on each function: it bounds entries by count, not bytes, and a cached
+    function may not drive a progress bar created outside it (we want live progress and the
+    place in line on slow runs)."""
+    return SharedCache(settings().cache_bytes, job_gate())
+
+
+def _updates(progress: Progress | None) -> Callable[[JobStatus], None] | None:
+    return None if progress is None else (lambda s: progress(min(1.0, s.fraction), s.text))
+
+
+def heavy(fn):
+    """Run `fn` in a heavy-job slot (for the st.cache_data computations of other pages), then
+    hand the memory its working copies used back to the OS."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            with job_gate().slot():
+                return fn(*args, **kwargs)
+        finally:
+            release_soon()
+    return wrapper
+
+
+def cached_model(name: str) -> LoadedModel:
+    """The base model, loaded once and shared by all sessions (read-only); not queued."""
+    settings().check_model(name)
+    return shared_cache().get(("model", name), lambda progress: load_model(name), kind="model")
+
+
+def cached_baseline(name: str, measure_file: bool, progress: Progress | None = None):
+    """Dense quality and sizes, measured once per model (a heavy job)."""
+    def compute(report):
+        report(0.05, f"measuring the dense {name} once (shared by all sessions)")
+        return dense_baseline(cached_model(name), measure_file)
+    return shared_cache().get(("baseline", name, measure_file), compute, heavy=True, kind="baseline",
+                              on_update=_updates(progress))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def warm_model(name: str) -> threading.Thread:
     """Build the per-model facts the cheap phase counts on, once, in the background (seconds for
     SmolLM2): a slider move that comes before it is done waits for it, later ones do not."""
-    from prune_core.summary import warm
-
     thread = threading.Thread(target=warm, args=(cached_model(name),), name=f"warm-{name}", daemon=True)
     thread.start()
     return thread
 
 
-def cached_summary(name: str, config: PruneConfig, progress=None):
-    """The cheap phase of a slider move: counts and sizes from weights and masks (no copy, no evaluation)."""
-    from prune_core.summary import summarize
+def cached_summary(name: str, config: PruneConfig, progress: Progress | None = None) -> MaskSummary:
+    """The cheap phase of a slider move: counts and sizes from weights and masks (no copy, no
+    evaluation). Never queued behind heavy work; the same setting is still computed once."""
+    def compute(report):
+        return summarize(cached_model(name), config, report)
+    return shared_cache().get(("summary", name, config.validated()), compute, heavy=False,
+                              on_update=_updates(progress))
 
-    return summary_store().get((name, config.validated()), lambda: summarize(
-        cached_model(name), config, progress or (lambda f, m: None)))
 
-
-def cached_measure(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, progress=None,
-                   summary=None):
-    """The heavy phase (pruned copy, quality, latency, file size): the one entry point for heavy work,
-    shared with `cached_run` (same key). `summary`: the cheap phase's MaskSummary, whose masks and
-    counts are reused (its masks are built only when the result is not cached)."""
-    def compute():
+def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool,
+               progress: Progress | None = None,
+               summary: MaskSummary | None = None) -> tuple[PruneResult, PruneDelta]:
+    """(PruneResult, PruneDelta); returning to a setting is instant, the same setting asked by
+    several sessions is computed once. The delta rebuilds the pruned copy (`delta.build`) or one
+    pruned matrix (`delta.weight`): a whole copy is not kept (540 MB for SmolLM2). `summary`: the
+    cheap phase's result for this setting, whose masks and counts are reused."""
+    def compute(report):
         loaded = cached_model(name)
-        return run(loaded, config, cached_baseline(name, measure_file), spec, measure_file,
-                   progress=progress or (lambda f, m: None), summary=summary)
-    return run_store().get((name, config.validated(), spec, measure_file), compute)
+        baseline = cached_baseline(name, measure_file, report)
+        result, pruned = run(loaded, config, baseline, spec, measure_file, progress=report, summary=summary)
+        return result, PruneDelta.between(loaded.model, pruned, result.structure)
+    return shared_cache().get(("run", name, config.validated(), spec, measure_file), compute, heavy=True,
+                              on_update=_updates(progress))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def dense_generation(key: str, prompt: str, n_new: int, seed: int) -> str:
+def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
     """The dense continuation does not change with the slider: compute it once per prompt."""
     from prune_core import samples
 
-    loaded = cached_model(key)
-    return samples.generate(loaded.model, loaded.tokenizer, prompt, n_new, seed)
+    def compute(report):
+        loaded = cached_model(name)
+        return samples.generate(loaded.model, loaded.tokenizer, prompt, n_new, seed)
+    return shared_cache().get(("generate", name, "dense", prompt, n_new, seed), compute, heavy=True)
+
+
+def pruned_generation(name: str, delta: PruneDelta, prompt: str, n_new: int, seed: int) -> str:
+    """The pruned model's continuation, from a copy rebuilt for it and dropped after."""
+    from prune_core import samples
+
+    def compute(report):
+        loaded = cached_model(name)
+        return samples.generate(delta.build(loaded.model), loaded.tokenizer, prompt, n_new, seed)
+    return shared_cache().get(("generate", name, delta.digest, prompt, n_new, seed), compute, heavy=True)
+
+
+def pruned_classification(name: str, delta: PruneDelta, sentences: list[str]) -> list[dict[str, float]]:
+    """Class probabilities of the pruned model, from a copy rebuilt for it and dropped after."""
+    from prune_core import samples
+
+    def compute(report):
+        loaded = cached_model(name)
+        return samples.classify(delta.build(loaded.model), loaded.tokenizer, sentences)
+    return shared_cache().get(("classify", name, delta.digest, tuple(sentences)), compute, heavy=True)
 
 
 def model_picker() -> None:
-    """Sidebar selector shared by all pages; the choice lives in st.session_state['model']."""
+    """Sidebar selector shared by all pages; the choice lives in st.session_state['model'].
+
+    On a classroom server (PRUNESCOPE_CLASSROOM=1) it offers only the zoo and the teacher's folders."""
     with st.sidebar:
         st.markdown("### Model")
-        choice = st.selectbox("Transformer to prune", list(EMBEDDED) + [UPLOAD, OTHER], key="model_choice",
-                              help="Embedded models work offline. 'upload' takes a zip of a Hugging Face model "
-                                   "folder (config.json, tokenizer, .safetensors). 'other' takes a local folder "
-                                   "or a hub id such as owner/name when online.")
+        try:
+            server = settings()
+        except PruneScopeError as exc:
+            st.error(f"This server's settings are wrong: {exc}")
+            st.stop()
+        options = server.models() + ([UPLOAD, OTHER] if server.custom_models else [])
+        added = "; the folders below the zoo were added by the teacher" if server.extra_models else ""
+        choice = st.selectbox("Transformer to prune", options, key="model_choice", format_func=_model_label,
+                              help=("Embedded models work offline" + added + ". " +
+                                    ("'upload' takes a zip of a Hugging Face model folder (config.json, "
+                                     "tokenizer, .safetensors). 'other' takes a local folder or a hub id such "
+                                     "as owner/name when online." if server.custom_models else
+                                     "This is a classroom server: only these models can be used.")))
         if choice == OTHER:
             st.session_state["model"] = st.text_input("Folder or hub id", key="model_other").strip()
         elif choice == UPLOAD:
             st.session_state["model"] = _upload_picker()
         else:
             st.session_state["model"] = choice
+
+
+def _model_label(option: str) -> str:
+    if option in EMBEDDED or option in (OTHER, UPLOAD):
+        return option
+    return f"{Path(option).name} (added by the teacher)"
 
 
 def _upload_picker() -> str:
@@ -174,7 +220,7 @@ def get_model() -> LoadedModel | None:
         return None
     try:
         key = resolve(name)
-        with st.spinner(f"loading {name} (checked first, then loaded once)…"):
+        with st.spinner(f"loading {name} (checked first, then loaded once; shared by all sessions)…"):
             return cached_model(key)
     except PruneScopeError as exc:
         st.error(f"Cannot load this model: {exc}")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import (LARGE, cached_baseline, cached_measure, cached_summary, dense_generation, get_model,
-                          warm_model)
+from pages.common import (LARGE, cached_baseline, cached_run, cached_summary, dense_generation, get_model,
+                          pruned_classification, pruned_generation, warm_model)
 from prune_core import charts, samples, teaching
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
@@ -173,8 +173,8 @@ def page() -> None:
     # ---- heavy phase: pruned copy, quality with its interval, latency, file size (cached) ----------
     bar = status_slot.progress(0.0, text="measuring quality and latency…")
     try:
-        result, pruned = cached_measure(loaded.key, config, spec, measure_file,
-                                        lambda f, m: bar.progress(min(1.0, f), text=m), summary)
+        result, delta = cached_run(loaded.key, config, spec, measure_file,
+                                   lambda f, m: bar.progress(min(1.0, f), text=m), summary)
     except PruneScopeError as exc:
         status_slot.error(f"Cannot measure with these settings: {exc}")
         st.stop()
@@ -191,14 +191,14 @@ def page() -> None:
             with st.expander(f"Your guesses so far ({len(log)})"):
                 st.dataframe(list(log.values()), hide_index=True, width="stretch")
 
-    _download(loaded, config, result, pruned)
+    _download(loaded, config, result, delta)
 
     # ---- outputs side by side, last ----------------------------------------------------------------
     with outputs_slot.container():
         if loaded.task == "sequence-classification":
             sentences = ([text] if text.strip() else []) + samples.EXAMPLE_SENTENCES
             dense_p = samples.classify(loaded.model, loaded.tokenizer, sentences)
-            pruned_p = samples.classify(pruned, loaded.tokenizer, sentences)
+            pruned_p = pruned_classification(loaded.key, delta, sentences)
             st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
                            **{f"pruned P({k})": round(v, 3) for k, v in p.items()}}
                           for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, width="stretch")
@@ -212,7 +212,7 @@ def page() -> None:
             a.markdown("**Dense**")
             a.code(text + dense_generation(loaded.key, text, n_new, int(seed)), language=None)
             b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
-            b.code(text + samples.generate(pruned, loaded.tokenizer, text, n_new, int(seed)), language=None)
+            b.code(text + pruned_generation(loaded.key, delta, text, n_new, int(seed)), language=None)
             st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")
 
 
@@ -248,10 +248,12 @@ def _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slo
                          f"Quality on held-out data: {card.eval}; 95 % interval: {result.quality_interval}.")
 
 
-def _download(loaded, config: PruneConfig, result, pruned) -> None:
-    """The pruned model as a zip (safetensors, tokenizer, recipe.json); built only when clicked."""
+def _download(loaded, config: PruneConfig, result, delta) -> None:
+    """The pruned model as a zip (safetensors, tokenizer, recipe.json); the copy is rebuilt from its
+    delta and the zip built only when clicked."""
     st.download_button("Download the pruned model (zip: safetensors, tokenizer, recipe.json)",
-                       lambda: zip_export(lambda folder: export_pruned(pruned, loaded, result, config, folder)),
+                       lambda: zip_export(lambda folder: export_pruned(delta.build(loaded.model), loaded, result,
+                                                                       config, folder)),
                        f"{loaded.card.name}-{config.method}-{config.pattern.replace(':', 'of')}-"
                        f"{result.sparsity_target:.0%}.zip", "application/zip", key="explore_download",
                        on_click="ignore")

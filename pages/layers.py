@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_model, get_model
+from pages.common import cached_model, get_model, heavy
 from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
@@ -33,6 +33,7 @@ LOOK_FOR = {  # what the mask heatmap should show, per kind of pattern
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+@heavy
 def _sensitivity(name: str, group_by: str = "layer") -> pd.DataFrame:
     return layer_sensitivity(cached_model(name), GRID, group_by=group_by)
 
@@ -49,6 +50,7 @@ def _spread(name: str, target: float) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@heavy
 def _proposal(name: str, target: float, group_by: str = "layer") -> tuple[dict[str, float], float, float, float, float]:
     """Proposed per-layer sparsities and (quality, sparsity) of proposed and uniform allocations.
 

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages.common import cached_model, get_model
+from pages.common import cached_model, get_model, heavy
 from prune_core import charts
 from prune_core.errors import PruneScopeError
 from prune_core.gpu import crossings, cuda_problem, measure_2_4
@@ -19,21 +19,25 @@ GPU_CSV = Path(__file__).resolve().parent.parent / "data" / "speed" / "gpu_2_4_h
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@heavy
 def _variants(name: str, sparsity: float, spec: LatencySpec) -> pd.DataFrame:
     return pd.DataFrame([v.to_dict() for v in compare_variants(cached_model(name), sparsity, spec)])
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+@heavy
 def _tradeoff(name: str, spec: LatencySpec) -> pd.DataFrame:
     return pd.DataFrame(tradeoff(cached_model(name), [0.25, 0.5, 0.75], spec))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+@heavy
 def _sweep(name: str, sparsity: float, seq_len: int) -> pd.DataFrame:
     return pd.DataFrame(batch_sweep(cached_model(name), sparsity, [1, 2, 4, 8], seq_len, reps=5))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+@heavy
 def _break_even(name: str, tokens: int) -> tuple[pd.DataFrame, str, float | None]:
     loaded_ = cached_model(name)
     params = dict(loaded_.model.named_parameters())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Mapping
 
 from .errors import PruneScopeError
 
@@ -37,9 +38,9 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
-def memory_budget() -> int:
+def memory_budget(env: Mapping[str, str] = os.environ) -> int:
     """Bytes the server may use for models and cached results."""
-    raw = os.environ.get(ENV, "").strip()
+    raw = env.get(ENV, "").strip()
     return parse_size(raw) if raw else int(physical_memory() * DEFAULT_FRACTION)
 
 

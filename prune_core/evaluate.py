@@ -30,6 +30,17 @@ def _device(model: nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
+LOGITS_BYTES = 128 * 1024**2  # per batch: a class on one server runs several evaluations at once
+
+
+def _vocab(model: nn.Module) -> int:
+    """Size of the output layer: each scored token costs that many fp32 logits (several times over)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None:
+        return head.weight.shape[0]
+    return getattr(getattr(model, "config", None), "vocab_size", 1)
+
+
 def _first_tokens(tokenizer: Any, text: str, max_tokens: int) -> list[int]:
     """Token ids of the first `max_tokens` tokens, tokenising only a growing prefix of text.
 
@@ -88,6 +99,7 @@ def window_nll(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_to
     if seq_len < 2 or max_tokens < 2 or batch_size < 1:
         raise ValueError("perplexity needs seq_len >= 2, max_tokens >= 2 and batch_size >= 1")
     _check_eval_mode(model)
+    batch_size = min(batch_size, max(1, LOGITS_BYTES // (seq_len * _vocab(model) * 4)))
     ids = _first_tokens(tokenizer, text, max_tokens)
     if len(ids) < 2:
         raise ValueError("text is too short: fewer than 2 tokens to score")

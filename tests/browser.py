@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -23,15 +24,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(timeout: float = 90.0):
-    """Yield the base URL of a freshly started `streamlit run app.py`; stop it afterwards."""
+def streamlit_server(timeout: float = 90.0, env: dict[str, str] | None = None, log_path: str | None = None):
+    """Yield the base URL of a freshly started `streamlit run app.py`; stop it afterwards.
+
+    The server's output goes to a temporary file, not a pipe: nobody reads a pipe while the
+    server runs, and once its 64 KB buffer is full the server would block on its next print.
+    `log_path` keeps that output in a file of your choice."""
     port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **(env or {}))
+    log = open(log_path, "w+", encoding="utf-8") if log_path else tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout
@@ -41,7 +47,8 @@ def streamlit_server(timeout: float = 90.0):
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start: {proc.stdout.read() if proc.stdout else ''}")
+                    log.seek(0)
+                    raise RuntimeError(f"streamlit did not start: {log.read()[-5000:]}")
                 time.sleep(0.5)
         yield url, proc
     finally:
@@ -50,6 +57,7 @@ def streamlit_server(timeout: float = 90.0):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 @contextlib.contextmanager

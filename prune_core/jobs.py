@@ -1,0 +1,106 @@
+"""A gate for heavy computations: at most `limit` run at once, the others wait in line (FIFO).
+
+On one server a class of students moves sliders at the same moment. Without a bound every
+pruning run, evaluation and generation runs at once, each gets a sliver of the cores, and
+everybody waits for everybody (the issue measured 15 s moves with 5 sessions). With the gate,
+the first `limit` jobs run at full speed and the rest learn their place in line.
+
+A waiting caller's `on_wait(place, running)` is called at once and then every `poll` seconds
+(place 1 = next to start), so a page can show "waiting: 3rd in line" and, in Streamlit, a
+waiting session notices that its user moved on (the rerun is raised inside that callback) and
+leaves the line. A thread that already holds a slot passes through: a heavy job that calls
+another heavy function does not wait for itself.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+WaitCallback = Callable[[int, int], None]  # (place in line, 1 = next; jobs running)
+
+
+def ordinal(n: int) -> str:
+    """1 -> '1st', 2 -> '2nd', 11 -> '11th'."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    """A snapshot for the page that shows the server's load."""
+
+    limit: int
+    running: int
+    waiting: int
+
+
+class JobGate:
+    """Counting semaphore with a FIFO line and places that callers can see."""
+
+    def __init__(self, limit: int, poll: float = 0.25):
+        if limit < 1:
+            raise ValueError("a gate needs at least one slot")
+        self.limit, self.poll = limit, poll
+        self._cond = threading.Condition()
+        self._line: deque[object] = deque()  # tickets of waiting callers, oldest first
+        self._running = 0
+        self._local = threading.local()  # slots held by this thread (re-entry passes through)
+
+    def held_here(self) -> bool:
+        """Does the calling thread hold a slot (so it must never wait for one)?"""
+        return getattr(self._local, "depth", 0) > 0
+
+    def status(self) -> GateStatus:
+        with self._cond:
+            return GateStatus(self.limit, self._running, len(self._line))
+
+    @contextlib.contextmanager
+    def slot(self, on_wait: WaitCallback | None = None) -> Iterator[None]:
+        """Hold one slot for the `with` body, waiting in line for it if all are taken."""
+        if self.held_here():
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        self._acquire(on_wait)
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    def _acquire(self, on_wait: WaitCallback | None) -> None:
+        ticket = object()
+        with self._cond:
+            if not self._line and self._running < self.limit:  # free slot, nobody ahead
+                self._running += 1
+                return
+            self._line.append(ticket)
+        try:
+            while True:
+                with self._cond:
+                    if self._line[0] is ticket and self._running < self.limit:
+                        self._line.popleft()
+                        self._running += 1
+                        self._cond.notify_all()  # the next in line moved up a place
+                        return
+                    place, running = self._line.index(ticket) + 1, self._running
+                if on_wait is not None:
+                    on_wait(place, running)  # outside the lock: it may draw, or raise to leave the line
+                with self._cond:
+                    if not (self._line[0] is ticket and self._running < self.limit):
+                        self._cond.wait(self.poll)
+        except BaseException:  # the caller gave up (Streamlit rerun, stop, error in on_wait)
+            with self._cond:
+                if ticket in self._line:
+                    self._line.remove(ticket)
+                self._cond.notify_all()
+            raise

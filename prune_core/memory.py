@@ -1,0 +1,78 @@
+"""The server process's memory: how much it holds, and handing freed memory back to the OS.
+
+glibc keeps freed blocks in its heaps (one arena per thread that allocated, up to 8 per core)
+instead of returning them to the OS. Measured on SmolLM2-135M, six pruning runs one after the
+other, each in a new thread as Streamlit runs them, keeping nothing: RSS 1.0 GB after loading,
+3.1 GB after the sixth run; with `malloc_trim(0)` after each run it stays at 1.02 GB. A trim
+takes 0.1-0.2 s there, so it runs in a background thread, not in the path of a response.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import threading
+
+
+@functools.cache
+def _libc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None  # glibc only
+
+
+def release_freed_memory() -> bool:
+    """Return freed heap memory to the OS (glibc); False where that is not possible."""
+    libc = _libc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+class _Trimmer:
+    """One background thread that trims after the latest request (requests made while it trims
+    are folded into one more trim)."""
+
+    def __init__(self):
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def request(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="prunescope-malloc-trim")
+                self._thread.start()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            release_freed_memory()
+
+
+_TRIMMER = _Trimmer()
+
+
+def release_soon() -> None:
+    """Ask for `release_freed_memory` in the background (returns at once)."""
+    if _libc() is not None:
+        _TRIMMER.request()
+
+
+def process_rss(pid: int | str = "self") -> int:
+    """Resident memory of a process in bytes (Linux /proc), 0 where unknown."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
