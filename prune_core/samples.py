@@ -62,8 +62,8 @@ def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 80,
         max_new_tokens = min(max_new_tokens, max_positions(model) - budget)
     past, step, out = None, ids, []
     for _ in range(max_new_tokens):
-        result = model(input_ids=step, past_key_values=past, use_cache=True)
-        past = result.past_key_values
+        result = model(input_ids=step, cache=past, use_cache=True)  # transformers 5: `cache`
+        past = result.cache
         logits = result.logits[0, -1].float() / temperature
         top = torch.topk(logits, min(top_k, logits.numel()))
         token = top.indices[torch.multinomial(torch.softmax(top.values, -1), 1, generator=gen)]

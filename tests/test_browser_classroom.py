@@ -14,6 +14,11 @@ SHOWS = """(pct) => [...document.querySelectorAll('[data-testid="stMetric"]')].s
              m.querySelector('[data-testid="stMetricValue"]').innerText.trim() === pct)"""
 
 
+MEASURED = """(label) => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m =>
+             m.innerText.includes(label) &&
+             !m.querySelector('[data-testid="stMetricValue"]').innerText.includes('measuring'))"""
+
+
 def _metric(page, label: str) -> str:
     card = page.locator('[data-testid="stMetric"]', has_text=label).first
     return card.locator('[data-testid="stMetricValue"]').inner_text().strip()
@@ -45,6 +50,7 @@ def test_three_sessions_with_different_settings_at_once(gpt, monkeypatch):
             page.wait_for_function(SHOWS, arg=f"{targets[i]:.1f}%", timeout=180_000)
             page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=180_000)
             page.wait_for_function(SHOWS, arg=f"{targets[i]:.1f}%", timeout=10_000)  # still its own
+            page.wait_for_function(MEASURED, arg="Held-out perplexity", timeout=180_000)  # counts come first
             shown = float(_metric(page, "Held-out perplexity"))
             assert shown == pytest.approx(expected[i], rel=1e-3), (i, shown, expected[i])
             assert page.locator('[data-testid="stException"]').count() == 0

@@ -109,7 +109,8 @@ def test_blocks_found_for_each_architecture(gpt, bert):
 
 @pytest.mark.parametrize("kw,match", [
     ({"calib_samples": 0}, "at least 1 sample"),
-    ({"calib_seq_len": 100_000}, "beyond this model's maximum"),
+    ({"calib_seq_len": 1000}, "beyond this model's maximum"),  # within the cap of 8192, past GPT's 256
+    ({"calib_seq_len": 100_000}, "from 2 to 8192 tokens"),
     ({"allocation": "global"}, "allocation must be 'layer'"),
     ({"include_head": True}, "untick 'include head'"),
     ({"damping": 0}, "damping"),

@@ -52,6 +52,7 @@ def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(
         st.stop()
 
     monkeypatch.setattr(run_module, "quality_estimate", never)
+    st.cache_resource.clear()  # an earlier test may have measured this very setting: the shared cache would answer
     at = AppTest.from_string("from pages.common import model_picker\nfrom pages import explore\n"
                              "model_picker()\nexplore.page()", default_timeout=300)
     at.session_state["model_choice"] = "tiny-shakespeare-gpt"

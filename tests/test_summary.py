@@ -51,7 +51,7 @@ def zeroed(gpt):
             w = dict(model.named_parameters())[t.name]
             w[torch.rand(w.shape, generator=gen) < 0.03] = 0.0
             w.view(-1)[:64] = 0.0  # whole groups of 4 and 8 inputs zero, too
-    return LoadedModel(gpt.card, model, gpt.tokenizer, 0.0)
+    return LoadedModel(gpt.card, model, gpt.tokenizer, 0.0, key="zeroed-copy-of-tiny-shakespeare-gpt")
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.method}-{c.pattern}-{c.allocation}-{c.sparsity}")
