@@ -49,3 +49,15 @@ def assert_outputs_close(a: torch.Tensor, b: torch.Tensor) -> None:
     masks are compared bit-exactly instead (`fingerprint`, torch.equal on masks).
     """
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def render_page(module: str, choice: str):
+    """One page rendered on its own (pages are functions), with the shared sidebar picker set to `choice`."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_string(f"from pages.common import model_picker\nfrom pages import {module}\n"
+                             f"model_picker()\n{module}.page()", default_timeout=300)
+    at.session_state["model_choice"] = choice
+    at.run()
+    assert not at.exception, at.exception
+    return at

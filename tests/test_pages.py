@@ -4,17 +4,8 @@ import json
 
 import numpy as np
 import torch
+from conftest import render_page as _page
 from streamlit.testing.v1 import AppTest
-
-
-def _page(module: str, model: str) -> AppTest:
-    """One page rendered on its own (pages are functions), with the shared sidebar picker."""
-    at = AppTest.from_string(f"from pages.common import model_picker\nfrom pages import {module}\n"
-                             f"model_picker()\n{module}.page()", default_timeout=300)
-    at.session_state["model_choice"] = model
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _app(model: str) -> AppTest:

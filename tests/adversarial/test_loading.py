@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from streamlit.testing.v1 import AppTest
 
 from conftest import fingerprint
+from conftest import render_page as _page
 from prune_core.errors import PruneScopeError
 from prune_core.zoo import MODELS_DIR, load_model
 
@@ -112,15 +113,6 @@ def assert_refused(proc: subprocess.CompletedProcess, *words: str) -> str:
     for word in words:
         assert word in err, (word, err)
     return err
-
-
-def _page(module: str, choice: str) -> AppTest:
-    at = AppTest.from_string(f"from pages.common import model_picker\nfrom pages import {module}\n"
-                             f"model_picker()\n{module}.page()", default_timeout=300)
-    at.session_state["model_choice"] = choice
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _page_error(folder: str) -> str:
