@@ -71,16 +71,20 @@ def size_chart(sizes: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Model size by storage format", "size (MB, 10^6 bytes)", "", 340)
 
 
+def _dense_pruned_bars(frame: pd.DataFrame, value: str, lo: str, hi: str, custom: list[str],
+                       hover: str) -> go.Figure:
+    """Dense beside pruned as bars with asymmetric error bars from `lo` to `hi` (an interval or a spread)."""
+    return go.Figure(go.Bar(
+        x=frame["model"], y=frame[value], marker_color=[DENSE if m == "dense" else PRUNED for m in frame["model"]],
+        error_y=dict(type="data", symmetric=False, array=frame[hi] - frame[value], arrayminus=frame[value] - frame[lo]),
+        customdata=frame[custom].to_numpy(), hovertemplate=hover))
+
+
 def quality_chart(quality: pd.DataFrame, metric: str) -> go.Figure:
     """Held-out quality of dense and pruned with their 95 % intervals: overlapping bars = within noise."""
-    colours = [DENSE if m == "dense" else PRUNED for m in quality["model"]]
-    fig = go.Figure(go.Bar(
-        x=quality["model"], y=quality["value"], marker_color=colours,
-        error_y=dict(type="data", symmetric=False, array=quality["hi"] - quality["value"],
-                     arrayminus=quality["value"] - quality["lo"]),
-        customdata=quality[["lo", "hi", "how"]].to_numpy(),
-        hovertemplate="%{x}: " + metric + " %{y:.4g}<br>95 % interval %{customdata[0]:.4g}–%{customdata[1]:.4g}"
-                      "<br>%{customdata[2]}<extra></extra>"))
+    fig = _dense_pruned_bars(quality, "value", "lo", "hi", ["lo", "hi", "how"],
+                             "%{x}: " + metric + " %{y:.4g}<br>95 % interval %{customdata[0]:.4g}–%{customdata[1]:.4g}"
+                             "<br>%{customdata[2]}<extra></extra>")
     how = quality["how"].iloc[0]
     return _layout(fig, f"Held-out {metric} with 95 % intervals<br><sup>{how}; same data for both</sup>", "",
                    metric + (" (lower is better)" if metric == "perplexity" else " (higher is better)"), 340)
@@ -88,14 +92,9 @@ def quality_chart(quality: pd.DataFrame, metric: str) -> go.Figure:
 
 def latency_chart(latency: pd.DataFrame) -> go.Figure:
     """Median forward latency with the interquartile range as error bars."""
-    colours = [DENSE if m == "dense" else PRUNED for m in latency["model"]]
-    fig = go.Figure(go.Bar(
-        x=latency["model"], y=latency["median_ms"], marker_color=colours,
-        error_y=dict(type="data", symmetric=False, array=latency["q3_ms"] - latency["median_ms"],
-                     arrayminus=latency["median_ms"] - latency["q1_ms"]),
-        customdata=latency[["q1_ms", "q3_ms", "min_ms"]].to_numpy(),
-        hovertemplate="%{x}: median %{y:.2f} ms<br>quartiles %{customdata[0]:.2f}–%{customdata[1]:.2f} ms"
-                      "<br>min %{customdata[2]:.2f} ms<extra></extra>"))
+    fig = _dense_pruned_bars(latency, "median_ms", "q1_ms", "q3_ms", ["q1_ms", "q3_ms", "min_ms"],
+                             "%{x}: median %{y:.2f} ms<br>quartiles %{customdata[0]:.2f}–%{customdata[1]:.2f} ms"
+                             "<br>min %{customdata[2]:.2f} ms<extra></extra>")
     setup = latency["setup"].iloc[0]
     return _layout(fig, f"Forward latency (measured)<br><sup>{setup}</sup>", "", "milliseconds (median, IQR)", 340)
 

@@ -54,6 +54,18 @@ def _holds_2_4(weight: torch.Tensor, target: Target) -> bool:
     return bool(((view.reshape(view.shape[0], -1, 4) != 0).sum(-1) <= 2).all())
 
 
+def sparse_layer_bytes(out_features: int, numel: int, nnz: int) -> tuple[int, int, int]:
+    """(CSR, bitmask, 2:4 compressed) bytes of one pruned matrix, as REPRESENTATIONS describes them.
+
+    One place for the formulas: `size_report` feeds it counts from a pruned copy, the cheap
+    phase of a slider move (`summary`) counts from the masks alone.
+    """
+    csr = nnz * (FP32 + INDEX) + (out_features + 1) * INDEX
+    bitmask = (numel + 7) // 8 + nnz * FP32
+    nm_2_4 = (numel // 2) * FP32 + (numel // 2 * 2 + 7) // 8
+    return csr, bitmask, nm_2_4
+
+
 _local = threading.local()
 
 
@@ -88,11 +100,11 @@ def size_report(model: nn.Module, targets: list[Target], file_sizes: dict[str, i
     nm_ok = True
     for t in targets:
         w = params[t.name]
-        nnz = int((w != 0).sum())
-        csr += nnz * (FP32 + INDEX) + (t.out_features + 1) * INDEX
-        bitmask += (t.numel + 7) // 8 + nnz * FP32
+        layer_csr, layer_bitmask, layer_nm = sparse_layer_bytes(t.out_features, t.numel, int((w != 0).sum()))
+        csr += layer_csr
+        bitmask += layer_bitmask
         if nm_ok and _holds_2_4(w, t):
-            nm += (t.numel // 2) * FP32 + (t.numel // 2 * 2 + 7) // 8
+            nm += layer_nm
         else:
             nm_ok = False
     file_zstd = file_bytes(model, targets, file_sizes) if measure_file else None

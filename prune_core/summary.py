@@ -22,7 +22,7 @@ from torch import nn
 
 from .config import PruneConfig
 from .masks import LayerStats, MaskSet, layer_stats
-from .metrics import FP32, INDEX, SizeReport
+from .metrics import FP32, SizeReport, sparse_layer_bytes
 from .methods import get_method
 from .methods.base import ScoreMethod, select
 from .patterns import parse_pattern
@@ -237,10 +237,10 @@ def _sizes(facts: ModelFacts, nnz: dict[str, int], shapes: dict[str, tuple[int, 
     other = (total - sum(o * i for o, i in shapes.values())) * FP32
     csr = bitmask = nm = other
     for name, (out_f, in_f) in shapes.items():
-        numel = out_f * in_f
-        csr += nnz[name] * (FP32 + INDEX) + (out_f + 1) * INDEX
-        bitmask += (numel + 7) // 8 + nnz[name] * FP32
-        nm += (numel // 2) * FP32 + (numel // 2 * 2 + 7) // 8
+        layer_csr, layer_bitmask, layer_nm = sparse_layer_bytes(out_f, out_f * in_f, nnz[name])
+        csr += layer_csr
+        bitmask += layer_bitmask
+        nm += layer_nm
     params_nonzero = sum(facts.nonzero.values()) + sum(nnz[n] - facts.nonzero[n] for n in nnz)
     return SizeReport(total, params_nonzero, total * FP32, csr, bitmask, nm if holds() else None, None)
 
