@@ -56,10 +56,7 @@ def calibration_inputs(loaded, n_samples: int, seq_len: int, seed: int) -> list[
     """Batches holding n_samples sequences from the training split: LM windows, or tweets."""
     if n_samples < MIN_SAMPLES:
         raise PruneScopeError(f"calibration needs at least {MIN_SAMPLES} sample, got {n_samples}")
-    max_pos = max_positions(loaded.model)
-    if max_pos is not None and seq_len > max_pos:
-        raise PruneScopeError(f"calibration sequence length {seq_len} is beyond this model's maximum of "
-                              f"{max_pos} tokens; use at most {max_pos}")
+    check_length(loaded.model, seq_len)
     if seq_len < 2:
         raise PruneScopeError(f"calibration sequence length must be at least 2 tokens, got {seq_len}")
     rng = random.Random(seed)
@@ -78,6 +75,14 @@ def calibration_inputs(loaded, n_samples: int, seq_len: int, seed: int) -> list[
     pool = datasets.tweets("train")
     picks = rng.sample(range(len(pool)), min(n_samples, len(pool)))
     return [dict(tokenize(tok, pool[i][0], truncation=True, max_length=seq_len, return_tensors="pt")) for i in picks]
+
+
+def check_length(model: nn.Module, seq_len: int) -> None:
+    """Refuse calibration sequences longer than the model's position embeddings reach."""
+    max_pos = max_positions(model)
+    if max_pos is not None and seq_len > max_pos:
+        raise PruneScopeError(f"calibration sequence length {seq_len} is beyond this model's maximum of "
+                              f"{max_pos} tokens; use at most {max_pos}")
 
 
 def max_positions(model: nn.Module) -> int | None:

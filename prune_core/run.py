@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from . import datasets, evaluate
-from .calibration import Calibration, calibration_inputs, max_positions
+from .calibration import Calibration, calibration_inputs, check_length, max_positions
 from .config import PruneConfig
 from .errors import PruneScopeError
 from .masks import LayerStats, MaskSet, layer_stats, materialize
@@ -250,9 +250,8 @@ def check_fits(loaded: LoadedModel, config: PruneConfig, latency: LatencySpec | 
         calibrated = IMPORTANCE[config.method].needs_calibration
     else:
         calibrated = get_method(config.method).info.needs_calibration
-    if calibrated and limit is not None and config.calib_seq_len > limit:
-        raise PruneScopeError(f"calibration sequence length {config.calib_seq_len} is beyond this model's maximum "
-                              f"of {limit} tokens; use at most {limit}")
+    if calibrated:
+        check_length(loaded.model, config.calib_seq_len)
     return config
 
 
