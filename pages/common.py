@@ -26,7 +26,7 @@ from prune_core.errors import PruneScopeError
 from prune_core.jobs import JobGate
 from prune_core.memory import release_soon
 from prune_core.run import LatencySpec, PruneResult, dense_baseline, run
-from prune_core.settings import settings
+from prune_core.settings import settings, usable_cores
 from prune_core.summary import MaskSummary, summarize, warm
 from prune_core.uploads import SHARED_SCOPE, save_upload, shared_uploads, sharing
 from prune_core.zoo import EMBEDDED, LoadedModel, load_model, resolve
@@ -40,7 +40,7 @@ Progress = Callable[[float, str], None]
 @st.cache_resource(show_spinner=False)
 def job_gate() -> JobGate:
     """Bounds the heavy computations of all sessions (PRUNESCOPE_MAX_JOBS, default the cores)."""
-    return JobGate(settings().max_jobs)
+    return JobGate(settings().max_jobs, cores=usable_cores())
 
 
 @st.cache_resource(show_spinner=False)
@@ -76,12 +76,12 @@ def cached_model(name: str) -> LoadedModel:
     return shared_cache().get(("model", name), lambda progress: load_model(name), kind="model")
 
 
-def cached_baseline(name: str, measure_file: bool, progress: Progress | None = None):
-    """Dense quality and sizes, measured once per model (a heavy job)."""
+def cached_baseline(name: str, measure_file: bool, progress: Progress | None = None, evaluation: str = "full"):
+    """Dense quality and sizes, measured once per model and evaluation (a heavy job)."""
     def compute(report):
         report(0.05, f"measuring the dense {name} once (shared by all sessions)")
-        return dense_baseline(cached_model(name), measure_file)
-    return shared_cache().get(("baseline", name, measure_file), compute, heavy=True, kind="baseline",
+        return dense_baseline(cached_model(name), measure_file, evaluation)
+    return shared_cache().get(("baseline", name, measure_file, evaluation), compute, heavy=True, kind="baseline",
                               on_update=_updates(progress))
 
 
@@ -104,19 +104,26 @@ def cached_summary(name: str, config: PruneConfig, progress: Progress | None = N
 
 
 def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool,
-               progress: Progress | None = None,
-               summary: MaskSummary | None = None) -> tuple[PruneResult, PruneDelta]:
+               progress: Progress | None = None, summary: MaskSummary | None = None, evaluation: str = "full",
+               with_copy: Callable[[object, PruneDelta], None] | None = None) -> tuple[PruneResult, PruneDelta]:
     """(PruneResult, PruneDelta); returning to a setting is instant, the same setting asked by
     several sessions is computed once. The delta rebuilds the pruned copy (`delta.build`) or one
     pruned matrix (`delta.weight`): a whole copy is not kept (540 MB for SmolLM2). `summary`: the
-    cheap phase's result for this setting, whose masks and counts are reused."""
+    cheap phase's result for this setting, whose masks and counts are reused. `with_copy(pruned,
+    delta)`: more work on the pruned copy in the same job, while it exists (the page's outputs),
+    instead of rebuilding it in another."""
     def compute(report):
         loaded = cached_model(name)
-        baseline = cached_baseline(name, measure_file, report)
-        result, pruned = run(loaded, config, baseline, spec, measure_file, progress=report, summary=summary)
-        return result, PruneDelta.between(loaded.model, pruned, result.structure)
-    return shared_cache().get(("run", name, config.validated(), spec, measure_file), compute, heavy=True,
-                              on_update=_updates(progress))
+        baseline = cached_baseline(name, measure_file, report, evaluation)
+        result, pruned = run(loaded, config, baseline, spec, measure_file, progress=report, summary=summary,
+                             evaluation=evaluation)
+        delta = PruneDelta.between(loaded.model, pruned, result.structure)
+        if with_copy is not None:
+            report(0.95, "the pruned model's outputs")
+            with_copy(pruned, delta)
+        return result, delta
+    return shared_cache().get(("run", name, config.validated(), spec, measure_file, evaluation), compute,
+                              heavy=True, on_update=_updates(progress))
 
 
 def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
@@ -129,23 +136,27 @@ def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
     return shared_cache().get(("generate", name, "dense", prompt, n_new, seed), compute, heavy=True)
 
 
-def pruned_generation(name: str, delta: PruneDelta, prompt: str, n_new: int, seed: int) -> str:
-    """The pruned model's continuation, from a copy rebuilt for it and dropped after."""
+def pruned_generation(name: str, delta: PruneDelta, prompt: str, n_new: int, seed: int, pruned=None) -> str:
+    """The pruned model's continuation: from `pruned` (the copy of a running job), else from a copy
+    rebuilt for it and dropped after."""
     from prune_core import samples
 
     def compute(report):
         loaded = cached_model(name)
-        return samples.generate(delta.build(loaded.model), loaded.tokenizer, prompt, n_new, seed)
+        model = pruned if pruned is not None else delta.build(loaded.model)
+        return samples.generate(model, loaded.tokenizer, prompt, n_new, seed)
     return shared_cache().get(("generate", name, delta.digest, prompt, n_new, seed), compute, heavy=True)
 
 
-def pruned_classification(name: str, delta: PruneDelta, sentences: list[str]) -> list[dict[str, float]]:
-    """Class probabilities of the pruned model, from a copy rebuilt for it and dropped after."""
+def pruned_classification(name: str, delta: PruneDelta, sentences: list[str], pruned=None) -> list[dict[str, float]]:
+    """Class probabilities of the pruned model: from `pruned` (the copy of a running job), else from a
+    copy rebuilt for it and dropped after."""
     from prune_core import samples
 
     def compute(report):
         loaded = cached_model(name)
-        return samples.classify(delta.build(loaded.model), loaded.tokenizer, sentences)
+        model = pruned if pruned is not None else delta.build(loaded.model)
+        return samples.classify(model, loaded.tokenizer, sentences)
     return shared_cache().get(("classify", name, delta.digest, tuple(sentences)), compute, heavy=True)
 
 

@@ -13,7 +13,7 @@ from prune_core.export import zip_export
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
 from prune_core.recipe import export_pruned
-from prune_core.run import LatencySpec, speed_note
+from prune_core.run import EVALUATIONS, LatencySpec, eval_settings, speed_note
 from prune_core.tables import histogram_frame, latency_frame, layers_frame, quality_frame, sizes_frame
 from prune_core.structural import IMPORTANCE
 from prune_core.targets import SCOPES
@@ -88,8 +88,14 @@ def page() -> None:
         default = LatencySpec.for_model(card)
         spec = LatencySpec(batch=int(m1.number_input("Latency batch", 1, 64, default.batch)),
                            seq_len=int(m2.number_input("Latency tokens per sequence", 8, 512, default.seq_len)),
-                           reps=int(m3.number_input("Timed repetitions", 3, 50, default.reps)), threads=2)
-        measure_file = st.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
+                           reps=int(m3.number_input("Timed repetitions", 3, 50, default.reps)),
+                           warmup=default.warmup, threads=2)
+        n1, n2 = st.columns(2)
+        evaluation = n1.radio("Held-out evaluation", list(EVALUATIONS), index=list(EVALUATIONS).index("quick"),
+                              horizontal=True, key="evaluation",
+                              help="\n\n".join(f"**{k}**: {v}" for k, v in EVALUATIONS.items()) +
+                                   "\n\nDense and pruned are always scored on the same examples.")
+        measure_file = n2.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
 
     config = PruneConfig(method, sparsity_pct / 100, pattern, "layer" if layer_only else allocation,
@@ -98,7 +104,7 @@ def page() -> None:
     if not parsed.structural:
         st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
 
-    guess = _predict_gate(loaded, config)
+    guess = _predict_gate(loaded, config, evaluation)
 
     # ---- cheap phase: counts and sizes from the weights and masks, on screen at once ---------------
     warm_model(loaded.key)  # per-model facts the counts use, built once in the background
@@ -169,18 +175,28 @@ def page() -> None:
         text = st.text_area("Prompt", value=samples.EXAMPLE_PROMPT, height=70)
     outputs_slot = st.empty()
     outputs_slot.info("Outputs: after the measurement…", icon=":material/hourglass_top:")
+    classifier = loaded.task == "sequence-classification"
+    sentences = ([text] if text.strip() else []) + samples.EXAMPLE_SENTENCES
+    n_new = samples.new_tokens(card.params)
+    if classifier:  # the outputs are computed on the measuring job's pruned copy, not on a rebuilt one
+        with_copy = lambda pruned, delta: pruned_classification(loaded.key, delta, sentences, pruned)  # noqa: E731
+    else:
+        with_copy = (lambda pruned, delta: pruned_generation(loaded.key, delta, text, n_new, int(seed), pruned)
+                     ) if text.strip() else None
 
     # ---- heavy phase: pruned copy, quality with its interval, latency, file size (cached) ----------
     bar = status_slot.progress(0.0, text="measuring quality and latency…")
     try:
         result, delta = cached_run(loaded.key, config, spec, measure_file,
-                                   lambda f, m: bar.progress(min(1.0, f), text=m), summary)
+                                   lambda f, m: bar.progress(min(1.0, f), text=m), summary, evaluation, with_copy)
     except PruneScopeError as exc:
         status_slot.error(f"Cannot measure with these settings: {exc}")
         st.stop()
     status_slot.empty()
     _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slot, quality_chart_slot,
                    latency_chart_slot, caption_slot)
+    if evaluation == "quick":
+        _refine(loaded, config, spec, result)
     if guess is not None:
         scored = teaching.score_guess(guess, result.quality, result.quality_dense)
         log = st.session_state.setdefault("predict_log", {})  # keyed by setting: a rerun does not add a row
@@ -195,8 +211,7 @@ def page() -> None:
 
     # ---- outputs side by side, last ----------------------------------------------------------------
     with outputs_slot.container():
-        if loaded.task == "sequence-classification":
-            sentences = ([text] if text.strip() else []) + samples.EXAMPLE_SENTENCES
+        if classifier:
             dense_p = samples.classify(loaded.model, loaded.tokenizer, sentences)
             pruned_p = pruned_classification(loaded.key, delta, sentences)
             st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
@@ -204,7 +219,6 @@ def page() -> None:
                           for s, d, p in zip(sentences, dense_p, pruned_p)], hide_index=True, width="stretch")
             st.caption("Same sentences, class probabilities of the dense and the pruned model.")
         elif text.strip():
-            n_new = samples.new_tokens(card.params)
             if cut := samples.prompt_cut(loaded.model, loaded.tokenizer, text, n_new):
                 st.info(f"The prompt is longer than this model's context: its first {cut} tokens are left out so "
                         f"that {n_new} new tokens fit.")
@@ -227,7 +241,7 @@ def _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slo
                   help=f"95 % interval: {result.quality_interval}. Intervals that overlap with dense's mean the "
                        "difference may be noise of the evaluation size.")
         if result.quality_lo is not None:
-            st.caption(f"95 % CI {result.quality_lo:.4g}–{result.quality_hi:.4g} (dense "
+            st.caption(f"{result.evaluation} evaluation · 95 % CI {result.quality_lo:.4g}–{result.quality_hi:.4g} (dense "
                        f"{result.quality_dense_lo:.4g}–{result.quality_dense_hi:.4g})")
     lat_d, lat_p = result.latency_dense, result.latency_pruned
     noise = max(lat_d.q3_ms - lat_d.q1_ms, lat_p.q3_ms - lat_p.q1_ms)
@@ -245,7 +259,33 @@ def _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slo
                                     width="stretch")
     latency_chart_slot.plotly_chart(charts.latency_chart(latency_frame(result)), width="stretch")
     caption_slot.caption(f"Pruned in {result.prune_seconds:.2f} s; whole measurement {result.total_seconds:.1f} s. "
-                         f"Quality on held-out data: {card.eval}; 95 % interval: {result.quality_interval}.")
+                         f"Quality on held-out data ({result.evaluation} evaluation): "
+                         f"{eval_settings(card, result.evaluation)}; 95 % interval: {result.quality_interval}.")
+
+
+def _refine(loaded, config: PruneConfig, spec: LatencySpec, quick) -> None:
+    """The quick evaluation's figure beside the full one, on request: the interval narrows."""
+    key = f"refine|{loaded.key}|{config}"
+    if not (st.session_state.get(key) or st.button("Refine: score this setting on the full held-out set",
+                                                   key="refine_button",
+                                                   help="The slider uses a quick evaluation (" +
+                                                        EVALUATIONS["quick"] + "). This scores dense and pruned "
+                                                        "on the whole held-out set.")):
+        return
+    st.session_state[key] = True
+    bar = st.progress(0.0, text="scoring on the full held-out set…")
+    try:
+        full, _ = cached_run(loaded.key, config, spec, False, lambda f, m: bar.progress(min(1.0, f), text=m),
+                             evaluation="full")
+    except PruneScopeError as exc:
+        bar.empty()
+        st.error(f"Cannot measure with these settings: {exc}")
+        return
+    bar.empty()
+    st.success(f"**{full.quality_metric}, full evaluation: {full.quality:.4g}** (95 % CI {full.quality_lo:.4g}–"
+               f"{full.quality_hi:.4g}; dense {full.quality_dense:.4g}). The quick one said {quick.quality:.4g} "
+               f"({quick.quality_lo:.4g}–{quick.quality_hi:.4g}; dense {quick.quality_dense:.4g}): four times the "
+               f"data, an interval about half as wide ({full.quality_interval}).", icon=":material/zoom_in:")
 
 
 def _download(loaded, config: PruneConfig, result, delta) -> None:
@@ -265,7 +305,7 @@ def _setting_text(config: PruneConfig) -> str:
     return f"{config.method}, {config.pattern}, {config.sparsity:.0%}, {config.allocation}, {config.scope}"
 
 
-def _predict_gate(loaded, config: PruneConfig) -> float | None:
+def _predict_gate(loaded, config: PruneConfig, evaluation: str) -> float | None:
     """'Predict, then reveal': hold the results back until the student has guessed the quality.
 
     Returns the guess once revealed (None when the mode is off); stops the page while waiting.
@@ -279,7 +319,7 @@ def _predict_gate(loaded, config: PruneConfig) -> float | None:
     key = f"{loaded.key}|{config}"
     if key in revealed:
         return revealed[key]
-    dense = card.quality_dense if card.quality_dense is not None else cached_baseline(loaded.key, False).quality
+    dense = cached_baseline(loaded.key, False, evaluation=evaluation).quality
     st.markdown(f"**Your turn.** With *{_setting_text(config)}*, what held-out **{card.quality_metric}** do you "
                 f"expect? The dense model scores **{dense:.4g}**" + (" (lower is better)." if lower else
                                                                      " (higher is better)."))

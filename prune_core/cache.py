@@ -212,6 +212,8 @@ class SharedCache:
                 on_update(status)
 
         def progress(fraction: float, message: str) -> None:
+            if heavy and self.gate is not None:  # a new phase: take this moment's share of the cores
+                self.gate.share()
             report(JobStatus("running", fraction, message))
 
         try:

@@ -10,6 +10,11 @@ A waiting caller's `on_wait(place, running)` is called at once and then every `p
 waiting session notices that its user moved on (the rerun is raised inside that callback) and
 leaves the line. A thread that already holds a slot passes through: a heavy job that calls
 another heavy function does not wait for itself.
+
+The cores are shared out too: a job running alone uses them all, two running jobs half each
+(`share`, called on entry and at each phase of a job). torch's thread count belongs to the calling
+thread, and two jobs of 2 OpenMP threads each on 2 cores spin against each other: both slow down
+far more than by taking turns.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator
+
+import torch
 
 WaitCallback = Callable[[int, int], None]  # (place in line, 1 = next; jobs running)
 
@@ -40,10 +47,10 @@ class GateStatus:
 class JobGate:
     """Counting semaphore with a FIFO line and places that callers can see."""
 
-    def __init__(self, limit: int, poll: float = 0.25):
+    def __init__(self, limit: int, poll: float = 0.25, cores: int | None = None):
         if limit < 1:
             raise ValueError("a gate needs at least one slot")
-        self.limit, self.poll = limit, poll
+        self.limit, self.poll, self.cores = limit, poll, cores
         self._cond = threading.Condition()
         self._line: deque[object] = deque()  # tickets of waiting callers, oldest first
         self._running = 0
@@ -70,12 +77,26 @@ class JobGate:
         self._acquire(on_wait)
         self._local.depth = 1
         try:
+            self.share()
             yield
         finally:
+            if self.cores:  # back to every core: torch also hands the last count set to threads started later
+                torch.set_num_threads(self.cores)
             self._local.depth = 0
             with self._cond:
                 self._running -= 1
                 self._cond.notify_all()
+
+    def share(self) -> int:
+        """Set the calling job's torch threads to its share of the cores now (all of them when it runs
+        alone) and return it; a no-op (0) for a gate that does not share cores or outside a slot."""
+        if not self.cores or not self.held_here():
+            return 0
+        with self._cond:
+            running = max(1, self._running)
+        threads = max(1, self.cores // running)
+        torch.set_num_threads(threads)
+        return threads
 
     def _acquire(self, on_wait: WaitCallback | None) -> None:
         ticket = object()

@@ -175,8 +175,9 @@ _TIMING = threading.RLock()  # re-entrant: a timed helper may call another
 def timing_threads(threads: int):
     """Hold the process's one timing slot with `threads` torch threads, restored afterwards.
 
-    The thread count is process-wide, and two sessions timing at once would each measure the
-    other's load: every latency figure is taken inside this, one at a time.
+    torch's thread count belongs to the calling thread, but the cores are the whole process's: two
+    sessions timing at once would each measure the other's load. Every latency figure is taken
+    inside this, one at a time.
     """
     with _TIMING:
         previous = torch.get_num_threads()

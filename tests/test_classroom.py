@@ -60,6 +60,35 @@ def test_gate_runs_at_most_limit_jobs_and_reaches_it():
     assert not pair.broken and peak == 2 and gate.status().running == 0
 
 
+def test_gate_shares_the_cores_between_the_jobs_running_now():
+    gate = JobGate(2, cores=2)
+    first_in, second_in, release = threading.Event(), threading.Event(), threading.Barrier(3)
+    seen = {}
+
+    def job(name, entered, other):
+        with gate.slot():
+            seen[f"{name} on entry"] = torch.get_num_threads()
+            entered.set()
+            assert other.wait(20)
+            seen[f"{name} at the next phase"] = gate.share()
+            assert torch.get_num_threads() == seen[f"{name} at the next phase"]
+            release.wait(20)
+        seen[f"{name} after"] = torch.get_num_threads()
+
+    a = threading.Thread(target=job, args=("a", first_in, second_in))
+    a.start()
+    assert first_in.wait(20)
+    b = threading.Thread(target=job, args=("b", second_in, first_in))
+    b.start()
+    assert second_in.wait(20)
+    release.wait(20)
+    a.join(20), b.join(20)
+    assert seen["a on entry"] == 2  # alone: every core
+    assert seen["b on entry"] == 1 and seen["a at the next phase"] == 1 == seen["b at the next phase"]
+    assert seen["a after"] == seen["b after"] == 2  # out of the gate: every core again
+    assert JobGate(2).share() == 0 and JobGate(2, cores=4).share() == 0  # no sharing / outside a slot: no-op
+
+
 def test_gate_is_fifo_and_tells_each_waiter_its_place():
     gate = JobGate(1, poll=0.01)
     release, order, places = threading.Event(), [], {}

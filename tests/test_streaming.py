@@ -18,10 +18,10 @@ def test_summary_is_ready_while_the_evaluation_is_blocked(gpt, monkeypatch):
     started, release = threading.Event(), threading.Event()
     real = run_module.quality_estimate
 
-    def blocked(loaded, model):  # the real evaluation, held back until the test lets it go
+    def blocked(loaded, model, *evaluation):  # the real evaluation, held back until the test lets it go
         started.set()
         assert release.wait(120)
-        return real(loaded, model)
+        return real(loaded, model, *evaluation)
 
     monkeypatch.setattr(run_module, "quality_estimate", blocked)
     config = PruneConfig("magnitude", 0.65)
@@ -48,7 +48,7 @@ def test_summary_is_ready_while_the_evaluation_is_blocked(gpt, monkeypatch):
 
 
 def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(monkeypatch):
-    def never(loaded, model):  # the evaluation does not come back: the script stops where it waits
+    def never(loaded, model, *evaluation):  # the evaluation does not come back: the script stops where it waits
         st.stop()
 
     monkeypatch.setattr(run_module, "quality_estimate", never)
@@ -67,3 +67,40 @@ def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(
     titles = " ".join(c.proto.spec for c in charts)
     assert "Sparsity per layer" in titles and "Weights of" in titles and "storage format" in titles
     assert any("measuring" in i.value for i in at.info)
+
+
+def test_quick_evaluation_is_a_quarter_of_the_cards_on_the_same_data(gpt, bert):
+    from prune_core.errors import PruneScopeError
+    from prune_core.run import eval_settings, prune_model, quality_estimate
+
+    full, quick = eval_settings(gpt.card, "full"), eval_settings(gpt.card, "quick")
+    assert full == gpt.card.eval and quick["max_tokens"] == full["max_tokens"] // 4
+    assert quick["max_tokens"] // quick["seq_len"] >= 8  # enough windows for the bootstrap
+    assert eval_settings(bert.card, "quick")["n_examples"] == bert.card.eval["n_examples"] // 4
+    with pytest.raises(PruneScopeError, match="unknown evaluation"):
+        eval_settings(gpt.card, "thorough")
+    pruned = prune_model(gpt, PruneConfig("magnitude", 0.6))[1]
+    q_full, q_quick = quality_estimate(gpt, pruned, "full"), quality_estimate(gpt, pruned, "quick")
+    assert (q_full.n, q_quick.n) == (32, 8) and "quick" in q_quick.how and "quick" not in q_full.how
+    assert q_quick.hi - q_quick.lo > 1.3 * (q_full.hi - q_full.lo)  # a quarter of the data: a wider interval
+    dense_quick = quality_estimate(gpt, gpt.model, "quick")
+    assert dense_quick.n == q_quick.n and q_quick.value > dense_quick.value  # same windows, pruning hurts
+    acc = quality_estimate(bert, bert.model, "quick")
+    assert acc.n == 250 and "quick" in acc.how
+
+
+def test_a_run_does_its_extra_work_on_its_own_pruned_copy(gpt):
+    from pages import common
+    from prune_core import samples
+
+    st.cache_resource.clear()
+    config, seen = PruneConfig("magnitude", 0.35), {}
+
+    def on_copy(pruned, delta):
+        seen["text"] = common.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3, pruned)
+    result, delta = common.cached_run(gpt.key, config, FAST, False, evaluation="quick", with_copy=on_copy)
+    assert result.evaluation == "quick" and "quick" in result.quality_interval
+    rebuilt = samples.generate(delta.build(gpt.model), gpt.tokenizer, "ROMEO:", 12, 3)
+    assert seen["text"] == rebuilt  # the same text as from a rebuilt copy...
+    assert common.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3) == rebuilt  # ...and cached under its key
+    assert ("generate", gpt.key, delta.digest, "ROMEO:", 12, 3) in common.shared_cache()
