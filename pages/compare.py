@@ -12,10 +12,11 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from pages.common import get_model
+from pages.common import get_model, job_gate
 from pages.layers import _proposal
 from prune_core import charts
 from prune_core.errors import PruneScopeError
+from prune_core.jobs import ordinal
 from prune_core.methods import METHODS
 from prune_core.run import LatencySpec
 from prune_core.store import Store
@@ -53,9 +54,32 @@ def _settle_interrupted(store: Store) -> None:
                                                f"(partial sweep {active['sweep']}); the run in progress was dropped.")
 
 
+def _sweep(loaded, configs, grid: list[float], store: Store, executor: str, address: str, fallback: bool,
+           proposed: bool, active: dict, bar) -> tuple[pd.DataFrame, int]:
+    """The grid, then the proposed allocations: (the grid's frame, runs done)."""
+    total, sweep = active["total"], active["sweep"]
+    frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), should_stop=active["stop"].is_set,
+                      progress=lambda i, n, c: bar.progress(i / total, text=f"{i}/{total} done; last: {c.method} "
+                                                                             f"at {c.sparsity:.0%}"),
+                      executor=executor, address=address or None, fallback_local=fallback, sweep_id=sweep)
+    done = len(frame)
+    if proposed and not frame.attrs["partial"]:
+        dense_q = float(frame["quality_dense"].iloc[0])
+        for target in grid:
+            if active["stop"].is_set():
+                break
+            bar.progress(done / total, text=f"{done}/{total} done; sensitivity-proposed allocation at {target:.0%}"
+                                            " (the sensitivity analysis runs once per model)")
+            alloc, quality, sparsity, _, _ = _proposal(loaded.key, target)
+            store.add(proposed_run(loaded, target, alloc, quality, sparsity, dense_q), sweep=sweep)
+            done += 1
+    return frame, done
+
+
 def _run(loaded, configs, grid: list[float], store: Store, executor: str, address: str, fallback: bool,
          proposed: bool) -> None:
-    """Run the sweep (and the proposed allocations) with a Stop button; the page reruns when done."""
+    """Run the sweep (and the proposed allocations) with a Stop button, in one heavy-job slot (a class
+    shares the cores: a sweep waits its turn like a slider move); the page reruns when done."""
     sweep = uuid.uuid4().hex[:12]
     total = len(configs) + (len(grid) if proposed else 0)
     active = {"sweep": sweep, "total": total, "model": loaded.key, "stop": threading.Event(),
@@ -66,21 +90,9 @@ def _run(loaded, configs, grid: list[float], store: Store, executor: str, addres
               help="Stops the sweep; the runs already finished stay stored and charted.")
     bar = st.progress(0.0, text="measuring the dense model…")
     try:
-        frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), should_stop=active["stop"].is_set,
-                          progress=lambda i, n, c: bar.progress(i / total, text=f"{i}/{total} done; last: {c.method} "
-                                                                                 f"at {c.sparsity:.0%}"),
-                          executor=executor, address=address or None, fallback_local=fallback, sweep_id=sweep)
-        done = len(frame)
-        if proposed and not frame.attrs["partial"]:
-            dense_q = float(frame["quality_dense"].iloc[0])
-            for target in grid:
-                if active["stop"].is_set():
-                    break
-                bar.progress(done / total, text=f"{done}/{total} done; sensitivity-proposed allocation at {target:.0%}"
-                                                " (the sensitivity analysis runs once per model)")
-                alloc, quality, sparsity, _, _ = _proposal(loaded.key, target)
-                store.add(proposed_run(loaded, target, alloc, quality, sparsity, dense_q), sweep=sweep)
-                done += 1
+        with job_gate().slot(lambda place, running: bar.progress(0.0, text=f"waiting for a free slot: {ordinal(place)} "
+                                                                           f"in line ({running} heavy jobs running)")):
+            frame, done = _sweep(loaded, configs, grid, store, executor, address, fallback, proposed, active, bar)
     except ExecutorUnavailable as exc:
         st.session_state.pop("cmp_active", None)
         st.error(f"Cannot run on {executor}: {exc}. In this page: pick *local* under *Run on*, or tick *if Ray is "

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pandas as pd
 import streamlit as st
 
-from pages.common import get_model
+from pages.common import get_model, job_gate, shared_cache
 from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.export import zip_export
+from prune_core.jobs import ordinal
 from prune_core.finetune import FinetuneConfig, finetune, recovery_budget
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
@@ -24,14 +26,20 @@ from prune_core.recipe import export_finetuned
 
 
 def _job(loaded, config: PruneConfig, ft: FinetuneConfig) -> dict:
-    """Start fine-tuning in a thread; the returned dict is filled in as it runs."""
+    """Start fine-tuning in a thread, in a heavy-job slot; the returned dict is filled in as it runs.
+
+    The fine-tuned model goes to the shared cache (counted in the memory budget, dropped first when it
+    is full), not to the session: `model_key` finds it."""
     job = {"key": (loaded.key, config, ft), "points": [], "stop": threading.Event(), "result": None,
-           "model": None, "error": None, "started": time.time()}
+           "model_key": ("finetuned", uuid.uuid4().hex), "error": None, "started": time.time(), "place": 0}
 
     def work() -> None:
         try:
-            job["result"], job["model"] = finetune(loaded, config, ft, lambda p, n: job["points"].append(p),
-                                                   job["stop"].is_set)
+            with job_gate().slot(lambda place, running: job.update(place=place)):
+                job["place"] = 0
+                result, model = finetune(loaded, config, ft, lambda p, n: job["points"].append(p), job["stop"].is_set)
+            shared_cache().get(job["model_key"], lambda report: model, kind="finetuned")
+            job["result"] = result
         except PruneScopeError as exc:
             job["error"] = str(exc)
 
@@ -55,6 +63,8 @@ def _watch(job: dict, chart_box, bar) -> None:
     steps = job["key"][2].steps
     redraws = 0
     while job["thread"].is_alive():
+        if job["place"]:
+            bar.progress(0.0, text=f"waiting for a free slot: {ordinal(job['place'])} in line")
         curve = _curve(job)
         if len(curve):
             last = curve.iloc[-1]
@@ -66,14 +76,11 @@ def _watch(job: dict, chart_box, bar) -> None:
         time.sleep(1.0)  # redrawing costs the training thread CPU (and the GIL): once a second is enough
 
 
-def _zip_export(job: dict, loaded) -> bytes:
-    """The fine-tuned model as an exported folder (safetensors + tokenizer + recipe.json), zipped once
-    per job (every rerun of the page offers the same bytes)."""
-    if "zip" in job:
-        return job["zip"]
+def _zip_export(model, job: dict, loaded) -> bytes:
+    """The fine-tuned model as an exported folder (safetensors + tokenizer + recipe.json), zipped when
+    the button is clicked (not kept: it is as big as the model)."""
     name, config, ft = job["key"]
-    job["zip"] = zip_export(lambda folder: export_finetuned(job["model"], loaded, job["result"], config, ft, folder))
-    return job["zip"]
+    return zip_export(lambda folder: export_finetuned(model, loaded, job["result"], config, ft, folder))
 
 
 def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:
@@ -128,9 +135,15 @@ def _report(job: dict, loaded) -> None:
                f"evaluation ({loaded.card.eval}). The pattern is checked after every step.")
     for note in res.notes:
         st.info(note)
-    st.download_button("Download the fine-tuned model (zip: safetensors, tokenizer, recipe.json)",
-                       _zip_export(job, loaded), f"{res.model}-{res.method}-{res.sparsity_target:.0%}-finetuned.zip",
-                       "application/zip", key="ft_download")
+    model = shared_cache().peek(job["model_key"])
+    if model is None:
+        st.warning("The fine-tuned model was dropped to keep the server within its memory budget (the figures above "
+                   "stay). Press *Fine-tune* again to download it, or rebuild it headless from the command below.")
+    else:
+        st.download_button("Download the fine-tuned model (zip: safetensors, tokenizer, recipe.json)",
+                           lambda: _zip_export(model, job, loaded),
+                           f"{res.model}-{res.method}-{res.sparsity_target:.0%}-finetuned.zip", "application/zip",
+                           key="ft_download", on_click="ignore")
     st.caption("Reload it with `transformers` (zeros included) or rebuild it headless: "
                "`python -m prune_core finetune --recipe recipe.json`.")
 

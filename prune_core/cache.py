@@ -154,6 +154,12 @@ class SharedCache:
         with self._lock:
             return [k for k, e in self._entries.items() if e.kind == kind]
 
+    def peek(self, key: Hashable) -> Any:
+        """The cached value, or None: never computes (for values that cannot be remade on demand)."""
+        with self._lock:
+            entry = self._lookup(key)
+        return None if entry is None else entry.value
+
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
             return key in self._entries

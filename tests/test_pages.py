@@ -210,6 +210,14 @@ def test_finetune_page_trains_keeps_the_pattern_and_offers_the_model():
     assert cards["Weights removed (kept all along)"] == "80.0%"
     assert float(cards["After fine-tuning"]) > 0.5
     assert at.get("download_button") and at.get("plotly_chart")
+    from pages import common  # the model is in the shared, budgeted cache, not in the session
+
+    assert len(common.shared_cache().keys("finetuned")) >= 1
+    common.shared_cache().clear()  # as if the budget had pushed it out
+    at.run()
+    assert not at.exception and not at.get("download_button")
+    assert any("dropped to keep the server within its memory budget" in w.value for w in at.warning)
+    assert float({m.label: m.value for m in at.metric}["After fine-tuning"]) > 0.5  # the figures stay
 
 
 def test_finetune_page_rejects_a_bad_learning_rate():
