@@ -68,16 +68,17 @@ def plan_moves(moves: int, seed: int, stride: int) -> list[tuple[str, int, int]]
 
 
 def expected_quality(model: str, sparsities: set[int]) -> dict[int, float]:
-    """The held-out quality of each magnitude run, computed in this process before the moves."""
+    """The held-out quality of each magnitude run (the page's default quick evaluation), computed in
+    this process before the moves."""
     import torch
 
     from prune_core.config import PruneConfig
-    from prune_core.run import measure_quality, prune_model
+    from prune_core.run import prune_model, quality_estimate
     from prune_core.zoo import load_model
 
     torch.set_num_threads(2)
     loaded = load_model(model)
-    return {s: measure_quality(loaded, prune_model(loaded, PruneConfig("magnitude", s / 100))[1])
+    return {s: quality_estimate(loaded, prune_model(loaded, PruneConfig("magnitude", s / 100))[1], "quick").value
             for s in sorted(sparsities)}
 
 
