@@ -65,3 +65,11 @@ def test_one_shot_methods_and_bad_steps_are_refused(gpt):
         ScheduleStepper(gpt, PruneConfig("magnitude", 0.5))
     with pytest.raises(PruneScopeError, match="whole number"):
         ScheduleStepper(gpt, PruneConfig("gradual", 0.5), FinetuneConfig(steps=2, batch_size=2, loss_samples=2)).advance(0)
+
+
+def test_models_too_big_for_a_private_copy_per_user_are_refused(gpt):
+    from dataclasses import replace
+
+    big = replace(gpt, card=replace(gpt.card, params=135_000_000))  # SmolLM2's size on the same (real) weights
+    with pytest.raises(PruneScopeError, match="private copy"):
+        ScheduleStepper(big, PruneConfig("gradual", 0.5))
