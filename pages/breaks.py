@@ -66,11 +66,15 @@ def _flips_view(loaded, method: str, col) -> None:
         st.info("No example changed its label anywhere on the grid.")
         return
     st.markdown("**The 10 most fragile examples** (first to flip; ties: least confident dense prediction first)")
+    conf = dict(format="%.2f", min_value=0, max_value=1, width="small")
     st.dataframe(top, hide_index=True, width="stretch", column_config={
-        "dense_confidence": st.column_config.ProgressColumn("dense confidence", format="%.2f", min_value=0, max_value=1),
-        "pruned_confidence": st.column_config.ProgressColumn("pruned confidence", format="%.2f", min_value=0,
-                                                             max_value=1),
-        "flipped_at": st.column_config.NumberColumn("flipped at sparsity", format="percent")})
+        "sentence": st.column_config.TextColumn("held-out sentence", width="large"),
+        "label": st.column_config.TextColumn("true label", width="small"),
+        "dense_prediction": st.column_config.TextColumn("dense says", width="small"),
+        "dense_confidence": st.column_config.ProgressColumn("dense confidence", **conf),
+        "flipped_at": st.column_config.NumberColumn("flipped at", format="percent", width="small"),
+        "pruned_prediction": st.column_config.TextColumn("pruned says", width="small"),
+        "pruned_confidence": st.column_config.ProgressColumn("pruned confidence", **conf)})
 
 
 def _tokens_view(loaded, method: str, col) -> None:
@@ -89,7 +93,14 @@ def _tokens_view(loaded, method: str, col) -> None:
                f"dense {frame['dense_loss'].mean():.3f}, pruned {frame['pruned_loss'].mean():.3f} nats. Look for "
                "names, punctuation and line starts.")
     st.markdown("**Tokens whose loss rose most**")
-    st.dataframe(worst_tokens(frame), hide_index=True, width="stretch")
+    worst = worst_tokens(frame)
+    for col in ("context", "token"):  # make line breaks visible in the table
+        worst[col] = worst[col].str.replace("\n", "↵", regex=False)
+    st.dataframe(worst, hide_index=True, width="stretch", column_config={
+        "context": st.column_config.TextColumn("text before it"),
+        "rise": st.column_config.NumberColumn("loss rise (nats)", format="%+.3f"),
+        "dense_loss": st.column_config.NumberColumn("dense loss", format="%.3f"),
+        "pruned_loss": st.column_config.NumberColumn("pruned loss", format="%.3f")})
 
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.common import cached_model, heavy
+from pages.common import cached_model, cached_summary, heavy
 from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.disagree import Disagreement, compare_methods, input_norms, scatter_sample
@@ -23,8 +23,10 @@ WHY = ("Magnitude looks only at |w|, so it removes everything below one height; 
 @st.cache_resource(max_entries=3, show_spinner=False)
 @heavy
 def _disagreement(name: str, a: str, b: str, sparsity: float, pattern: str) -> Disagreement:
-    """Both methods' masks, bit-packed (read-only, shared by all sessions)."""
-    return compare_methods(cached_model(name), a, b, sparsity, pattern)
+    """Both methods' masks, bit-packed (read-only, shared by all sessions); the masks come from the shared
+    cache of the cheap phase (`cached_summary`), so a setting already seen on Explore is not pruned again."""
+    return compare_methods(cached_model(name), a, b, sparsity, pattern,
+                           mask_source=lambda config: cached_summary(name, config).to_mask_set())
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -50,6 +52,9 @@ def disagree_section(loaded) -> None:
     st.subheader("Where two methods disagree")
     st.markdown("Two methods remove the same share of weights. Which ones? Each weight is kept by both, pruned by "
                 "both, or pruned by only one of them.")
+    if not st.toggle("Compare two methods weight by weight (prunes the model twice)", key="dis_show",
+                     value=loaded.card.params < 50_000_000):
+        return
     a, b, pattern, sparsity = _controls()
     try:
         with st.spinner(f"pruning {loaded.name} with {a} and with {b} at {sparsity:.0%} ({pattern})…"):

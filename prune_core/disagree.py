@@ -11,6 +11,7 @@ pruned it), so the classes partition the matrix by construction. Masks come from
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ import torch
 from .calibration import Calibration, calibration_inputs, sequential_prune
 from .config import PruneConfig
 from .errors import PruneScopeError
+from .masks import MaskSet
 from .patterns import parse_pattern
 from .run import prune_masks
 from .targets import Target, as_out_in
@@ -79,14 +81,19 @@ class Disagreement:
 
 
 def compare_methods(loaded: LoadedModel, method_a: str, method_b: str, sparsity: float,
-                    pattern: str = "unstructured", seed: int = 0) -> Disagreement:
-    """Masks of both methods at the same sparsity and pattern (layer allocation, default calibration)."""
+                    pattern: str = "unstructured", seed: int = 0,
+                    mask_source: Callable[[PruneConfig], MaskSet] | None = None) -> Disagreement:
+    """Masks of both methods at the same sparsity and pattern (layer allocation, default calibration).
+
+    `mask_source(config)` gives the masks (default `run.prune_masks`); a page passes its shared cache, so
+    masks another page already computed for the same setting are reused."""
     if parse_pattern(pattern).structural:
         raise PruneScopeError(f"pattern '{pattern}' removes whole units; compare methods weight by weight with "
                               "'unstructured' or an N:M pattern")
     base = PruneConfig(method_a, sparsity, pattern, seed=seed)
     config_a, config_b = base.validated(), replace(base, method=method_b).validated()
-    set_a, set_b = prune_masks(loaded, config_a), prune_masks(loaded, config_b)
+    source = mask_source or (lambda config: prune_masks(loaded, config))
+    set_a, set_b = source(config_a), source(config_b)
     packed = {}
     for t in set_a.targets:
         a = as_out_in(set_a.masks[t.name], t).numpy()

@@ -92,3 +92,12 @@ def test_disagreement_charts(mag_wanda):
     assert whole[5, 7] == pytest.approx(disagree[20:24, 28:32].mean())
     small = charts.disagreement_heatmap(codes[:8, :12], "a", "b", "tiny")
     assert len(small.data) == 1 and np.array_equal(np.asarray(small.data[0].z), codes[:8, :12].astype(float))
+
+
+def test_masks_from_the_cheap_phase_summary_are_the_same(gpt, mag_wanda):
+    """The page takes its masks from the shared summaries (summary.summarize); they must give the same classes."""
+    from prune_core.summary import summarize
+
+    d = compare_methods(gpt, "magnitude", "wanda", 0.5, mask_source=lambda c: summarize(gpt, c).to_mask_set())
+    for t in mag_wanda.targets:
+        assert np.array_equal(d.codes(t.module), mag_wanda.codes(t.module))
