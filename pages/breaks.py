@@ -94,8 +94,8 @@ def _tokens_view(loaded, method: str, col) -> None:
                "names, punctuation and line starts.")
     st.markdown("**Tokens whose loss rose most**")
     worst = worst_tokens(frame)
-    for col in ("context", "token"):  # make line breaks visible in the table
-        worst[col] = worst[col].str.replace("\n", "↵", regex=False)
+    for name in ("context", "token"):  # make line breaks visible in the table
+        worst[name] = worst[name].str.replace("\n", "↵", regex=False)
     st.dataframe(worst, hide_index=True, width="stretch", column_config={
         "context": st.column_config.TextColumn("text before it"),
         "rise": st.column_config.NumberColumn("loss rise (nats)", format="%+.3f"),

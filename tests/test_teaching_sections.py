@@ -1,6 +1,5 @@
 """AppTest of the teaching sections: where methods disagree (Layers), which examples break first (Compare),
 step mode (Fine-tune). Each section is rendered on its own, as its page calls it, with the real models."""
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import fingerprint
