@@ -12,6 +12,7 @@ import uuid
 import pandas as pd
 import streamlit as st
 
+from pages.breaks import breaks_section
 from pages.common import get_model, job_gate
 from pages.layers import _proposal
 from prune_core import charts
@@ -164,8 +165,9 @@ def page() -> None:
         runs = runs[runs["sweep"] == sweep]
     if runs.empty:
         st.info("No stored runs for this model yet: press *Run sweep*.")
-        st.stop()
-    _charts(runs, store)
+    else:
+        _charts(runs, store)
+    breaks_section(loaded)
 
 
 def _charts(runs: pd.DataFrame, store: Store) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import get_model, job_gate, shared_cache
+from pages.stepmode import step_section
 from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
@@ -159,11 +160,17 @@ def page() -> None:
     loaded = get_model()
     if loaded is None:
         st.stop()
+    _run_section(loaded)
+    step_section(loaded)
+
+
+def _run_section(loaded) -> None:
+    """Controls -> background fine-tuning with live curves -> its report."""
     try:
         config, ft = _controls(loaded)
     except PruneScopeError as exc:
         st.error(f"Cannot fine-tune with these settings: {exc}")
-        st.stop()
+        return
 
     job = st.session_state.get("ft_job")
     if job is not None and job["thread"].is_alive():  # this rerun interrupted a run: stop it, keep what it did

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import cached_model, get_model, heavy
+from pages.disagree import disagree_section
 from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
@@ -94,6 +95,7 @@ def page() -> None:
     else:
         st.plotly_chart(charts.allocation_chart(spread, target), width="stretch")
     _mask_section(loaded)
+    disagree_section(loaded)
 
 
 def _sensitivity_section(loaded, target: float, spread: pd.DataFrame) -> None:

@@ -111,16 +111,22 @@ def window_nll(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_to
     device = _device(model)
     nll: list[float] = []
     counts: list[int] = []
-    with torch.inference_mode():
-        for batch in batches:
-            x = torch.tensor(batch, dtype=torch.long, device=device)
-            logits = model(input_ids=x).logits[:, :-1].float()
-            target = x[:, 1:]
-            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1),
-                                               reduction="none").view(target.shape)
-            nll.extend(float(v) for v in loss.double().sum(1))
-            counts.extend([target.shape[1]] * target.shape[0])
+    for batch in batches:
+        loss = token_nll(model, torch.tensor(batch, dtype=torch.long, device=device))
+        nll.extend(float(v) for v in loss.double().sum(1))
+        counts.extend([loss.shape[1]] * loss.shape[0])
     return nll, counts
+
+
+@torch.inference_mode()
+def token_nll(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Next-token NLL of every token after the first, (batch, seq-1), for a (batch, seq) batch of ids:
+    the per-token figures a perplexity is made of (which tokens pruning hurts)."""
+    _check_eval_mode(model)
+    logits = model(input_ids=x).logits[:, :-1].float()
+    target = x[:, 1:]
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1),
+                                       reduction="none").view(target.shape)
 
 
 def perplexity_estimate(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_tokens: int,
@@ -157,18 +163,24 @@ def accuracy(model: nn.Module, tokenizer: Any, examples: Sequence[tuple[str, int
     """
     if not examples:
         raise ValueError("accuracy needs at least one example")
+    pred = example_logits(model, tokenizer, [t for t, _ in examples], batch_size, max_length).argmax(dim=-1)
+    return int((pred == torch.tensor([y for _, y in examples])).sum()) / len(examples)
+
+
+def example_logits(model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int = 64,
+                   max_length: int = 64) -> torch.Tensor:
+    """Logits (n, classes) of each text, on the CPU: what `accuracy` counts, kept per example (which
+    examples a pruned model gets wrong). Truncated to `max_length`; one at a time without a pad token."""
     _check_eval_mode(model)
     if getattr(tokenizer, "pad_token", None) is None:
         batch_size = 1
     device = _device(model)
-    correct = 0
+    out = []
     with torch.inference_mode():
-        for i in range(0, len(examples), batch_size):
-            chunk = examples[i:i + batch_size]
-            enc = tokenize(tokenizer, [t for t, _ in chunk], padding=len(chunk) > 1, truncation=True,
-                            max_length=max_length, return_tensors="pt")
-            logits = model(input_ids=enc["input_ids"].to(device),
-                           attention_mask=enc["attention_mask"].to(device)).logits
-            pred = logits.argmax(dim=-1).cpu()
-            correct += int((pred == torch.tensor([y for _, y in chunk])).sum())
-    return correct / len(examples)
+        for i in range(0, len(texts), batch_size):
+            chunk = list(texts[i:i + batch_size])
+            enc = tokenize(tokenizer, chunk, padding=len(chunk) > 1, truncation=True,
+                           max_length=max_length, return_tensors="pt")
+            out.append(model(input_ids=enc["input_ids"].to(device),
+                             attention_mask=enc["attention_mask"].to(device)).logits.cpu())
+    return torch.cat(out)

@@ -128,7 +128,7 @@ def test_layers_page_heatmap_and_proposal():
     assert not at.error
     labels = [m.label for m in at.metric]
     assert labels == ["Uniform: accuracy", "Proposed: accuracy"]
-    assert len(at.get("plotly_chart")) == 3  # sensitivity, allocations, mask of one matrix
+    assert len(at.get("plotly_chart")) == 6  # sensitivity, allocations, mask of one matrix; where methods disagree (3)
     at.radio(key="layers_group").set_value("kind").run()
     assert not at.exception and not at.error
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -141,6 +141,7 @@ def test_layers_page_mask_heatmap_for_each_pattern():
                              "model_picker()\nlayers.page()", default_timeout=300)
     at.session_state["model_choice"] = "tiny-shakespeare-gpt"
     at.session_state["layers_run"] = False  # the mask section does not need the sensitivity analysis
+    at.session_state["dis_show"] = False  # nor the disagreement section below it (tests/test_teaching_sections.py)
     at.run()
     assert not at.exception and not at.error
 
