@@ -218,12 +218,13 @@ def _noop(fraction: float, message: str) -> None:
 
 
 def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop,
-                mask_set: MaskSet | None = None) -> tuple[MaskSet, nn.Module]:
+                mask_set: MaskSet | None = None, read_only: bool = False) -> tuple[MaskSet, nn.Module]:
     """Masks for `config` (unless already computed: `mask_set`) and a pruned private copy;
-    `loaded.model` is not touched."""
+    `loaded.model` is not touched. `read_only`: the copy will only be run or saved, never trained, so
+    it may share the tensors pruning leaves alone with `loaded.model` (`masks.materialize`)."""
     mask_set = mask_set if mask_set is not None else prune_masks(loaded, config, progress)
     if mask_set.plan is None:
-        return mask_set, materialize(loaded.model, mask_set)
+        return mask_set, materialize(loaded.model, mask_set, share_unpruned=read_only)
     from .structural import shrink  # whole units: the copy is genuinely smaller
 
     start = time.perf_counter()
@@ -296,6 +297,8 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
     (`summary.summarize`, same figures). Given that `summary`, its masks and counts are used and only
     the compressed file is measured here; without it everything is measured on the pruned copy.
     `evaluation` ("full" or "quick", see EVALUATIONS) must be the one `baseline` was measured with.
+    The returned copy shares the tensors pruning left alone with `loaded.model`: run or save it, never
+    train it.
     """
     start = time.perf_counter()
     config = check_fits(loaded, config, latency)
@@ -305,7 +308,8 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
     progress(0.2, f"pruning with {config.method} ({config.pattern}, {config.allocation})")
     if summary is not None and mask_set is None:
         mask_set = summary.to_mask_set()
-    mask_set, pruned = prune_model(loaded, config, lambda f, m: progress(0.2 + 0.2 * f, m), mask_set)
+    mask_set, pruned = prune_model(loaded, config, lambda f, m: progress(0.2 + 0.2 * f, m), mask_set,
+                                   read_only=True)  # measured and returned, never trained
     progress(0.4, "measuring sizes")
     size_targets = find_targets(pruned, "all", include_head=config.include_head)
     if summary is not None:  # counted already, bit-identically (tests/test_summary.py)

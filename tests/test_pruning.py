@@ -132,3 +132,21 @@ def test_registry_describes_every_method():
     for name, m in METHODS.items():
         assert m.info.name == name and m.info.description
     assert get_method("magnitude").info.magnitude_threshold
+
+
+@pytest.mark.parametrize("include_head", [False, True])
+def test_a_read_only_copy_shares_only_what_pruning_left_alone(gpt, include_head):
+    config = PruneConfig("magnitude", 0.6, include_head=include_head)
+    before = fingerprint(gpt.model)
+    masks, private = prune_model(gpt, config)
+    _, shared = prune_model(gpt, config, mask_set=masks, read_only=True)
+    assert fingerprint(shared) == fingerprint(private)  # the same weights, bit for bit
+    base = dict(gpt.model.named_parameters())
+    for name, p in shared.named_parameters():
+        same = p.data_ptr() == base[name].data_ptr()
+        assert same == (name not in masks.masks), name  # pruned tensors are new, the others shared
+    assert all(p.data_ptr() != base[n].data_ptr() for n, p in private.named_parameters())  # trainable copy
+    emb = shared.get_input_embeddings().weight
+    assert emb is shared.get_output_embeddings().weight  # the tie is kept in the copy
+    assert (emb is gpt.model.get_input_embeddings().weight) == (not include_head)  # shared unless pruned
+    assert fingerprint(gpt.model) == before
