@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.scoreboard import challenge_section
 from pages.urlstate import Controls
 from pages.common import (LARGE, cached_baseline, cached_run, cached_summary, dense_generation, get_model,
                           pruned_classification, pruned_generation, warm_model)
@@ -216,6 +217,7 @@ def page() -> None:
                 st.dataframe(list(log.values()), hide_index=True, width="stretch")
 
     _download(loaded, config, result, delta)
+    challenge_section(loaded, result, url)
 
     # ---- outputs side by side, last ----------------------------------------------------------------
     with outputs_slot.container():

@@ -61,6 +61,7 @@ class Controls:
     page: str
     bound: dict[str, _Bound] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    finished: bool = False  # done() ran: a later control's note is shown where the control is
 
     def __post_init__(self) -> None:
         self.banner = st.container()  # filled by done(): it knows the controls' values by then
@@ -135,7 +136,11 @@ class Controls:
             try:
                 st.session_state[key] = read(raw)
             except (ValueError, TypeError) as exc:
-                self.notes.append(f"`{name}={raw}` was ignored ({exc}); the default is used instead.")
+                note = f"`{name}={raw}` was ignored ({exc}); the default is used instead."
+                if self.finished:
+                    st.warning(note, icon=":material/link_off:")
+                else:
+                    self.notes.append(note)
                 del st.query_params[name]
         if key in st.session_state:  # the widget's current value, the user's latest move included
             st.query_params[name] = write(st.session_state[key])
@@ -170,6 +175,7 @@ class Controls:
 
     def done(self) -> None:
         """Exercise banner and notes on top of the page; a "Copy link" box here."""
+        self.finished = True
         with self.banner:
             self._exercise()
             for note in self.notes:
@@ -217,7 +223,7 @@ class Controls:
 
 
 # Controls bound after done() on their page (their lock/hide is not "unknown" in the banner).
-_LATER = {"explore": {"layer", REVEAL}, "speed": {"gpu_batches"}}
+_LATER = {"explore": {"layer", REVEAL, "challenge"}, "speed": {"gpu_batches"}}
 
 
 def bind_model(options: Sequence[str], shareable: Sequence[str]) -> str:
@@ -254,3 +260,8 @@ def _num(value: float) -> str:
 
 def _listing(options: list[str], most: int = 8) -> str:
     return ", ".join(options[:most]) + (f" … ({len(options)} in all)" if len(options) > most else "")
+
+
+if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
+    st.session_state["deep_link"] = "urlstate"
+    st.switch_page("app.py", query_params=st.query_params.to_dict())
