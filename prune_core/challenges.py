@@ -51,7 +51,7 @@ class MinSparsity:
     def unmet(self, result: PruneResult) -> str | None:
         if result.scope != self.scope:
             return f"scope is {result.scope}; the goal counts the weights of scope '{self.scope}'"
-        if result.sparsity_actual + 1e-9 < self.fraction:
+        if result.sparsity_actual < self.fraction - 5e-4:  # per-layer rounding: 79.98 % of an 80 % run is 80 %
             return f"{result.sparsity_actual:.1%} of the weights removed; needs at least {self.fraction:.0%}"
         return None
 
