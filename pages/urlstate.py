@@ -251,7 +251,8 @@ def page_url(page: str) -> str:
     if not base:
         return f"/{page}"
     base = base.rstrip("/")
-    return base if base.endswith("/" + page) else f"{base}/{page}" if page != "explore" else base
+    root = base[: -len(page) - 1] if base.endswith("/" + page) else base
+    return f"{root}/{page}"
 
 
 def _num(value: float) -> str:
