@@ -37,6 +37,9 @@ EXERCISE = ("lock", "hide")  # parameters that shape the page rather than the ex
 REVEAL = "reveal"
 MODEL = "model"
 MODEL_KEY = "model_choice"  # the sidebar picker's key (pages/common.py)
+# The url_path of every page in app.py's navigation; the first is the default page (served at the root).
+PAGE_PATHS = ("explore", "speed", "compare", "finetune", "layers", "history", "paper", "models")
+DEFAULT_PAGE = PAGE_PATHS[0]
 _NOTES = "_urlstate_model_notes"  # notes of the sidebar picker, shown by the page's banner
 _LATER_BOUND = "_urlstate_later"  # page -> {name: _Bound} of the controls bound after done()
 
@@ -246,13 +249,14 @@ def bind_model(options: Sequence[str], shareable: Sequence[str]) -> str:
 
 
 def page_url(page: str) -> str:
-    """This page's address as the browser sees it; relative when Streamlit does not know it (tests)."""
-    base = st.context.url
-    if not base:
-        return f"/{page}"
-    base = base.rstrip("/")
-    root = base[: -len(page) - 1] if base.endswith("/" + page) else base
-    return f"{root}/{page}"
+    """A page's address as the browser sees this app; relative when Streamlit does not know it (tests).
+
+    `st.context.url` is the current page's address: its last segment is dropped when it names a page,
+    and the default page (Explore) lives at the root (Streamlit answers /explore with "page not found")."""
+    base = (st.context.url or "").rstrip("/")
+    head, _, last = base.rpartition("/")
+    root = head if last in PAGE_PATHS and "//" in head else base
+    return f"{root}/" if page == DEFAULT_PAGE else f"{root}/{page}"
 
 
 def _num(value: float) -> str:

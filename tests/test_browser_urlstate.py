@@ -69,6 +69,7 @@ def test_a_copied_link_reproduces_the_figures_in_a_fresh_browser(tmp_path):
 
         student = open_fresh(browser, link)
         assert _settled(student) == original
+        assert "Page not found" not in student.inner_text("body")
 
         exercise = open_fresh(browser, link + "&lock=method,pattern&hide=seed")
         assert _settled(exercise) == original
@@ -84,6 +85,16 @@ def test_a_copied_link_reproduces_the_figures_in_a_fresh_browser(tmp_path):
         notes = bad.locator('[data-testid="stAlert"]', has_text="was ignored").all_inner_texts()
         assert any("sparsity=3" in n for n in notes) and any("method=astrology" in n for n in notes)
         assert _settled(bad)["Weights removed"] == "50.0%"
+
+        speed = browser.new_context(viewport={"width": 1500, "height": 1800}).new_page()
+        speed.goto(url + "/speed?model=tiny-sentiment-bert&sparsity=70&batch=2&reps=3&tradeoff=0&sweep=0&lock=batch")
+        speed.wait_for_selector("h1:has-text('Speed')", timeout=120_000)
+        speed.wait_for_selector('[data-testid="stMetric"]', timeout=180_000)
+        assert speed.locator(".st-key-speed_sparsity input").input_value() == "70"
+        assert speed.locator(".st-key-speed_batch input").input_value() == "2"
+        assert speed.locator(".st-key-speed_batch input").is_disabled()
+        speed.get_by_text("Copy link to this experiment").click()
+        assert speed.locator('[data-testid="stCode"]', has_text="model=").first.inner_text().startswith(url + "/speed?")
         browser.close()
         assert proc.poll() is None
 
