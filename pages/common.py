@@ -30,7 +30,7 @@ from prune_core.settings import settings
 from prune_core.summary import MaskSummary, summarize, warm
 from prune_core.uploads import SHARED_SCOPE, save_upload, shared_uploads, sharing
 from prune_core.zoo import EMBEDDED, LoadedModel, load_model, resolve
-from pages.urlstate import bind_model
+from pages.urlstate import bind_model, locked
 
 OTHER = "other: local folder or hub id…"
 UPLOAD = "upload a model (zip or files)…"
@@ -164,7 +164,7 @@ def model_picker() -> None:
         options = server.models() + ([UPLOAD, OTHER] if server.custom_models else [])
         added = "; the folders below the zoo were added by the teacher" if server.extra_models else ""
         choice = st.selectbox("Transformer to prune", options, key=bind_model(options, server.models()),
-                              format_func=_model_label,
+                              format_func=_model_label, disabled=locked("model"),
                               help=("Embedded models work offline" + added + ". " +
                                     ("'upload' takes a zip of a Hugging Face model folder (config.json, "
                                      "tokenizer, .safetensors). 'other' takes a local folder or a hub id such "

@@ -131,7 +131,7 @@ class Controls:
 
     def locked(self, name: str) -> bool:
         """True when an exercise link fixes this control (`lock=name` or `lock=all`)."""
-        return bool({name, "all"} & _names("lock"))
+        return locked(name)
 
     def _bind(self, name: str, key: str, read: Callable[[str], Any], write: Callable[[Any], str]) -> str:
         if key not in st.session_state and name in st.query_params:
@@ -191,7 +191,7 @@ class Controls:
         if not (locked or hidden or reveal):
             return
         vals = self.values()
-        known = set(self.bound) | _LATER.get(self.page, set())
+        known = set(self.bound) | _LATER.get(self.page, set()) | {MODEL}
         fixed = sorted(known) if "all" in locked else sorted(n for n in locked if n in known)
         parts = []
         if fixed:
@@ -213,7 +213,7 @@ class Controls:
                        "copy button is at the right of the box).")
             st.code(self.link(), language=None, wrap_lines=True)
             a, b = st.columns(2)
-            names = list(self.bound)
+            names = [MODEL, *self.bound]
             lock = a.multiselect("Exercise: fix these controls", names, key=f"url_lock_{self.page}",
                                  help="The link opens with them disabled; the page says they are fixed.")
             hide = b.multiselect("Exercise: hide these controls", names, key=f"url_hide_{self.page}",
@@ -229,6 +229,11 @@ class Controls:
 _LATER = {"explore": {"layer", REVEAL, "challenge"}, "speed": {"gpu_batches"}}
 
 
+def locked(name: str) -> bool:
+    """True when an exercise link fixes the control `name` (`lock=name` or `lock=all`)."""
+    return bool({name, "all"} & _names("lock"))
+
+
 def bind_model(options: Sequence[str], shareable: Sequence[str]) -> str:
     """The sidebar model picker's key, seeded from `?model=` (one of `shareable`: the zoo and the
     teacher's folders; an upload or a typed folder cannot travel in a link)."""
@@ -240,6 +245,8 @@ def bind_model(options: Sequence[str], shareable: Sequence[str]) -> str:
             st.session_state[_NOTES] = [f"`model={raw}` was ignored (not a model this server offers: "
                                         f"{_listing(list(shareable))}); the default model is used instead."]
             del st.query_params[MODEL]
+    if MODEL in _names("hide"):
+        st.html(f"<style>.st-key-{MODEL_KEY} {{display: none}}</style>")
     current = st.session_state.get(MODEL_KEY)
     if current in shareable:
         st.query_params[MODEL] = current

@@ -168,13 +168,14 @@ def test_model_from_the_url_and_a_preset_session_wins():
 
 def test_lock_hide_and_the_exercise_banner():
     at = _open("explore", {"model": "tiny-shakespeare-gpt", "method": "random", "sparsity": "30",
-                           "lock": "method,pattern,sparsity", "hide": "seed,scope", "reps": "3"})
+                           "lock": "model,method,pattern,sparsity", "hide": "seed,scope", "reps": "3"})
+    assert at.selectbox(key="model_choice").disabled
     assert at.selectbox(key="method_weights").disabled and at.selectbox(key="pattern").disabled
     assert at.slider(key="sparsity").disabled and at.slider(key="sparsity").value == 30
     assert not at.number_input(key="seed").disabled  # hidden, not locked
     banner = next(i.value for i in at.info if "This is an exercise" in i.value)
     assert "**method** = `random`" in banner and "**pattern** = `unstructured`" in banner
-    assert "**sparsity** = `30`" in banner and "hidden (still applied): **scope**, **seed**" in banner
+    assert "**sparsity** = `30`" in banner and "**model** = `tiny-shakespeare-gpt`" in banner and "hidden (still applied): **scope**, **seed**" in banner
     styles = [e.proto.body for e in at.get("html")]
     assert any(".st-key-seed {display: none}" in s for s in styles) and \
         any(".st-key-scope {display: none}" in s for s in styles)
@@ -182,6 +183,7 @@ def test_lock_hide_and_the_exercise_banner():
 
     everything = _open("speed", {"model": "tiny-sentiment-bert", "lock": "all", "reps": "3", "tradeoff": "0",
                                  "sweep": "0"})
+    assert everything.selectbox(key="model_choice").disabled
     assert all(_widget(everything, kind, key).disabled for kind, key in
                [SPEED[n] for n in ("sparsity", "batch", "seq_len", "reps", "tradeoff", "sweep", "timing")])
 
