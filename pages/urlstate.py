@@ -219,7 +219,8 @@ class Controls:
             hide = b.multiselect("Exercise: hide these controls", names, key=f"url_hide_{self.page}",
                                  help="Their value still applies; the student does not see them.")
             extra = {k: ",".join(v) for k, v in (("lock", lock), ("hide", hide)) if v}
-            if self.page == "explore" and st.checkbox("Exercise: predict, then reveal", key="url_reveal_pick"):
+            if self.page == "explore" and st.checkbox("Exercise: students guess the quality before it shows (reveal=predict)",
+                                                                key="url_reveal_pick"):
                 extra[REVEAL] = "predict"
             if extra:
                 st.code(self.link(self.query(extra)), language=None, wrap_lines=True)
