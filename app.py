@@ -24,7 +24,7 @@ navigation = st.navigation(list(PAGES.values()), position="hidden")
 # hands over here, and we go to the page that was asked for.
 deep_link = st.session_state.pop("deep_link", None)
 if deep_link in PAGES and deep_link != "explore":
-    st.switch_page(PAGES[deep_link])
+    st.switch_page(PAGES[deep_link], query_params=st.query_params.to_dict())  # a shared link keeps its settings
 with st.sidebar.container(key="nav"):
     for p in PAGES.values():
         st.page_link(p)

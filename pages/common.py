@@ -30,6 +30,7 @@ from prune_core.settings import settings, usable_cores
 from prune_core.summary import MaskSummary, summarize, warm
 from prune_core.uploads import SHARED_SCOPE, save_upload, shared_uploads, sharing
 from prune_core.zoo import EMBEDDED, LoadedModel, load_model, resolve
+from pages.urlstate import bind_model, locked
 
 OTHER = "other: local folder or hub id…"
 UPLOAD = "upload a model (zip or files)…"
@@ -173,7 +174,8 @@ def model_picker() -> None:
             st.stop()
         options = server.models() + ([UPLOAD, OTHER] if server.custom_models else [])
         added = "; the folders below the zoo were added by the teacher" if server.extra_models else ""
-        choice = st.selectbox("Transformer to prune", options, key="model_choice", format_func=_model_label,
+        choice = st.selectbox("Transformer to prune", options, key=bind_model(options, server.models()),
+                              format_func=_model_label, disabled=locked("model"),
                               help=("Embedded models work offline" + added + ". " +
                                     ("'upload' takes a zip of a Hugging Face model folder (config.json, "
                                      "tokenizer, .safetensors). 'other' takes a local folder or a hub id such "
@@ -240,4 +242,4 @@ def get_model() -> LoadedModel | None:
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
     st.session_state["deep_link"] = "common"
-    st.switch_page("app.py")
+    st.switch_page("app.py", query_params=st.query_params.to_dict())

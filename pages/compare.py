@@ -15,6 +15,7 @@ import streamlit as st
 from pages.breaks import breaks_section
 from pages.common import get_model, job_gate
 from pages.layers import _proposal
+from pages.urlstate import Controls
 from prune_core import charts
 from prune_core.errors import PruneScopeError
 from prune_core.jobs import ordinal
@@ -119,24 +120,30 @@ def page() -> None:
     st.title("Compare methods")
     st.markdown("One slider at a time is not enough: run every method over a grid of sparsities and see them on "
                 "one chart, against the dense model. Every run is stored, so the History page finds it tomorrow.")
+    url = Controls("compare")
     loaded = get_model()
     if loaded is None:
         st.stop()
     c1, c2, c3 = st.columns([2, 2, 1])
-    methods = c1.multiselect("Methods", list(METHODS), default=["random", "magnitude", "wanda"], key="cmp_methods")
-    grid_text = c2.text_input("Sparsity grid (start:stop:step or a comma list)", "0:0.9:0.1", key="cmp_grid")
-    allocation = c3.radio("Allocation", ["layer", "global"], key="cmp_alloc")
+    methods = c1.multiselect("Methods", list(METHODS), default=["random", "magnitude", "wanda"],
+                             key=url.many("methods", "cmp_methods", METHODS), disabled=url.locked("methods"))
+    grid_text = c2.text_input("Sparsity grid (start:stop:step or a comma list)", "0:0.9:0.1",
+                              key=url.text("grid", "cmp_grid", parse_grid), disabled=url.locked("grid"))
+    allocation = c3.radio("Allocation", ["layer", "global"], key=url.select("allocation", "cmp_alloc", ["layer", "global"]),
+                          disabled=url.locked("allocation"))
     proposed = st.checkbox("Add the sensitivity-proposed allocation: magnitude pruning with per-layer sparsities "
-                           "chosen from a sensitivity analysis, at each sparsity of the grid", key="cmp_proposed",
+                           "chosen from a sensitivity analysis, at each sparsity of the grid",
+                           key=url.flag("proposed", "cmp_proposed"), disabled=url.locked("proposed"),
                            help="The same proposal as on the Layers page; it is stored with the sweep.")
     e1, e2, e3 = st.columns([1, 2, 2])
-    executor = e1.radio("Run on", list(EXECUTORS), key="cmp_executor", horizontal=True, help="; ".join(
+    executor = e1.radio("Run on", list(EXECUTORS), key=url.select("executor", "cmp_executor", EXECUTORS),
+                        disabled=url.locked("executor"), horizontal=True, help="; ".join(
         f"{name}: {cls.description}" for name, cls in EXECUTORS.items()))
     address, fallback = "", False
     if executor == "ray":
         address = e2.text_input("Ray cluster address (blank: $RAY_ADDRESS, else a small local Ray)",
-                                key="cmp_ray_address", placeholder="host:6379 or ray://host:10001")
-        fallback = e3.checkbox("if Ray is unavailable, run locally instead", key="cmp_fallback")
+                                key=url.text("ray", "cmp_ray_address"), placeholder="host:6379 or ray://host:10001")
+        fallback = e3.checkbox("if Ray is unavailable, run locally instead", key=url.flag("fallback", "cmp_fallback"))
     try:
         grid = parse_grid(grid_text)
         configs = grid_configs(methods, grid, extra=len(grid) if proposed else 0,
@@ -147,6 +154,9 @@ def page() -> None:
         st.error(f"Cannot run this grid: {exc}")
         st.stop()
     _settle_interrupted(store)
+    url.text("sweep", "cmp_sweep", lambda sweep: _stored_sweep(store, loaded.key, sweep))  # a link shows its sweep
+    rep_key = url.select("size_format", "cmp_rep", SIZE_LABELS)
+    url.done()
     runs_n = len(configs) + (len(grid) if proposed else 0)
     st.caption(f"{runs_n} runs; results go to `{store.path}` (set PRUNESCOPE_DATA to move it). "
                "Stop (or any other control) stops the sweep while it runs; finished runs are kept.")
@@ -166,11 +176,17 @@ def page() -> None:
     if runs.empty:
         st.info("No stored runs for this model yet: press *Run sweep*.")
     else:
-        _charts(runs, store)
+        _charts(runs, store, rep_key)
     breaks_section(loaded)
 
 
-def _charts(runs: pd.DataFrame, store: Store) -> None:
+def _stored_sweep(store: Store, model: str, sweep: str) -> None:
+    """A sweep named in a link must be stored for this model (another server's link may not be)."""
+    if not (store.runs(model=model)["sweep"] == sweep).any():
+        raise ValueError(f"no stored sweep {sweep} of {model} in this server's results store")
+
+
+def _charts(runs: pd.DataFrame, store: Store, rep_key: str) -> None:
     """Quality vs sparsity (with any proposed allocation), vs size, vs latency; downloads."""
     runs = runs.assign(series=runs["method"].where(runs["allocation"] != PROPOSED, PROPOSED_LABEL))
     measured = runs[runs["allocation"] != PROPOSED]  # proposed allocations have no size or latency
@@ -187,7 +203,7 @@ def _charts(runs: pd.DataFrame, store: Store) -> None:
     if measured.empty:
         return
     rep = st.selectbox("Size representation", list(SIZE_LABELS), index=list(SIZE_LABELS).index("bitmask"),
-                       format_func=SIZE_LABELS.get, key="cmp_rep")
+                       format_func=SIZE_LABELS.get, key=rep_key)
     col = f"size_pruned_{rep}"
     if col in records and records[col].notna().any():
         sized = measured.assign(size_mb=records[col].to_numpy() / 1e6).dropna(subset=["size_mb"])
@@ -212,4 +228,4 @@ def _charts(runs: pd.DataFrame, store: Store) -> None:
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
     st.session_state["deep_link"] = "compare"
-    st.switch_page("app.py")
+    st.switch_page("app.py", query_params=st.query_params.to_dict())

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.scoreboard import challenge_section
+from pages.urlstate import Controls
 from pages.common import (LARGE, cached_baseline, cached_run, cached_summary, dense_generation, get_model,
                           pruned_classification, pruned_generation, warm_model)
 from prune_core import charts, samples, teaching
@@ -28,6 +30,7 @@ def page() -> None:
         "storage format, and how **fast** it runs. The dense (unpruned) model is always shown beside it.")
 
     _glossary()
+    url = Controls("explore")
     loaded = get_model()
     if loaded is None:
         st.stop()
@@ -37,7 +40,8 @@ def page() -> None:
 
     # ---- controls ---------------------------------------------------------------------------------
     c1, c2, c3 = st.columns(3)
-    pattern = c2.selectbox("Pattern (granularity)", list(PATTERNS), key="pattern",
+    pattern = c2.selectbox("Pattern (granularity)", list(PATTERNS), key=url.select("pattern", "pattern", PATTERNS),
+                           disabled=url.locked("pattern"),
                            help="\n\n".join(f"**{k}**: {v}" for k, v in PATTERNS.items()))
     c2.caption(PATTERNS[pattern])
     parsed = parse_pattern(pattern)
@@ -48,63 +52,84 @@ def page() -> None:
         choices = {k: v.info.description for k, v in METHODS.items()}
         calibrated = {k for k, v in METHODS.items() if v.info.needs_calibration}
     method = c1.selectbox("Method (importance score)", list(choices), index=list(choices).index("magnitude"),
-                          key=f"method_{'units' if parsed.structural else 'weights'}",
+                          key=url.select("method", f"method_{'units' if parsed.structural else 'weights'}", choices,
+                                         f" for the pattern {pattern}"), disabled=url.locked("method"),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in choices.items()))
     c1.caption(choices[method])
     needs_calibration = method in calibrated
     fixed = parsed.fixed_sparsity
     unit_word = {"neuron": "MLP neurons", "head": "attention heads"}.get(parsed.unit, "weights")
     if fixed is None:
-        sparsity_pct = c3.slider(f"Sparsity (% of {unit_word} removed)", 0, 95, 50, step=5, key="sparsity")
+        sparsity_pct = c3.slider(f"Sparsity (% of {unit_word} removed)", 0, 95, 50, step=5,
+                                 key=url.number("sparsity", "sparsity", 0, 95, 5), disabled=url.locked("sparsity"))
     else:
         c3.slider("Sparsity (% of weights removed)", 0, 95, int(fixed * 100), disabled=True, key="sparsity_nm",
                   help=f"{pattern} always removes {fixed:.0%}")
         sparsity_pct = round(fixed * 100)
     scope = c3.selectbox("Scope", list(SCOPES), format_func=lambda s: f"{s}: {SCOPES[s]}",
-                         disabled=parsed.structural, help="Structural patterns set the scope themselves: "
+                         key=url.select("scope", "scope", SCOPES), disabled=parsed.structural or url.locked("scope"), help="Structural patterns set the scope themselves: "
                                                           "neurons live in the MLP, heads in attention.")
     d1, d2, d3 = st.columns(3)
     layer_only = fixed is not None or (needs_calibration and not parsed.structural)
-    allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True, disabled=layer_only,
+    allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True,
+                          key=url.select("allocation", "allocation", ALLOCATIONS),
+                          disabled=layer_only or url.locked("allocation"),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
-    include_head = d2.checkbox("Also prune the output head", value=False, disabled=parsed.structural,
+    include_head = d2.checkbox("Also prune the output head", value=False, key=url.flag("head", "include_head"),
+                               disabled=parsed.structural or url.locked("head"),
                                help="Off by default: the head maps features to words/classes and is fragile.")
-    seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1)
+    seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1,
+                           key=url.number("seed", "seed", 0, 10_000), disabled=url.locked("seed"))
     calib = {}
     if needs_calibration:
         with st.expander("Calibration settings", expanded=False):
             e1, e2, e3 = st.columns(3)
-            calib["calib_samples"] = int(e1.number_input("Calibration samples", 1, 256, 32, key="calib_samples",
+            calib["calib_samples"] = int(e1.number_input("Calibration samples", 1, 256, 32,
+                                                         key=url.number("calib_samples", "calib_samples", 1, 256),
+                                                         disabled=url.locked("calib_samples"),
                                                          help="Sequences drawn from the training split, never "
                                                               "from the evaluation split."))
             max_len = int(max_positions(loaded.model) or 512)
             calib["calib_seq_len"] = int(e2.number_input("Tokens per sample", 2, max(2, min(max_len, 2048)),
-                                                         min(128, max_len), key="calib_seq_len"))
+                                                         min(128, max_len), disabled=url.locked("calib_seq_len"),
+                                                         key=url.number("calib_seq_len", "calib_seq_len", 2,
+                                                                        max(2, min(max_len, 2048)))))
             if not parsed.structural and METHODS[method].info.uses_damping:
                 calib["damping"] = float(e3.number_input("Damping (fraction of mean diag H)", 0.0001, 1.0, 0.01,
-                                                         format="%.4f", key="damping"))
+                                                         format="%.4f", disabled=url.locked("damping"),
+                                                         key=url.number("damping", "damping", 0.0001, 1.0,
+                                                                        kind=float)))
     with st.expander("Measurement settings"):
         m1, m2, m3 = st.columns(3)
         default = LatencySpec.for_model(card)
-        spec = LatencySpec(batch=int(m1.number_input("Latency batch", 1, 64, default.batch)),
-                           seq_len=int(m2.number_input("Latency tokens per sequence", 8, 512, default.seq_len)),
-                           reps=int(m3.number_input("Timed repetitions", 3, 50, default.reps)),
+        spec = LatencySpec(batch=int(m1.number_input("Latency batch", 1, 64, default.batch,
+                                                     key=url.number("batch", "lat_batch", 1, 64),
+                                                     disabled=url.locked("batch"))),
+                           seq_len=int(m2.number_input("Latency tokens per sequence", 8, 512, default.seq_len,
+                                                       key=url.number("seq_len", "lat_seq_len", 8, 512),
+                                                       disabled=url.locked("seq_len"))),
+                           reps=int(m3.number_input("Timed repetitions", 3, 50, default.reps,
+                                                    key=url.number("reps", "lat_reps", 3, 50),
+                                                    disabled=url.locked("reps"))),
                            warmup=default.warmup, threads=2)
         n1, n2 = st.columns(2)
         evaluation = n1.radio("Held-out evaluation", list(EVALUATIONS), index=list(EVALUATIONS).index("quick"),
-                              horizontal=True, key="evaluation",
+                              horizontal=True, key=url.select("eval", "evaluation", EVALUATIONS),
+                              disabled=url.locked("eval"),
                               help="\n\n".join(f"**{k}**: {v}" for k, v in EVALUATIONS.items()) +
                                    "\n\nDense and pruned are always scored on the same examples.")
         measure_file = n2.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
+                                   key=url.flag("file", "measure_file"), disabled=url.locked("file"),
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
 
     config = PruneConfig(method, sparsity_pct / 100, pattern, "layer" if layer_only else allocation,
                          "all" if parsed.structural else scope, include_head and not parsed.structural,
                          int(seed), **calib)
+    url.done()
     if not parsed.structural:
         st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
 
-    guess = _predict_gate(loaded, config, evaluation)
+    guess = _predict_gate(loaded, config, url, evaluation)
 
     # ---- cheap phase: counts and sizes from the weights and masks, on screen at once ---------------
     warm_model(loaded.key)  # per-model facts the counts use, built once in the background
@@ -147,7 +172,8 @@ def page() -> None:
                "*global* allocation one threshold is shared, so layers with small weights lose more.")
     left, right = st.columns([3, 2])
     with left:
-        layer_name = st.selectbox("Layer for the weight histogram", list(layers["layer"]), key="hist_layer")
+        layer_name = st.selectbox("Layer for the weight histogram", list(layers["layer"]),
+                                  key=url.select("layer", "hist_layer", layers["layer"]), disabled=url.locked("layer"))
         row = layers[layers["layer"] == layer_name].iloc[0]
         target = next(t for t in summary.layers if t.module == row["module"])
         dense_w, pruned_w = summary.weight_pair(loaded.model, target)
@@ -208,6 +234,7 @@ def page() -> None:
                 st.dataframe(list(log.values()), hide_index=True, width="stretch")
 
     _download(loaded, config, result, delta)
+    challenge_section(loaded, result, url)
 
     # ---- outputs side by side, last ----------------------------------------------------------------
     with outputs_slot.container():
@@ -305,12 +332,13 @@ def _setting_text(config: PruneConfig) -> str:
     return f"{config.method}, {config.pattern}, {config.sparsity:.0%}, {config.allocation}, {config.scope}"
 
 
-def _predict_gate(loaded, config: PruneConfig, evaluation: str) -> float | None:
+def _predict_gate(loaded, config: PruneConfig, url: Controls, evaluation: str) -> float | None:
     """'Predict, then reveal': hold the results back until the student has guessed the quality.
 
     Returns the guess once revealed (None when the mode is off); stops the page while waiting.
     """
-    if not st.toggle("Predict, then reveal", key="predict_mode",
+    if not st.toggle("Predict, then reveal", key=url.flag("reveal", "predict_mode", on="predict", off="off"),
+                     disabled=url.locked("reveal"),
                      help="Guess the pruned model's quality before PruneScope measures it."):
         return None
     card = loaded.card
@@ -340,4 +368,4 @@ def _glossary() -> None:
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
     st.session_state["deep_link"] = "explore"
-    st.switch_page("app.py")
+    st.switch_page("app.py", query_params=st.query_params.to_dict())

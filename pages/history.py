@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.scoreboard import scoreboards_admin
 from prune_core import charts
 from prune_core.errors import PruneScopeError
 from prune_core.store import Store
@@ -21,6 +22,8 @@ def page() -> None:
         st.stop()
     st.caption(f"Store: `{store.path}` · {len(runs)} runs" + (" · read-only storage: runs can be viewed, not "
                                                               "deleted" if store.readonly else ""))
+    scoreboards_admin()
+    st.subheader("Stored runs")
     if runs.empty:
         st.info("Nothing stored yet.")
         st.stop()
@@ -49,4 +52,4 @@ def page() -> None:
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
     st.session_state["deep_link"] = "history"
-    st.switch_page("app.py")
+    st.switch_page("app.py", query_params=st.query_params.to_dict())

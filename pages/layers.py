@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages.common import cached_model, get_model, heavy
 from pages.disagree import disagree_section
+from pages.urlstate import Controls
 from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
@@ -80,26 +81,30 @@ def page() -> None:
                 "global threshold takes more from layers with small weights. Sensitivity analysis prunes one "
                 "layer (or one kind of layer) at a time to measure which can take it, and spends the budget "
                 "there. At the bottom: what a pruning pattern looks like inside one weight matrix.")
+    url = Controls("layers")
     loaded = get_model()
     if loaded is None:
         st.stop()
-    target = st.slider("Overall sparsity", 10, 90, 70, step=10, key="layers_target") / 100
+    target = st.slider("Overall sparsity", 10, 90, 70, step=10, key=url.number("sparsity", "layers_target", 10, 90, 10),
+                       disabled=url.locked("sparsity")) / 100
     try:
         spread = _spread(loaded.key, target)
     except PruneScopeError as exc:
         st.error(f"Cannot prune this model: {exc}")
         st.stop()
     if st.toggle("Run the sensitivity analysis (one evaluation per layer and sparsity)",
-                 value=loaded.card.params < 5_000_000, key="layers_run"):
-        _sensitivity_section(loaded, target, spread)
+                 value=loaded.card.params < 5_000_000, key=url.flag("sensitivity", "layers_run"),
+                 disabled=url.locked("sensitivity")):
+        _sensitivity_section(loaded, target, spread, url)
     else:
         st.plotly_chart(charts.allocation_chart(spread, target), width="stretch")
-    _mask_section(loaded)
+    _mask_section(loaded, url)
     disagree_section(loaded)
 
 
-def _sensitivity_section(loaded, target: float, spread: pd.DataFrame) -> None:
-    group_by = st.radio("Sensitivity", list(GROUPINGS), horizontal=True, key="layers_group",
+def _sensitivity_section(loaded, target: float, spread: pd.DataFrame, url: Controls) -> None:
+    group_by = st.radio("Sensitivity", list(GROUPINGS), horizontal=True,
+                        key=url.select("group", "layers_group", GROUPINGS), disabled=url.locked("group"),
                         format_func=lambda g: f"by {g}",
                         help="\n\n".join(f"**by {k}**: {v}" for k, v in GROUPINGS.items()))
     what = "kind of layer" if group_by == "kind" else "layer"
@@ -122,32 +127,46 @@ def _sensitivity_section(loaded, target: float, spread: pd.DataFrame) -> None:
                "the target sparsity; both are magnitude pruning, evaluated on the same held-out data.")
 
 
-def _mask_controls(loaded) -> tuple[str, str, str, float]:
+def _mask_controls(loaded, url: Controls) -> tuple[str, str, str, float]:
     """(matrix module, method, pattern, sparsity) picked by the user; PruneScopeError for a bad N:M."""
     modules = [t.module for t in find_targets(loaded.model, "all")]
     c1, c2, c3, c4 = st.columns(4)
-    module = c1.selectbox("Weight matrix", modules, key="layers_matrix")
-    choice = c2.selectbox("Pattern", list(PATTERNS) + [OTHER_NM], key="layers_pattern",
+    module = c1.selectbox("Weight matrix", modules, key=url.select("matrix", "layers_matrix", modules),
+                          disabled=url.locked("matrix"))
+    choice = c2.selectbox("Pattern", list(PATTERNS) + [OTHER_NM], disabled=url.locked("pattern"),
+                          key=url.select("pattern", "layers_pattern", list(PATTERNS) + [OTHER_NM]),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in PATTERNS.items()))
-    pattern = c2.text_input("N:M (keep N of every M inputs)", "1:4", key="layers_nm").strip() \
+    pattern = c2.text_input("N:M (keep N of every M inputs)", "1:4", key=url.text("nm", "layers_nm", _nm_only),
+                            disabled=url.locked("nm")).strip() \
         if choice == OTHER_NM else choice
     parsed = parse_pattern(pattern)
     choices = [k for k, v in IMPORTANCE.items() if parsed.unit in v.units] if parsed.structural else list(METHODS)
-    method = c3.selectbox("Method", choices, index=choices.index("magnitude"),
-                          key=f"layers_method_{'units' if parsed.structural else 'weights'}")
+    method = c3.selectbox("Method", choices, index=choices.index("magnitude"), disabled=url.locked("method"),
+                          key=url.select("method", f"layers_method_{'units' if parsed.structural else 'weights'}",
+                                         choices, f" for the pattern {pattern}"))
     if parsed.fixed_sparsity is not None:
         c4.slider("Sparsity (%)", 0, 95, round(parsed.fixed_sparsity * 100), disabled=True, key="layers_mask_nm",
                   help=f"{pattern} always removes {parsed.fixed_sparsity:.0%}")
         return module, method, pattern, parsed.fixed_sparsity
     unit = {"neuron": "MLP neurons", "head": "attention heads"}.get(parsed.unit, "weights")
     return module, method, pattern, c4.slider(f"Sparsity (% of {unit})", 5, 95, 50, step=5,
-                                              key="layers_mask_sparsity") / 100
+                                              key=url.number("mask_sparsity", "layers_mask_sparsity", 5, 95, 5),
+                                              disabled=url.locked("mask_sparsity")) / 100
 
 
-def _mask_section(loaded) -> None:
+def _nm_only(text: str) -> None:
+    """A typed pattern must be N:M (what the text box is for)."""
+    if not parse_pattern(text.strip()).is_nm:
+        raise ValueError(f"{text} is not an N:M pattern")
+
+
+def _mask_section(loaded, url: Controls) -> None:
     st.subheader("Inside one matrix: the mask")
     try:
-        module, method, pattern, sparsity = _mask_controls(loaded)
+        try:
+            module, method, pattern, sparsity = _mask_controls(loaded, url)
+        finally:  # the link and the notes also when a typed N:M is wrong
+            url.done()
         parsed = parse_pattern(pattern)
         needs_data = IMPORTANCE[method].needs_calibration if parsed.structural else \
             METHODS[method].info.needs_calibration
@@ -172,4 +191,4 @@ def _mask_section(loaded) -> None:
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
     st.session_state["deep_link"] = "layers"
-    st.switch_page("app.py")
+    st.switch_page("app.py", query_params=st.query_params.to_dict())

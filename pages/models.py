@@ -59,4 +59,4 @@ def _server() -> None:
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
     st.session_state["deep_link"] = "models"
-    st.switch_page("app.py")
+    st.switch_page("app.py", query_params=st.query_params.to_dict())

@@ -8,6 +8,7 @@ import streamlit as st
 import torch
 
 from pages.common import cached_model, get_model, heavy
+from pages.urlstate import Controls
 from prune_core import charts
 from prune_core.errors import PruneScopeError
 from prune_core.gpu import crossings, cuda_problem, measure_2_4
@@ -54,13 +55,15 @@ def _gpu_2_4(name: str, batches: tuple[int, ...], seq_len: int) -> tuple[pd.Data
             report.max_abs_diff, report.notes)
 
 
-def _live_gpu(loaded, seq_len: int) -> None:
+def _live_gpu(loaded, seq_len: int, url: Controls) -> None:
     """Time this model's 2:4 twin against dense on the GPU that is here, on request."""
     gpu_name = torch.cuda.get_device_name()
     st.markdown(f"A CUDA GPU is present (**{gpu_name}**): time this model dense (fp16) against its 2:4 "
                 "magnitude-pruned twin on sparse tensor cores, end to end and per layer shape.")
     batches = st.multiselect("Batch sizes (sequences)", [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
-                             default=[1, 8, 32, 128], key="speed_gpu_batches")
+                             default=[1, 8, 32, 128], key=url.many("gpu_batches", "speed_gpu_batches",
+                                                                   [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]),
+                             disabled=url.locked("gpu_batches"))
     request = (loaded.key, tuple(sorted(batches)), seq_len)
     if st.button(f"Time 2:4 kernels on {gpu_name}", key="speed_gpu_run"):
         st.session_state["speed_gpu_request"] = request
@@ -97,16 +100,24 @@ def page() -> None:
         "**sparse kernels** that skip zeros (they pay for indices, so they win only when almost everything "
         "is zero), or **2:4 sparse tensor cores** on recent NVIDIA GPUs. Here every option runs on the same batch.")
 
+    url = Controls("speed")
     loaded = get_model()
     if loaded is None:
         st.stop()
 
     c1, c2, c3, c4 = st.columns(4)
-    sparsity = c1.slider("Sparsity (% of weights / of MLP neurons removed)", 10, 95, 50, step=5, key="speed_sparsity") / 100
-    batch = int(c2.number_input("Batch", 1, 32, 1, key="speed_batch"))
-    seq_len = int(c3.number_input("Tokens per sequence", 8, 512, 128 if loaded.task == "causal-lm" else 64, key="speed_seq"))
-    reps = int(c4.number_input("Timed repetitions", 3, 50, 10, key="speed_reps"))
+    sparsity = c1.slider("Sparsity (% of weights / of MLP neurons removed)", 10, 95, 50, step=5,
+                         key=url.number("sparsity", "speed_sparsity", 10, 95, 5), disabled=url.locked("sparsity")) / 100
+    batch = int(c2.number_input("Batch", 1, 32, 1, key=url.number("batch", "speed_batch", 1, 32),
+                                disabled=url.locked("batch")))
+    seq_len = int(c3.number_input("Tokens per sequence", 8, 512, 128 if loaded.task == "causal-lm" else 64,
+                                  key=url.number("seq_len", "speed_seq", 8, 512), disabled=url.locked("seq_len")))
+    reps = int(c4.number_input("Timed repetitions", 3, 50, 10, key=url.number("reps", "speed_reps", 3, 50),
+                               disabled=url.locked("reps")))
     spec = LatencySpec(batch=batch, seq_len=seq_len, reps=reps, threads=2)
+    tradeoff_key, sweep_key = url.flag("tradeoff", "speed_tradeoff"), url.flag("sweep", "speed_sweep")
+    mode_key = url.select("timing", "gpu_mode", ["cudagraph", "eager"])
+    url.done()
 
 
     try:
@@ -136,7 +147,7 @@ def page() -> None:
 
 
     if st.toggle("Measure the quality/speed trade-off (25, 50, 75 %)", value=loaded.card.params < 50_000_000,
-                 key="speed_tradeoff"):
+                 key=tradeoff_key, disabled=url.locked("tradeoff")):
         with st.spinner("pruning, evaluating and timing 7 models…"):
             trade = _tradeoff(loaded.key, spec)
         st.plotly_chart(charts.tradeoff_chart(trade, loaded.card.quality_metric), width="stretch")
@@ -147,7 +158,8 @@ def page() -> None:
 
 
     with left:
-        if st.toggle("Sweep batch sizes 1–8", value=loaded.card.params < 50_000_000, key="speed_sweep"):
+        if st.toggle("Sweep batch sizes 1–8", value=loaded.card.params < 50_000_000, key=sweep_key,
+                     disabled=url.locked("sweep")):
             with st.spinner("timing batch sizes…"):
                 sweep = _sweep(loaded.key, sparsity, seq_len)
             st.plotly_chart(charts.sweep_chart(sweep, "batch", "batch size (sequences)",
@@ -166,14 +178,15 @@ def page() -> None:
     st.subheader("2:4 sparse tensor cores (GPU)")
     problem = cuda_problem()
     if problem is None:
-        _live_gpu(loaded, seq_len)
+        _live_gpu(loaded, seq_len, url)
         st.markdown("**Recorded figures** (smollm2-135m's shapes and a large-layer check, from `bench/gpu_semi_structured.py`):")
     else:
         st.warning(f"2:4 kernels cannot run here ({problem}). Below: figures recorded on a GPU, labelled with the "
                    "GPU they came from.", icon=":material/memory:")
     if GPU_CSV.is_file():
         gpu = pd.read_csv(GPU_CSV)
-        mode = st.radio("Timing mode", ["cudagraph", "eager"], horizontal=True, key="gpu_mode",
+        mode = st.radio("Timing mode", ["cudagraph", "eager"], horizontal=True, key=mode_key,
+                        disabled=url.locked("timing"),
                         help="eager: each call from Python; cudagraph: replayed CUDA graph (no launch overhead)")
         st.plotly_chart(charts.gpu_speedup_chart(gpu[gpu["level"].isin(["layer", "model", "check"])], mode),
                         width="stretch")
@@ -184,4 +197,4 @@ def page() -> None:
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
     st.session_state["deep_link"] = "speed"
-    st.switch_page("app.py")
+    st.switch_page("app.py", query_params=st.query_params.to_dict())

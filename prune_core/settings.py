@@ -5,12 +5,15 @@
     PRUNESCOPE_EXTRA_MODELS=dir1:dir2 local Hugging Face folders (safetensors) offered beside the zoo
     PRUNESCOPE_MAX_JOBS=2             heavy computations running at once (default: the usable cores)
     PRUNESCOPE_MEMORY_BUDGET=6G       see budget.py (default: half the machine's memory)
+    PRUNESCOPE_TEACHER_TOKEN=secret   in a classroom, who types it may clear a challenge scoreboard
+                                      (without it, no one can from the page)
 """
 from __future__ import annotations
 
 import functools
+import hmac
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -66,13 +69,15 @@ class Settings:
     extra_models: tuple[str, ...] = ()  # absolute folder paths the teacher added
     max_jobs: int = 2  # heavy computations (pruning runs, evaluations, generation) running at once
     memory_budget: int = 4 * 1024**3  # bytes the server may use
+    teacher_token: str = field(default="", repr=False)  # never printed with the settings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
         return cls(classroom=_flag(env, "PRUNESCOPE_CLASSROOM"),
                    extra_models=_folders(env, "PRUNESCOPE_EXTRA_MODELS"),
                    max_jobs=_count(env, "PRUNESCOPE_MAX_JOBS", usable_cores()),
-                   memory_budget=budget.memory_budget(env))
+                   memory_budget=budget.memory_budget(env),
+                   teacher_token=env.get("PRUNESCOPE_TEACHER_TOKEN", "").strip())
 
     @property
     def cache_bytes(self) -> int:
@@ -83,6 +88,12 @@ class Settings:
     def custom_models(self) -> bool:
         """May a user type a folder or hub id, or upload a model? Not in a classroom."""
         return not self.classroom
+
+    def may_clear_scoreboards(self, token: str) -> bool:
+        """Outside a classroom the user owns the server; in one, only who knows the teacher token."""
+        if not self.classroom:
+            return True
+        return bool(self.teacher_token) and hmac.compare_digest(token.encode(), self.teacher_token.encode())
 
     def models(self) -> list[str]:
         """The names the model picker offers (zoo first, then the teacher's folders)."""

@@ -30,6 +30,24 @@ COLUMN_TYPES = {"model": "TEXT", "method": "TEXT", "pattern": "TEXT", "allocatio
                 "quality_dense": "REAL", "quality": "REAL", "latency_ms_dense": "REAL", "latency_ms": "REAL",
                 "params_total": "INTEGER", "params_nonzero": "INTEGER"}
 COLUMNS = list(COLUMN_TYPES)
+# Tables added after schema 1, in order: (the schema version they bring, SQL). A store of an older
+# version gets them on its first writable open; a read-only one is read as it is.
+MIGRATIONS = [("2", """
+CREATE TABLE IF NOT EXISTS challenge_entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL,
+    challenge TEXT NOT NULL,
+    model TEXT NOT NULL,
+    name TEXT NOT NULL,
+    score REAL NOT NULL,
+    quality_metric TEXT NOT NULL,
+    query TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS challenge_board ON challenge_entries (challenge, model);
+UPDATE prunescope_meta SET value = '2' WHERE key = 'schema';
+""")]
+ENTRY_COLUMNS = ["id", "created", "challenge", "model", "name", "score", "quality_metric", "query"]
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -41,7 +59,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS prunescope_meta (key TEXT PRIMARY KEY, value TEXT);
 INSERT OR IGNORE INTO prunescope_meta VALUES ('schema', '1');
-"""
+""" + "\n".join(sql for _, sql in MIGRATIONS)
 
 
 def default_path() -> Path:
@@ -98,6 +116,10 @@ class Store:
         if tables and "prunescope_meta" not in tables:
             raise sqlite3.DatabaseError("file is a database, but not a PruneScope results store")
         if {"runs", "prunescope_meta"} <= tables:
+            if "challenge_entries" not in tables and not self.readonly:
+                with self.conn:  # an older store: add what it lacks, its runs untouched
+                    for _, sql in MIGRATIONS:
+                        self.conn.executescript(sql)
             return
         if self.readonly:
             raise sqlite3.DatabaseError("it is on read-only storage and holds no results yet")
@@ -193,3 +215,56 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    # ---- challenge scoreboards (prune_core.challenges) -----------------------------------------------
+    def add_entry(self, challenge: str, model: str, name: str, score: float, quality_metric: str, query: str,
+                  record: dict) -> int:
+        """One scoreboard entry: who, the measured score, the link's query string and the whole result."""
+        self.require_writable()
+        row = [time.strftime("%Y-%m-%dT%H:%M:%S"), challenge, model, name, float(score), quality_metric, query,
+               json.dumps(record, default=str)]
+
+        def insert() -> int:
+            with self.conn:
+                return self.conn.execute("INSERT INTO challenge_entries (created, challenge, model, name, score, "
+                                         "quality_metric, query, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                         row).lastrowid
+        try:
+            return int(self._waiting(insert))
+        except sqlite3.DatabaseError as exc:
+            raise PruneScopeError(self._explain(exc)) from None
+
+    def entries(self, challenge: str | None = None, model: str | None = None) -> pd.DataFrame:
+        """Scoreboard entries in the order they came (rank them with Challenge.rank). A read-only store
+        of an older version has none."""
+        where, args = [], []
+        for col, val in (("challenge", challenge), ("model", model)):
+            if val:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = (f"SELECT {', '.join(ENTRY_COLUMNS)} FROM challenge_entries"
+               + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id")
+        try:
+            rows = self._waiting(lambda: self.conn.execute(sql, args).fetchall())
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return pd.DataFrame(columns=ENTRY_COLUMNS)
+            raise PruneScopeError(self._explain(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            raise PruneScopeError(self._explain(exc)) from None
+        return pd.DataFrame.from_records(rows, columns=ENTRY_COLUMNS, coerce_float=True)
+
+    def clear_entries(self, challenge: str, model: str | None = None) -> int:
+        """Empty one scoreboard (of one model, or of every model); returns how many entries went."""
+        self.require_writable()
+        sql, args = "DELETE FROM challenge_entries WHERE challenge = ?", [challenge]
+        if model:
+            sql, args = sql + " AND model = ?", args + [model]
+
+        def remove() -> int:
+            with self.conn:
+                return self.conn.execute(sql, args).rowcount
+        try:
+            return self._waiting(remove)
+        except sqlite3.DatabaseError as exc:
+            raise PruneScopeError(self._explain(exc)) from None
