@@ -12,7 +12,7 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from pages.common import get_model
+from pages.common import faster_expander, get_model
 from pages.layers import _proposal
 from prune_core import charts
 from prune_core.errors import PruneScopeError
@@ -154,6 +154,7 @@ def page() -> None:
         st.info("No stored runs for this model yet: press *Run sweep*.")
         st.stop()
     _charts(runs, store)
+    faster_expander(loaded, runs)
 
 
 def _charts(runs: pd.DataFrame, store: Store) -> None:

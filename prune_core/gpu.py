@@ -215,12 +215,15 @@ def time_layers_2_4(model: nn.Module, tokens: list[int], dtype: torch.dtype = to
                     modes: tuple[str, ...] = MODES, reps: int = 50, scope: str = "all") -> list[GpuTiming]:
     """Dense vs 2:4 for each distinct (out, in) shape among the model's in-scope layers, on random
     activations of `tokens` rows (timing depends on shapes, not values)."""
-    params = dict(model.named_parameters())
-    shapes: dict[tuple[int, int], list[str]] = {}
+    return time_shapes_2_4(layer_shapes(model, scope), tokens, dtype, modes, reps)
+
+
+def layer_shapes(model: nn.Module, scope: str = "all") -> dict[tuple[int, int], str]:
+    """Each distinct (out, in) shape among the in-scope layers, labelled with the layers' short names."""
+    shapes: dict[tuple[int, int], set[str]] = {}
     for t in find_targets(model, scope):
-        w = as_out_in(params[t.name].detach(), t)
-        shapes.setdefault(tuple(w.shape), []).append(t.module.rsplit(".", 1)[-1])
-    return time_shapes_2_4({s: " / ".join(sorted(set(k))) for s, k in shapes.items()}, tokens, dtype, modes, reps)
+        shapes.setdefault((t.out_features, t.in_features), set()).add(t.module.rsplit(".", 1)[-1])
+    return {s: " / ".join(sorted(k)) for s, k in shapes.items()}
 
 
 @torch.inference_mode()
