@@ -78,7 +78,7 @@ def test_explore_structural_pattern_shrinks_the_model():
     assert not at.exception and not at.error
     methods = at.selectbox(key="method_units").options
     assert "activation" in methods and "random" not in methods
-    assert any("genuinely smaller" in w.value for w in at.warning)
+    assert any("genuinely smaller" in s.value for s in at.success)
     assert any("removed 1536 of 3072 neurons" in i.value for i in at.info)
 
 
