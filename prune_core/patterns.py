@@ -122,29 +122,25 @@ def nm_mask(scores: torch.Tensor, pattern: Pattern, layer: str) -> torch.Tensor:
     return keep.reshape(out_f, in_f)
 
 
-def kth_smallest(values: list[torch.Tensor], k: int, seed: int = 0) -> float:
-    """The k-th smallest (1-based) of all values in several tensors, exactly, without concatenating."""
-    return _Selection(values, False).kth(k, seed)[0]
-
-
 class _Selection:
     """Scores of several tensors read one tensor at a time through a reused scratch buffer.
 
     Fresh memory costs a page fault per 4 KiB: materialising |w| for a 85 M-weight model took longer
-    than the whole selection. Here every pass writes the scores of one tensor into the same buffer
-    (cache-warm, no allocation), so the selection costs about two reads of the weights.
+    than the whole selection. Here the scores of one tensor at a time go into the same buffer
+    (cache-warm, no allocation), and one read of the weights settles all but a thin band of them.
     """
 
     def __init__(self, values: list[torch.Tensor], absolute: bool):
         self.values, self.absolute = values, absolute
+        self.n = sum(v.numel() for v in values)
         self._buf = torch.empty(max(v.numel() for v in values), dtype=torch.float32)
         self._b1 = torch.empty(self._buf.numel(), dtype=torch.bool)
         self._b2 = torch.empty_like(self._b1)
 
     def scores(self, i: int) -> torch.Tensor:
-        """Scores of tensor i as float32 in its own shape (a view of the scratch buffer, or the tensor)."""
+        """Scores of tensor i as contiguous float32 in its own shape (the tensor itself, or the buffer)."""
         v = self.values[i].detach()
-        if not self.absolute and v.dtype == torch.float32:
+        if not self.absolute and v.dtype == torch.float32 and v.is_contiguous():
             return v
         out = self._buf[: v.numel()].view(v.shape)
         if self.absolute and v.dtype == torch.float32:
@@ -152,44 +148,66 @@ class _Selection:
         out.copy_(v)
         return out.abs_() if self.absolute else out
 
-    def _sample_bracket(self, k: int, n: int, seed: int) -> tuple[float, float]:
-        """Scores that bracket the k-th smallest with near certainty: quantiles of a 1 M random sample."""
+    def bracket(self, k: int, seed: int = 0) -> tuple[float, float]:
+        """Scores that bracket the k-th smallest with near certainty: quantiles of a 1 M sample drawn
+        as random runs of 16 neighbours (one cache line each: 16x fewer memory misses than single values)."""
         gen = torch.Generator().manual_seed(seed)
         parts = []
         for v in self.values:
-            rows = v.detach().reshape(v.shape[0], -1)  # a view, also for a transposed matrix
-            idx = torch.randint(0, v.numel(), (max(1, 1_000_000 * v.numel() // n),), generator=gen)
-            part = rows[idx // rows.shape[1], idx % rows.shape[1]].float()
+            flat = (v if v.is_contiguous() else v.mT.contiguous()).detach().reshape(-1)  # storage order: no copy
+            runs = flat[: flat.numel() // 16 * 16].view(-1, 16)
+            if not len(runs):
+                runs = flat.view(1, -1)
+            picks = torch.randint(0, len(runs), (max(1, 62_500 * v.numel() // self.n),), generator=gen)
+            part = runs[picks].reshape(-1).float()
             parts.append(part.abs() if self.absolute else part)
         sample = torch.cat(parts).numpy()
-        q = k / n
+        q = k / self.n
         i_lo = max(0, int((q - 0.002) * sample.size))
         i_hi = min(sample.size - 1, int((q + 0.002) * sample.size))
         part = np.partition(sample, [i_lo, i_hi])
         return float(part[i_lo]), float(part[i_hi])
 
-    def kth(self, k: int, seed: int = 0) -> tuple[float, int, list[int]]:
-        """(k-th smallest score, how many scores are below it, per tensor how many equal it)."""
-        n = sum(v.numel() for v in self.values)
-        if n > 4_000_000:
-            lo, hi = self._sample_bracket(k, n, seed)
-            below, bands = 0, []
-            for i, v in enumerate(self.values):
-                s = self.scores(i).reshape(-1)
-                b1, b2 = self._b1[: s.numel()], self._b2[: s.numel()]
-                torch.ge(s, lo, out=b1)
-                below += s.numel() - int(b1.sum())
-                torch.le(s, hi, out=b2)
-                bands.append(s[b1.logical_and_(b2)])
-            if below < k <= below + sum(b.numel() for b in bands):
-                t = float(torch.kthvalue(torch.cat(bands), k - below).values)
-                below += sum(int((b < t).sum()) for b in bands)
-                return t, below, [int((b == t).sum()) for b in bands]
+    def band_pass(self, lo: float, hi: float, keep_masks: bool):
+        """One read of every score: how many are below `lo`; per tensor the band lo <= s <= hi as
+        (row-major positions, values); and, if asked, the masks s >= lo, which become the keep-masks
+        once the band is settled."""
+        below, bands, masks = 0, [], []
+        for i in range(len(self.values)):
+            f = self.scores(i)
+            n = f.numel()
+            ge = torch.empty(f.shape, dtype=torch.bool) if keep_masks else self._b1[:n].view(f.shape)
+            torch.ge(f, lo, out=ge)
+            below += n - int(ge.sum())
+            band = self._b2[:n].view(f.shape)
+            torch.le(f, hi, out=band).logical_and_(ge)
+            idx = torch.nonzero(band.view(-1)).squeeze(1)
+            bands.append((idx, f.view(-1)[idx]))
+            masks.append(ge)
+        return below, bands, masks
+
+    def exact(self, k: int) -> tuple[float, int, list[int]]:
+        """(k-th smallest score, how many are below it, per tensor how many equal it) by a full selection."""
         flat = np.concatenate([self.scores(i).reshape(-1).numpy().copy() for i in range(len(self.values))])
         t = float(np.partition(flat, k - 1)[k - 1])
         sizes = np.cumsum([0] + [v.numel() for v in self.values])
         equal = flat == t
         return t, int((flat < t).sum()), [int(equal[a:b].sum()) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def kth_smallest(values: list[torch.Tensor], k: int, seed: int = 0) -> float:
+    """The k-th smallest (1-based) of all values in several tensors, exactly, without concatenating.
+
+    A random sample brackets the answer in a narrow band; one counting pass and a selection inside
+    the band finish the job. Falls back to a full selection when the sample misses: always exact.
+    """
+    selection = _Selection(values, False)
+    if selection.n > 4_000_000:
+        below, bands, _ = selection.band_pass(*selection.bracket(k, seed), keep_masks=False)
+        band = torch.cat([v for _, v in bands])
+        if below < k <= below + band.numel():
+            return float(torch.kthvalue(band, k - below).values)
+    return selection.exact(k)[0]
 
 
 def global_lowest_k(scores: list[torch.Tensor], k: int,
@@ -201,13 +219,28 @@ def global_lowest_k(scores: list[torch.Tensor], k: int,
     Ties at the threshold are removed in model order (row-major within each matrix) until exactly k
     are gone. torch.nn.utils.prune.global_unstructured removes the same weights except among those
     ties, where its choice is whatever std::nth_element leaves in place: identical masks whenever
-    the cut falls between distinct values. One selection, no sort, no concatenated copy.
+    the cut falls between distinct values. One read of the weights on big models (the keep-masks
+    come out of the counting pass), no sort, no concatenated copy.
     """
     if k <= 0:
         return [torch.ones_like(s, dtype=torch.bool) for s in scores], None
     selection = _Selection(scores, absolute)
-    threshold, below, equal = selection.kth(k)
-    short = k - below  # ties at the threshold that must go too, first ones first
+    if selection.n > 4_000_000:
+        below, bands, keeps = selection.band_pass(*selection.bracket(k), keep_masks=True)
+        band = torch.cat([v for _, v in bands])
+        if below < k <= below + band.numel():
+            threshold = float(torch.kthvalue(band, k - below).values)
+            short = k - below - int((band < threshold).sum())  # ties at the cut that must go, first ones first
+            for keep, (idx, values) in zip(keeps, bands):
+                flat = keep.view(-1)
+                flat[idx[values < threshold]] = False
+                if short > 0:
+                    ties = idx[values == threshold][:short]
+                    flat[ties] = False
+                    short -= ties.numel()
+            return keeps, threshold
+    threshold, below, equal = selection.exact(k)
+    short = k - below
     keeps = []
     for i, (s, eq) in enumerate(zip(scores, equal)):
         f = selection.scores(i)
@@ -218,7 +251,6 @@ def global_lowest_k(scores: list[torch.Tensor], k: int,
             torch.gt(f, threshold, out=keep)
         else:
             torch.ge(f, threshold, out=keep)
-        if 0 < take < eq:
             keep.view(-1)[torch.nonzero((f == threshold).reshape(-1)).squeeze(1)[:take]] = False
         keeps.append(keep)
     return keeps, threshold
