@@ -185,8 +185,9 @@ def _crossover(loaded, tokens: int) -> None:
                     width="stretch", key="speed_crossover")
     st.caption("Per weight shape of this model, the tokens per call (batch x sequence) from which 2:4 sparse "
                "kernels stay faster than dense, from recorded GPU timings replayed as CUDA graphs (the best case: "
-               "eager calls pay a fixed cost per call and cross later or never). Hatched bars never crossed up to the largest batch measured. Figures: "
-               "`data/speed/`, made with `bench/gpu_semi_structured.py --shapes zoo`.")
+               "eager calls pay a fixed cost per call and cross later or never). Hatched bars never crossed up to "
+               "the largest batch measured. Figures: `data/speed/`, made with "
+               "`bench/gpu_semi_structured.py --shapes zoo`.")
 
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
