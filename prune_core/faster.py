@@ -151,9 +151,9 @@ def _two_four(shapes: dict[tuple[int, int], str], figures: pd.DataFrame) -> Fast
     found = crossovers(shapes, figures)
     sources = ["data/speed/ (recorded with bench/gpu_semi_structured.py)", SEMI_STRUCTURED_DOCS, VLLM_DROPPED,
                TORCHAO_DROPPED]
-    text = ("On a CPU, no. On NVIDIA GPUs of the Ampere generation or newer, sparse tensor cores run 2:4 (in fp16/bf16, "
-            "also int8) through `torch.sparse.to_sparse_semi_structured`, and win only on large matrices and large "
-            "batches. ")
+    text = ("On a CPU, no. On NVIDIA GPUs of the Ampere generation or newer, sparse tensor cores run 2:4 (fp16/bf16; "
+            "PyTorch also accepts int8 and fp32) through `torch.sparse.to_sparse_semi_structured`, and win only on "
+            "large matrices and large batches. ")
     if found:
         gpu = max({c.gpu for c in found}, key=lambda g: sum(c.gpu == g for c in found))  # the GPU covering most shapes
         mine = [c for c in found if c.gpu == gpu]
