@@ -19,6 +19,7 @@ from typing import Callable
 
 import streamlit as st
 
+from prune_core import faster
 from prune_core.cache import JobStatus, SharedCache
 from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
@@ -239,6 +240,16 @@ def get_model() -> LoadedModel | None:
         st.error(f"Cannot load this model: {exc}")
         return None
 
+
+
+def faster_expander(loaded: LoadedModel, runs) -> None:
+    """"Could anything run these faster?" for stored runs (Compare rows, Paper runs): a verdict and the
+    measured speed-up per run, and the full sourced answer per pattern."""
+    with st.expander("Could anything run these faster?", icon=":material/speed:"):
+        table, answers = faster.for_runs(loaded, runs, LatencySpec.for_model(loaded.card).seq_len)
+        st.dataframe(table, hide_index=True, width="stretch")
+        for answer in answers:
+            st.markdown(answer.markdown())
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
     st.session_state["deep_link"] = "common"

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.breaks import breaks_section
-from pages.common import get_model, job_gate
+from pages.common import faster_expander, get_model, job_gate
 from pages.layers import _proposal
 from pages.urlstate import Controls
 from prune_core import charts
@@ -177,6 +177,7 @@ def page() -> None:
         st.info("No stored runs for this model yet: press *Run sweep*.")
     else:
         _charts(runs, store, rep_key)
+        faster_expander(loaded, runs)
     breaks_section(loaded)
 
 

@@ -7,7 +7,7 @@ from pages.scoreboard import challenge_section
 from pages.urlstate import Controls
 from pages.common import (LARGE, cached_baseline, cached_run, cached_summary, dense_generation, get_model,
                           pruned_classification, pruned_generation, warm_model)
-from prune_core import charts, samples, teaching
+from prune_core import charts, faster, samples, teaching
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
@@ -15,7 +15,7 @@ from prune_core.export import zip_export
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
 from prune_core.recipe import export_pruned
-from prune_core.run import EVALUATIONS, LatencySpec, eval_settings, speed_note
+from prune_core.run import EVALUATIONS, LatencySpec, eval_settings
 from prune_core.tables import histogram_frame, latency_frame, layers_frame, quality_frame, sizes_frame
 from prune_core.structural import IMPORTANCE
 from prune_core.targets import SCOPES
@@ -160,7 +160,8 @@ def page() -> None:
                          delta_color="off")
     status_slot = st.empty()
     guess_slot = st.empty()
-    st.warning(f"**Why is it not faster?** {speed_note(config.pattern)}", icon=":material/speed:")
+    faster_slot = st.empty()
+    _faster(faster_slot, loaded, config, summary.sparsity_actual)
     for note in summary.notes:
         st.info(note)
     caption_slot = st.empty()
@@ -221,6 +222,7 @@ def page() -> None:
     status_slot.empty()
     _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slot, quality_chart_slot,
                    latency_chart_slot, caption_slot)
+    _faster(faster_slot, loaded, config, result.sparsity_actual, result, spec.batch * spec.seq_len)
     if evaluation == "quick":
         _refine(loaded, config, spec, result)
     if guess is not None:
@@ -255,6 +257,15 @@ def page() -> None:
             b.markdown(f"**Pruned ({result.sparsity_actual:.0%})**")
             b.code(text + pruned_generation(loaded.key, delta, text, n_new, int(seed)), language=None)
             st.caption(f"Same prompt, same random seed, {n_new} new tokens sampled with temperature 0.8 and top-k 40.")
+
+
+def _faster(slot, loaded, config: PruneConfig, sparsity: float, result=None, tokens: int | None = None) -> None:
+    """"Could anything run this faster?" for this result; the measured figures (latency, this CPU's CSR
+    break-even) join it once the measurement is done."""
+    latency = (result.latency_ms_dense, result.latency_ms) if result is not None else None
+    answer = faster.answer_for(loaded, config.pattern, sparsity, latency, tokens)
+    box = {faster.YES: slot.success, faster.GPU_ONLY: slot.info}.get(answer.verdict, slot.warning)
+    box(answer.markdown(), icon=":material/speed:")
 
 
 def _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slot, quality_chart_slot,

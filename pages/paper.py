@@ -5,7 +5,7 @@ import json
 
 import streamlit as st
 
-from pages.common import get_model
+from pages.common import faster_expander, get_model
 from prune_core import charts, paper
 from prune_core.errors import PruneScopeError
 from prune_core.finetune import recovery_budget
@@ -104,6 +104,7 @@ def page() -> None:
                    f"{metric}, the model card's evaluation (see Model zoo). Table: each variant at its highest sparsity, sizes and latency "
                    "as a ratio of dense.")
         st.dataframe(a[1].table, hide_index=True, width="stretch")
+        faster_expander(loaded, runs)
     else:
         st.caption("Press *Run claims (a) and (b)*: every chosen method over the grid, plus MLP neurons removed.")
 

@@ -9,12 +9,11 @@ import torch
 
 from pages.common import cached_model, get_model, heavy
 from pages.urlstate import Controls
-from prune_core import charts
+from prune_core import charts, faster
 from prune_core.errors import PruneScopeError
-from prune_core.gpu import crossings, cuda_problem, measure_2_4
+from prune_core.gpu import crossings, cuda_problem, layer_shapes, measure_2_4
 from prune_core.run import LatencySpec
-from prune_core.speed import break_even_sparsity, csr_break_even, compare_variants, batch_sweep, tradeoff
-from prune_core.targets import as_out_in, find_targets
+from prune_core.speed import compare_variants, batch_sweep, largest_layer_break_even, tradeoff
 
 GPU_CSV = Path(__file__).resolve().parent.parent / "data" / "speed" / "gpu_2_4_h100.csv"
 
@@ -40,12 +39,8 @@ def _sweep(name: str, sparsity: float, seq_len: int) -> pd.DataFrame:
 @st.cache_data(max_entries=8, show_spinner=False)
 @heavy
 def _break_even(name: str, tokens: int) -> tuple[pd.DataFrame, str, float | None]:
-    loaded_ = cached_model(name)
-    params = dict(loaded_.model.named_parameters())
-    target = max(find_targets(loaded_.model, "mlp"), key=lambda t: t.numel)
-    rows = csr_break_even(as_out_in(params[target.name].detach(), target),
-                          [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99], tokens)
-    return pd.DataFrame([r.to_dict() for r in rows]), target.module, break_even_sparsity(rows)
+    rows, layer, be = largest_layer_break_even(cached_model(name).model, tokens)
+    return pd.DataFrame([r.to_dict() for r in rows]), layer, be
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -193,6 +188,19 @@ def page() -> None:
         st.caption("smollm2-135m's matrices are small (576–1536 wide): 2:4 kernels lose to dense at every batch size "
                    "there, and eager calls pay a large fixed cost per call. The large-layer check (4096–11008 wide) "
                    "shows the same kernels winning 1.1–1.5x, near the published 1.38x and below the 2x limit.")
+    _crossover(loaded, batch * seq_len)
+
+
+def _crossover(loaded, tokens: int) -> None:
+    """Per layer shape of this model: from how many tokens per call 2:4 beats dense (recorded GPUs)."""
+    st.markdown("**Crossover: when would 2:4 pay off for this model?**")
+    st.plotly_chart(charts.crossover_chart(faster.crossover_frame(layer_shapes(loaded.model)), tokens),
+                    width="stretch", key="speed_crossover")
+    st.caption("Per weight shape of this model, the tokens per call (batch x sequence) from which 2:4 sparse "
+               "kernels stay faster than dense, from recorded GPU timings replayed as CUDA graphs (the best case: "
+               "eager calls pay a fixed cost per call and cross later or never). Hatched bars never crossed up to "
+               "the largest batch measured. Figures: `data/speed/`, made with "
+               "`bench/gpu_semi_structured.py --shapes zoo`.")
 
 
 if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran

@@ -523,3 +523,33 @@ def token_heat_html(frame: pd.DataFrame, vmax: float | None = None) -> str:
               f'blue down to −{vmax:.2f}; hover a token for its losses</div>')
     return ('<div style="font-family:monospace;white-space:pre-wrap;line-height:1.7">' + "".join(spans)
             + "</div>" + legend)
+
+def crossover_chart(frame: pd.DataFrame, your_tokens: int | None = None) -> go.Figure:
+    """Per layer shape: the tokens per call from which 2:4 beats dense on a recorded GPU (bars, log);
+    shapes where it never did are drawn at the largest count measured, hatched and labelled 'never'."""
+    fig = go.Figure()
+    measured = frame[frame["measured"]] if len(frame) else frame
+    for gpu, rows in measured.groupby("gpu", sort=True):
+        crossed = rows["tokens"].notna()
+        height = rows["tokens"].where(crossed, rows["max_tokens"]).astype(float)
+        fig.add_bar(x=rows["shape"] + " " + rows["layers"].str.slice(0, 28), y=height, name=str(gpu),
+                    marker_pattern_shape=["" if c else "/" for c in crossed],
+                    text=["" if c else "never" for c in crossed], textposition="outside",
+                    customdata=[_crossover_hover(r) for r in rows.itertuples()],
+                    hovertemplate="%{customdata}<extra>" + str(gpu) + "</extra>")
+    if your_tokens:
+        fig.add_hline(y=your_tokens, line_dash="dash", line_color=DENSE,
+                      annotation_text=f"this page's batch: {your_tokens:,} tokens (dense wins below the bars)")
+    missing = frame[~frame["measured"]]["shape"].tolist() if len(frame) else []
+    sub = "hatched 'never': 2:4 never beat dense up to the largest batch measured" + (
+        f"; not measured: {', '.join(missing)}" if missing else "")
+    fig.update_yaxes(type="log")
+    return _layout(fig, f"2:4 crossover: tokens per call from which 2:4 beats dense<br><sup>{sub}</sup>",
+                   "layer shape (out x in) and its layers", "tokens per call (log)", 400)
+
+
+def _crossover_hover(r) -> str:
+    if pd.isna(r.tokens):
+        return f"{r.layers}<br>2:4 never beat dense up to {int(r.max_tokens):,} tokens per call (best {r.best:.2f}x)"
+    lost = f" (lost at {int(r.lost_at):,})" if not pd.isna(r.lost_at) else ""
+    return f"{r.layers}<br>2:4 beats dense from {int(r.tokens):,} tokens per call{lost}; best {r.best:.2f}x"

@@ -215,24 +215,34 @@ def time_layers_2_4(model: nn.Module, tokens: list[int], dtype: torch.dtype = to
                     modes: tuple[str, ...] = MODES, reps: int = 50, scope: str = "all") -> list[GpuTiming]:
     """Dense vs 2:4 for each distinct (out, in) shape among the model's in-scope layers, on random
     activations of `tokens` rows (timing depends on shapes, not values)."""
+    return time_shapes_2_4(layer_shapes(model, scope), tokens, dtype, modes, reps)
+
+
+def layer_shapes(model: nn.Module, scope: str = "all") -> dict[tuple[int, int], str]:
+    """Each distinct (out, in) shape among the in-scope layers, labelled with the layers' short names."""
+    shapes: dict[tuple[int, int], set[str]] = {}
+    for t in find_targets(model, scope):
+        shapes.setdefault((t.out_features, t.in_features), set()).add(t.module.rsplit(".", 1)[-1])
+    return {s: " / ".join(sorted(k)) for s, k in shapes.items()}
+
+
+@torch.inference_mode()
+def time_shapes_2_4(shapes: dict[tuple[int, int], str], tokens: list[int], dtype: torch.dtype = torch.float16,
+                    modes: tuple[str, ...] = MODES, reps: int = 50) -> list[GpuTiming]:
+    """Dense vs 2:4 for each (out, in) weight shape ({shape: label}) on random activations of each
+    token count; shapes the kernels refuse are left out."""
     _require_cuda()
     from torch.sparse import to_sparse_semi_structured
 
-    params = dict(model.named_parameters())
-    shapes: dict[tuple[int, int], list[str]] = {}
-    for t in find_targets(model, scope):
-        w = as_out_in(params[t.name].detach(), t)
-        shapes.setdefault(tuple(w.shape), []).append(t.module.rsplit(".", 1)[-1])
     env, rows = _environment(dtype), []
     gen = torch.Generator(device="cuda").manual_seed(0)
-    for (out_f, in_f), kinds in shapes.items():
+    for (out_f, in_f), label in shapes.items():
         w = torch.randn(out_f, in_f, device="cuda", dtype=dtype, generator=gen)
         w = w * nm_mask(w.abs(), TWO_FOUR, "layer")
         try:
             ws = to_sparse_semi_structured(w)
         except (RuntimeError, ValueError):
             continue  # the model-level report names skipped layers
-        label = " / ".join(sorted(set(kinds)))
         for n_tok in tokens:
             x = torch.randn(n_tok, in_f, device="cuda", dtype=dtype, generator=gen)
             for mode in modes:
@@ -244,6 +254,7 @@ def time_layers_2_4(model: nn.Module, tokens: list[int], dtype: torch.dtype = to
                         continue
                 d, s = time_cuda_ms(run_d, reps), time_cuda_ms(run_s, reps)
                 rows.append(GpuTiming("layer", label, f"{out_f}x{in_f}", n_tok, n_tok, mode, d, s, d / s, **env))
+        torch.cuda.empty_cache()
     return rows
 
 

@@ -19,7 +19,7 @@ from .config import PruneConfig
 from .metrics import measure_latency, summarize_ms, timing_threads
 from .run import LatencySpec, latency_inputs, measure_quality, prune_model
 from .structural import plan_for, shrink
-from .targets import Target, as_out_in
+from .targets import Target, as_out_in, find_targets
 
 
 class CSRLinear(nn.Module):
@@ -113,6 +113,18 @@ def break_even_sparsity(rows: list[LayerTiming]) -> float | None:
         by_s.setdefault(r.sparsity, {})[r.variant] = r.median_ms
     wins = [s for s, v in sorted(by_s.items()) if v.get("csr", float("inf")) <= v.get("dense", 0)]
     return wins[0] if wins else None
+
+
+BREAK_EVEN_SPARSITIES = [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]
+
+
+def largest_layer_break_even(model: nn.Module, tokens: int) -> tuple[list[LayerTiming], str, float | None]:
+    """Dense vs CSR on the model's largest MLP layer (most weights, so the best case for CSR) over
+    `BREAK_EVEN_SPARSITIES`: (timings, layer, break-even sparsity or None)."""
+    params = dict(model.named_parameters())
+    target = max(find_targets(model, "mlp"), key=lambda t: t.numel)
+    rows = csr_break_even(as_out_in(params[target.name].detach(), target), BREAK_EVEN_SPARSITIES, tokens)
+    return rows, target.module, break_even_sparsity(rows)
 
 
 @dataclass

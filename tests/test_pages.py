@@ -78,7 +78,7 @@ def test_explore_structural_pattern_shrinks_the_model():
     assert not at.exception and not at.error
     methods = at.selectbox(key="method_units").options
     assert "activation" in methods and "random" not in methods
-    assert any("genuinely smaller" in w.value for w in at.warning)
+    assert any("genuinely smaller" in s.value for s in at.success)
     assert any("removed 1536 of 3072 neurons" in i.value for i in at.info)
 
 
@@ -110,6 +110,8 @@ def test_compare_runs_a_grid_and_history_lists_and_deletes(tmp_path, monkeypatch
     assert not at.exception and not at.error
     assert at.success and "6 runs" in at.success[0].value
     assert len(at.get("plotly_chart")) >= 3
+    faster_box = next(e for e in at.expander if e.label == "Could anything run these faster?")
+    assert len(faster_box.dataframe[0].value) == 6 and any("CSR" in m.value for m in faster_box.markdown)
     at.text_input(key="cmp_grid").set_value("0:oops").run()
     assert at.error and "cannot read the sparsity grid" in at.error[0].value
 
@@ -191,6 +193,8 @@ def test_paper_page_runs_claims_a_and_b_and_offers_the_card():
     assert len(verdicts) == 2  # (a) and (b)
     assert len(at.get("plotly_chart")) == 2
     assert at.get("download_button")
+    faster_box = next(e for e in at.expander if e.label == "Could anything run these faster?")
+    assert any("genuinely smaller" in m.value for m in faster_box.markdown)  # the neurons-removed runs
 
 
 def test_explore_runs_a_method_that_prunes_while_training():

@@ -73,3 +73,66 @@ def test_kth_smallest_is_exact_on_big_arrays(k):
     values[:1000] = 0.5  # ties
     parts = [torch.from_numpy(values[:1_000_000]).view(1000, 1000), torch.from_numpy(values[1_000_000:])]
     assert kth_smallest(parts, k) == np.partition(values, k - 1)[k - 1]
+
+
+def _torch_global_masks(weights: list[torch.Tensor], amount: float) -> list[torch.Tensor]:
+    """torch.nn.utils.prune.global_unstructured (L1) on Linear layers holding these weights."""
+    from torch import nn
+    from torch.nn.utils import prune
+
+    layers = []
+    for w in weights:
+        layer = nn.Linear(w.shape[1], w.shape[0], bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(w)
+        layers.append(layer)
+    prune.global_unstructured([(m, "weight") for m in layers], pruning_method=prune.L1Unstructured, amount=amount)
+    return [m.weight_mask.bool() for m in layers]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("amount", [0.3, 0.5, 0.9])
+def test_global_magnitude_masks_equal_torchs_bit_for_bit(seed, amount):
+    """Big enough for the sampled one-pass path (> 4 M weights); continuous values, so no tie at the cut."""
+    g = torch.Generator().manual_seed(seed)
+    weights = [torch.randn(1536, 1024, generator=g) * 0.02, torch.randn(1024, 1536, generator=g) * 0.05,
+               torch.randn(768, 768, generator=g)]
+    n = sum(w.numel() for w in weights)
+    keeps, threshold = global_lowest_k(weights, round(amount * n), absolute=True)
+    theirs = _torch_global_masks(weights, amount)
+    removed = torch.cat([w.abs()[~k] for w, k in zip(weights, keeps)])
+    assert float(removed.max()) == threshold
+    for mine, torch_mask in zip(keeps, theirs):
+        assert torch.equal(mine, torch_mask)
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_global_magnitude_with_ties_at_the_cut_matches_torch_outside_the_ties(big):
+    """Planted ties straddle the cut: torch picks among them in std::nth_element order (unspecified), we
+    in model order. Same count and threshold; identical masks on every weight not tied at the cut."""
+    g = torch.Generator().manual_seed(7)
+    rows = 2000 if big else 40
+    a, b = torch.randn(rows, 1500, generator=g), torch.randn(rows, 1000, generator=g)
+    a[:2, :300] = 0.6745  # 900 ties at |w| = 0.6745, next to the median of |N(0, 1)|
+    b[:1, :300] = -0.6745
+    n = a.numel() + b.numel()
+    k = int((torch.cat([a.abs().reshape(-1), b.abs().reshape(-1)]) < 0.6745).sum()) + 500  # cut inside the ties
+    keeps, threshold = global_lowest_k([a, b], k, absolute=True)
+    theirs = _torch_global_masks([a, b], k / n)
+    assert threshold == pytest.approx(0.6745) and sum(int((~kp).sum()) for kp in keeps) == k
+    tied = [w.abs() == threshold for w in (a, b)]
+    assert sum(int((~m).sum()) for m in theirs) == k
+    for mine, torch_mask, t in zip(keeps, theirs, tied):
+        assert torch.equal(mine[~t], torch_mask[~t])
+    assert sum(int((~kp & t).sum()) for kp, t in zip(keeps, tied)) == 500  # the first 500 ties, in model order
+    assert not keeps[0][0, :300].any() and not keeps[0][1, :200].any() and keeps[0][1, 200:300].all()
+
+
+def test_absolute_selection_equals_selection_on_stored_abs():
+    g = torch.Generator().manual_seed(5)
+    ws = [torch.randn(3000, 1000, generator=g), torch.randn(1000, 2000, generator=g).t(),
+          torch.randn(500, 500, generator=g).to(torch.bfloat16)]
+    k = 3_000_000
+    keeps, t = global_lowest_k(ws, k, absolute=True)
+    ref, t_ref = global_lowest_k([w.abs().float() for w in ws], k)
+    assert t == t_ref and all(torch.equal(x, y) for x, y in zip(keeps, ref))

@@ -61,8 +61,11 @@ class ScoreMethod(PruningMethod):
         start = time.perf_counter()
         params = dict(model.named_parameters())
         weights = [as_out_in(params[t.name].detach(), t) for t in targets]
-        scores = [self.score(w, t, config, i, calibration) for i, (w, t) in enumerate(zip(weights, targets))]
-        keeps, cuts = select(scores, targets, config)
+        if self.info.magnitude_threshold:  # the score is |w|: selection reads the weights, |w| is never stored
+            keeps, cuts = select(weights, targets, config, absolute=True)
+        else:
+            keeps, cuts = select([self.score(w, t, config, i, calibration) for i, (w, t) in
+                                  enumerate(zip(weights, targets))], targets, config)
         masks = {t.name: from_out_in(k, t) for t, k in zip(targets, keeps)}
         thresholds = {}
         if self.info.magnitude_threshold:  # the score is |w|: the cut is drawn on the histogram
@@ -70,15 +73,18 @@ class ScoreMethod(PruningMethod):
         return MaskSet(targets, masks, thresholds=thresholds, seconds=time.perf_counter() - start)
 
 
-def select(scores: list[torch.Tensor], targets: list[Target],
-           config: PruneConfig) -> tuple[list[torch.Tensor], list[float | None]]:
+def select(scores: list[torch.Tensor], targets: list[Target], config: PruneConfig,
+           absolute: bool = False) -> tuple[list[torch.Tensor], list[float | None]]:
     """Keep-masks (out, in) from scores for the config's pattern and allocation, and per layer the
-    largest score removed (None where no single cut exists: N:M groups)."""
+    largest score removed (None where no single cut exists: N:M groups). `absolute`: the scores
+    are the absolute values of `scores` (global selection then never stores them)."""
     pattern = parse_pattern(config.pattern)
+    if absolute and (pattern.is_nm or config.allocation != "global"):
+        scores, absolute = [s.abs() for s in scores], False
     if pattern.is_nm:
         return [nm_mask(s, pattern, t.module) for s, t in zip(scores, targets)], [None] * len(scores)
     if config.allocation == "global":
-        keeps, threshold = global_lowest_k(scores, round(config.sparsity * sum(s.numel() for s in scores)))
+        keeps, threshold = global_lowest_k(scores, round(config.sparsity * sum(s.numel() for s in scores)), absolute)
         return keeps, [threshold] * len(keeps)  # one cut for all layers: that is what global means
     pairs = [lowest_k_with_cut(s, round(config.sparsity * s.numel())) for s in scores]
     return [k for k, _ in pairs], [c for _, c in pairs]
