@@ -17,8 +17,8 @@ ALLOCATIONS = {
 OWL_HELP = {
     "owl_m": "a weight is an outlier when its Wanda score |w|·‖x‖ is above M times the mean score of its "
              "block; the outlier ratio is the share of such weights (paper default M = 5)",
-    "owl_lambda": "block sparsities stay within target ± λ; blocks with the most outliers get target − λ, those "
-                  "with the fewest target + λ, and the parameter-weighted mean is the target (paper default 0.08)",
+    "owl_lambda": "block sparsities stay within target ± λ, lower where there are more outliers, and their "
+                  "parameter-weighted mean is exactly the target; 0 gives every block the target (paper default 0.08)",
 }
 OWL_M_RANGE = (1.0, 100.0)
 OWL_LAMBDA_RANGE = (0.0, 0.5)
