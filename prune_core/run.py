@@ -232,6 +232,14 @@ def prune_masks(loaded: LoadedModel, config: PruneConfig, progress: Progress = _
     return mask_set
 
 
+def owl_only(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop):
+    """OWL's allocation for `config` without pruning (the Layers page): its own calibration samples."""
+    config = check_fits(loaded, replace(config, allocation="owl"))
+    targets = find_targets(loaded.model, config.scope, config.include_head)
+    samples = calibration_inputs(loaded, config.calib_samples, config.calib_seq_len, config.seed)
+    return owl_profile(loaded, targets, config, Calibration(samples, progress))
+
+
 def owl_profile(loaded: LoadedModel, targets: list, config: PruneConfig, calibration: Calibration):
     """OWL's per-block outlier ratios and sparsities, measured on the dense model's calibration activations."""
     from .owl import owl_allocation
