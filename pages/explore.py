@@ -64,9 +64,16 @@ def page() -> None:
                          disabled=parsed.structural, help="Structural patterns set the scope themselves: "
                                                           "neurons live in the MLP, heads in attention.")
     d1, d2, d3 = st.columns(3)
-    layer_only = fixed is not None or (needs_calibration and not parsed.structural)
-    allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True, disabled=layer_only,
+    # N:M fixes every layer; OWL is for one-shot weight pruning; calibrated methods prune block by block
+    if fixed is not None:
+        usable = ["layer"]
+    elif parsed.structural or METHODS[method].info.prunes_during_training:
+        usable = ["layer", "global"]
+    else:
+        usable = ["layer", "owl"] if needs_calibration else list(ALLOCATIONS)
+    allocation = d1.radio("Allocation", usable, horizontal=True, disabled=len(usable) == 1,
                           help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
+    needs_calibration = needs_calibration or allocation == "owl"  # OWL's outlier profile needs data too
     include_head = d2.checkbox("Also prune the output head", value=False, disabled=parsed.structural,
                                help="Off by default: the head maps features to words/classes and is fragile.")
     seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1)
@@ -92,7 +99,7 @@ def page() -> None:
         measure_file = st.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
 
-    config = PruneConfig(method, sparsity_pct / 100, pattern, "layer" if layer_only else allocation,
+    config = PruneConfig(method, sparsity_pct / 100, pattern, allocation,
                          "all" if parsed.structural else scope, include_head and not parsed.structural,
                          int(seed), **calib)
     if not parsed.structural:
