@@ -17,6 +17,7 @@ from pages.common import faster_expander, get_model, job_gate
 from pages.layers import _proposal
 from pages.urlstate import Controls
 from prune_core import charts
+from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.jobs import ordinal
 from prune_core.methods import METHODS
@@ -28,6 +29,7 @@ from prune_core.tables import SIZE_LABELS
 X_AXES = {"sparsity_actual": "sparsity (fraction of weights in scope removed)",
           "latency_ms": "measured latency (ms)"}
 PROPOSED_LABEL = "proposed (magnitude, non-uniform)"
+OWL_SUFFIX = " + OWL"  # a method's runs with the OWL allocation are their own series
 
 
 def _start() -> None:
@@ -129,8 +131,11 @@ def page() -> None:
                              key=url.many("methods", "cmp_methods", METHODS), disabled=url.locked("methods"))
     grid_text = c2.text_input("Sparsity grid (start:stop:step or a comma list)", "0:0.9:0.1",
                               key=url.text("grid", "cmp_grid", parse_grid), disabled=url.locked("grid"))
-    allocation = c3.radio("Allocation", ["layer", "global"], key=url.select("allocation", "cmp_alloc", ["layer", "global"]),
-                          disabled=url.locked("allocation"))
+    allocation = c3.radio("Allocation", list(ALLOCATIONS), key=url.select("allocation", "cmp_alloc", ALLOCATIONS),
+                          disabled=url.locked("allocation"),
+                          help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items())
+                          + f"\n\nOWL runs with the paper's M = {PruneConfig().owl_m:g} and λ = "
+                            f"{PruneConfig().owl_lambda:g} (the CLI sets others: --owl-m, --owl-lambda).")
     proposed = st.checkbox("Add the sensitivity-proposed allocation: magnitude pruning with per-layer sparsities "
                            "chosen from a sensitivity analysis, at each sparsity of the grid",
                            key=url.flag("proposed", "cmp_proposed"), disabled=url.locked("proposed"),
@@ -147,8 +152,8 @@ def page() -> None:
     try:
         grid = parse_grid(grid_text)
         configs = grid_configs(methods, grid, extra=len(grid) if proposed else 0,
-                               allocation=allocation if not any(METHODS[m].info.needs_calibration for m in methods)
-                               else "layer")
+                               allocation=allocation if allocation != "global" or not any(
+                                   METHODS[m].info.needs_calibration for m in methods) else "layer")
         store = Store(on_wait=st.toast)  # another program holds the lock: say so while waiting
     except PruneScopeError as exc:
         st.error(f"Cannot run this grid: {exc}")
@@ -189,7 +194,8 @@ def _stored_sweep(store: Store, model: str, sweep: str) -> None:
 
 def _charts(runs: pd.DataFrame, store: Store, rep_key: str) -> None:
     """Quality vs sparsity (with any proposed allocation), vs size, vs latency; downloads."""
-    runs = runs.assign(series=runs["method"].where(runs["allocation"] != PROPOSED, PROPOSED_LABEL))
+    runs = runs.assign(series=runs["method"].where(runs["allocation"] != PROPOSED, PROPOSED_LABEL)
+                       .where(runs["allocation"] != "owl", runs["method"] + OWL_SUFFIX))
     measured = runs[runs["allocation"] != PROPOSED]  # proposed allocations have no size or latency
     metric = runs["quality_metric"].iloc[0]
     dense_q = float(runs["quality_dense"].iloc[0])
@@ -201,6 +207,10 @@ def _charts(runs: pd.DataFrame, store: Store, rep_key: str) -> None:
         st.caption(f"*{PROPOSED_LABEL}* keeps the most sensitive layers denser (from the Layers page's "
                    "sensitivity analysis) and spends the budget where it hurts least; compare it with *magnitude*, "
                    "which removes the same share from every layer. The dashed line is the dense model.")
+    if (runs["allocation"] == "owl").any():
+        st.caption(f"*method{OWL_SUFFIX}*: the same method with OWL's per-block sparsities (blocks with more outlier "
+                   "scores keep more weights); the overall sparsity is the same, so compare each with its uniform "
+                   "series at the same x.")
     if measured.empty:
         return
     rep = st.selectbox("Size representation", list(SIZE_LABELS), index=list(SIZE_LABELS).index("bitmask"),
@@ -210,12 +220,12 @@ def _charts(runs: pd.DataFrame, store: Store, rep_key: str) -> None:
         sized = measured.assign(size_mb=records[col].to_numpy() / 1e6).dropna(subset=["size_mb"])
         dense_mb = float(records[f"size_dense_{rep}"].dropna().iloc[0]) / 1e6 if records[f"size_dense_{rep}"].notna().any() else None
         fig = charts.compare_chart(sized, "size_mb", f"size, {SIZE_LABELS[rep]} (MB)", metric, dense_q, dense_mb,
-                                   lines=False)
+                                   lines=False, series="series")
         st.plotly_chart(fig, width="stretch")
     else:
         st.info(f"No run of this sweep has a {SIZE_LABELS[rep]} size (it applies only to some patterns).")
     lat = charts.compare_chart(measured, "latency_ms", X_AXES["latency_ms"], metric, dense_q,
-                               float(measured["latency_ms_dense"].median()), lines=False)
+                               float(measured["latency_ms_dense"].median()), lines=False, series="series")
     st.plotly_chart(lat, width="stretch")
     st.caption("Masks do not make a dense model faster: expect the latency points to pile up at the dense "
                "latency. Ringed points are the Pareto front (no other run is both smaller/faster and better). "

@@ -70,11 +70,17 @@ def page() -> None:
                          key=url.select("scope", "scope", SCOPES), disabled=parsed.structural or url.locked("scope"), help="Structural patterns set the scope themselves: "
                                                           "neurons live in the MLP, heads in attention.")
     d1, d2, d3 = st.columns(3)
-    layer_only = fixed is not None or (needs_calibration and not parsed.structural)
-    allocation = d1.radio("Allocation", list(ALLOCATIONS), horizontal=True,
-                          key=url.select("allocation", "allocation", ALLOCATIONS),
-                          disabled=layer_only or url.locked("allocation"),
+    # N:M fixes every layer; OWL is for one-shot weight pruning; calibrated methods prune block by block
+    if fixed is not None:
+        usable = ["layer"]
+    elif parsed.structural or METHODS[method].info.prunes_during_training:
+        usable = ["layer", "global"]
+    else:
+        usable = ["layer", "owl"] if needs_calibration else list(ALLOCATIONS)
+    allocation = d1.radio("Allocation", usable, horizontal=True, key=url.select("allocation", "allocation", usable),
+                          disabled=len(usable) == 1 or url.locked("allocation"),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
+    needs_calibration = needs_calibration or allocation == "owl"  # OWL's outlier profile needs data too
     include_head = d2.checkbox("Also prune the output head", value=False, key=url.flag("head", "include_head"),
                                disabled=parsed.structural or url.locked("head"),
                                help="Off by default: the head maps features to words/classes and is fragile.")
@@ -122,7 +128,7 @@ def page() -> None:
                                    key=url.flag("file", "measure_file"), disabled=url.locked("file"),
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
 
-    config = PruneConfig(method, sparsity_pct / 100, pattern, "layer" if layer_only else allocation,
+    config = PruneConfig(method, sparsity_pct / 100, pattern, allocation,
                          "all" if parsed.structural else scope, include_head and not parsed.structural,
                          int(seed), **calib)
     url.done()

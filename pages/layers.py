@@ -10,12 +10,12 @@ from pages.common import cached_model, get_model, heavy
 from pages.disagree import disagree_section
 from pages.urlstate import Controls
 from prune_core import charts
-from prune_core.config import PruneConfig
+from prune_core.config import OWL_HELP, OWL_LAMBDA_RANGE, OWL_M_RANGE, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.masks import layer_stats
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
-from prune_core.run import prune_masks
+from prune_core.run import owl_only, prune_masks
 from prune_core.sensitivity import (GROUPINGS, evaluate_allocation, expand_allocation, layer_sensitivity,
                                     propose_allocation)
 from prune_core.structural import IMPORTANCE
@@ -49,6 +49,17 @@ def _spread(name: str, target: float) -> pd.DataFrame:
         rows += [{"allocation": label, "layer": s.module, "sparsity": s.sparsity}
                  for s in layer_stats(loaded.model, masks)]
     return pd.DataFrame(rows)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+@heavy
+def _owl(name: str, target: float, m: float, lam: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """OWL per block (outlier ratio, sparsity) and its per-layer rows for the allocation chart."""
+    loaded = cached_model(name)
+    alloc = owl_only(loaded, PruneConfig("magnitude", target, allocation="owl", owl_m=m, owl_lambda=lam))
+    rows = pd.DataFrame([{"allocation": charts.OWL_LABEL, "layer": t.module, "sparsity": alloc.layer_sparsity[t.name]}
+                         for t in find_targets(loaded.model, "all") if t.name in alloc.layer_sparsity])
+    return alloc.frame(), rows
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -92,6 +103,9 @@ def page() -> None:
     except PruneScopeError as exc:
         st.error(f"Cannot prune this model: {exc}")
         st.stop()
+    owl_rows = _owl_section(loaded, target)
+    if owl_rows is not None:
+        spread = pd.concat([spread, owl_rows])
     if st.toggle("Run the sensitivity analysis (one evaluation per layer and sparsity)",
                  value=loaded.card.params < 5_000_000, key=url.flag("sensitivity", "layers_run"),
                  disabled=url.locked("sensitivity")):
@@ -125,6 +139,32 @@ def _sensitivity_section(loaded, target: float, spread: pd.DataFrame, url: Contr
     c2.metric(f"Proposed: {metric}", f"{prop_q:.4g}", f"{prop_s:.1%} of weights removed", delta_color="off")
     st.caption(f"The proposal (one sparsity per {what}) is greedy on the measured grid, so it lands at or above "
                "the target sparsity; both are magnitude pruning, evaluated on the same held-out data.")
+
+
+def _owl_section(loaded, target: float) -> pd.DataFrame | None:
+    """OWL's settings and its outlier profile over depth; its per-layer rows for the allocation chart."""
+    if not st.toggle("Show OWL, the outlier-weighed allocation (runs the model once on calibration data)",
+                     value=loaded.card.params < 5_000_000, key="layers_owl"):
+        return None
+    default = PruneConfig()
+    c1, c2 = st.columns(2)
+    m = c1.number_input("OWL M (outlier threshold, × the block's mean score)", *OWL_M_RANGE, default.owl_m, step=0.5,
+                        key="layers_owl_m", help=OWL_HELP["owl_m"])
+    lam = c2.number_input("OWL λ (sparsity spread around the target)", *OWL_LAMBDA_RANGE, default.owl_lambda,
+                          step=0.01, format="%.2f", key="layers_owl_lambda", help=OWL_HELP["owl_lambda"])
+    try:
+        with st.spinner("OWL: measuring outliers block by block on calibration data…"):
+            blocks, rows = _owl(loaded.key, target, float(m), float(lam))
+    except PruneScopeError as exc:
+        st.error(f"Cannot compute OWL for this model: {exc}")
+        return None
+    st.plotly_chart(charts.owl_chart(blocks, target, m, lam), width="stretch")
+    st.caption(f"Bars: share of each block's Wanda scores |w|·‖x‖ above {m:g}× the block's mean (dense model, "
+               f"{default.calib_samples} calibration samples from the training split). Line: the sparsity OWL gives the "
+               f"block, within {target:.0%} ± {lam:g}, lower where there are more outliers; weighted by the blocks' "
+               "sizes it averages exactly to the target. Flat bars mean OWL has little to go on for this model. "
+               "Use it with `--allocation owl` (CLI) or on Compare.")
+    return rows
 
 
 def _mask_controls(loaded, url: Controls) -> tuple[str, str, str, float]:

@@ -197,7 +197,8 @@ def sequential_prune(model: nn.Module, targets: list[Target], calibration: Calib
             m, w = prune_block(block_targets, stats)
             masks.update(m)
             new_weights.update(w)
-            block = _pruned_copy(model, block, block_targets, m, w)
+            if m or w:  # an observer that prunes nothing (OWL's outlier profile) passes the dense block on
+                block = _pruned_copy(model, block, block_targets, m, w)
         if i + 1 < len(blocks):  # the next block sees what this (pruned) block produces
             inputs = [_with_hidden(a, k, _output(block(*a, **k))) for a, k in inputs]
     calibration.progress(1.0, "calibration pruning done")

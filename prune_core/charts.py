@@ -243,7 +243,8 @@ def sensitivity_heatmap(sens: pd.DataFrame, quality_metric: str, group_by: str =
 def allocation_chart(spread: pd.DataFrame, target: float) -> go.Figure:
     """Per-layer sparsity of several allocations side by side."""
     fig = go.Figure()
-    colours = {"layer (uniform)": DENSE, "global magnitude": PRUNED, "proposed (from sensitivity)": "#27ae60"}
+    colours = {"layer (uniform)": DENSE, "global magnitude": PRUNED, "proposed (from sensitivity)": "#27ae60",
+               OWL_LABEL: OWL_COLOUR}
     for name, rows in spread.groupby("allocation", sort=False):
         fig.add_bar(x=rows["layer"], y=rows["sparsity"] * 100, name=name, marker_color=colours.get(name),
                     hovertemplate="%{x}<br>%{y:.1f} % removed<extra>" + name + "</extra>")
@@ -252,6 +253,31 @@ def allocation_chart(spread: pd.DataFrame, target: float) -> go.Figure:
     fig.update_xaxes(tickangle=-60)
     return _layout(fig, "How each allocation spreads the sparsity over the layers", "layer (model order)",
                    "weights removed (%)", 420)
+
+
+OWL_LABEL, OWL_COLOUR = "OWL (outlier-weighed)", "#8e44ad"
+
+
+def owl_chart(blocks: pd.DataFrame, target: float, m: float, lam: float) -> go.Figure:
+    """OWL per block: outlier ratio (bars, left axis) and the sparsity it gives (line, right axis), with the
+    uniform target and its ± λ band. `blocks`: OwlAllocation.frame()."""
+    fig = go.Figure()
+    fig.add_bar(x=blocks["block"], y=blocks["outlier_ratio"] * 100, name=f"outlier ratio (scores > {m:g} × block mean)",
+                marker_color="#d5c4e0", customdata=blocks[["params"]].to_numpy(),
+                hovertemplate="block %{x}<br>%{y:.3f} % of its Wanda scores are outliers<br>%{customdata[0]:,} "
+                              "weights in scope<extra></extra>")
+    fig.add_scatter(x=blocks["block"], y=blocks["sparsity"] * 100, yaxis="y2", mode="lines+markers", name="OWL sparsity",
+                    line=dict(color=OWL_COLOUR), hovertemplate="block %{x}<br>%{y:.2f} % removed<extra>OWL</extra>")
+    fig.add_scatter(x=blocks["block"], y=[target * 100] * len(blocks), yaxis="y2", mode="lines",
+                    name=f"uniform: {target:.0%} everywhere", line=dict(color="black", dash="dash"),
+                    hovertemplate="%{y:.0f} %<extra>uniform</extra>")
+    pad = 1.5 * max(lam, 0.02)  # the ± λ band and a margin; a flat line (λ = 0) still gets a readable axis
+    fig.update_layout(yaxis2=dict(title="weights removed (%)", overlaying="y", side="right", showgrid=False,
+                                  range=[max(0.0, target - pad) * 100, min(1.0, target + pad) * 100]))
+    fig.update_xaxes(dtick=1 if len(blocks) <= 32 else None)
+    return _layout(fig, f"OWL: outliers and sparsity per block (M = {m:g}, λ = {lam:g})",
+                   "Transformer block (input side first)", "outlier ratio (% of the block's weights)",
+                   400).update_layout(margin=dict(l=60, r=70, t=60, b=60))
 
 
 KEPT, REMOVED = "#1f618d", "#fbeee6"

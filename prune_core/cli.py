@@ -11,10 +11,15 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import ALLOCATIONS, MAX_CALIB_SAMPLES, PruneConfig
+from .config import ALLOCATIONS, MAX_CALIB_SAMPLES, OWL_HELP, PruneConfig
 from .errors import PruneScopeError
 from .patterns import PATTERNS
 from .targets import SCOPES
+
+
+def _add_owl_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--owl-m", type=float, help=f"OWL (--allocation owl): {OWL_HELP['owl_m']}".replace("%", "%%"))
+    p.add_argument("--owl-lambda", type=float, help=f"OWL: {OWL_HELP['owl_lambda']}".replace("%", "%%"))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +47,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                                      f"at most {MAX_CALIB_SAMPLES})")
     p.add_argument("--calib-seq-len", type=int, help="tokens per calibration sequence (default 128)")
     p.add_argument("--damping", type=float, help="SparseGPT Hessian damping (fraction of mean diag; default 0.01)")
+    _add_owl_flags(p)
     p.add_argument("--batch", type=int, default=1, help="latency batch size")
     p.add_argument("--seq-len", type=int, help="latency sequence length (tokens; default 128 LMs, 64 classifiers)")
     p.add_argument("--reps", type=int, help="timed repetitions per model (default 10; 5 above 50 M params)")
@@ -58,6 +64,7 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--scope", default="all", choices=list(SCOPES))
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--calib-samples", type=int, default=32, help=f"at most {MAX_CALIB_SAMPLES}")
+    _add_owl_flags(w)
     w.add_argument("--out", metavar="CSV", help="also write the table here")
     w.add_argument("--store", metavar="FILE", help="results database (default: $PRUNESCOPE_DATA/results.sqlite)")
     w.add_argument("--json", action="store_true", help="print the rows as JSON lines")
@@ -117,9 +124,10 @@ def _cmd_sweep(args) -> None:
     from .sweep import grid_configs, make_executor, parse_grid, run_sweep
     from .zoo import load_model
 
+    owl = {k: getattr(args, k) for k in ("owl_m", "owl_lambda") if getattr(args, k) is not None}
     configs = grid_configs([m.strip() for m in args.methods.split(",") if m.strip()], parse_grid(args.sparsity),
                            pattern=args.pattern, allocation=args.allocation, scope=args.scope, seed=args.seed,
-                           calib_samples=args.calib_samples)
+                           calib_samples=args.calib_samples, **owl)
     _check_output_file(args.out, "--out")
     store = Store(args.store, on_wait=_say)
     store.require_writable()  # before loading the model: a read-only store fails now, not after the first run
@@ -147,7 +155,7 @@ def _cmd_sweep(args) -> None:
         for row in frame.to_dict("records"):
             print(json.dumps(row, default=str))
         return
-    cols = ["method", "sparsity_target", "sparsity_actual", "quality", "latency_ms", "params_nonzero"]
+    cols = ["method", "allocation", "sparsity_target", "sparsity_actual", "quality", "latency_ms", "params_nonzero"]
     print(f"{loaded.name}: {len(frame)} runs in {frame.attrs['seconds']:.1f} s ({frame.attrs['executor']} "
           f"executor), stored in {store.path} "
           f"(sweep {frame.attrs['sweep']}); dense {frame['quality_metric'].iloc[0]} {frame['quality_dense'].iloc[0]:.4f}")
@@ -210,7 +218,7 @@ def _check_positive(args) -> None:
 
 
 _PRUNE_FLAGS = ("method", "sparsity", "pattern", "allocation", "scope", "include_head", "seed", "calib_samples",
-                "calib_seq_len", "damping")
+                "calib_seq_len", "damping", "owl_m", "owl_lambda")
 
 
 def _prune_settings(args) -> tuple[str, PruneConfig]:
@@ -258,7 +266,8 @@ def _cmd_prune(args) -> None:
     spec = LatencySpec(args.batch, args.seq_len or default.seq_len, args.reps or default.reps, 2, args.threads)
     check_fits(loaded, config, spec)  # sequence lengths against this model, before the prune
     result, pruned = run(loaded, config, latency=spec, measure_file=not args.no_file_size)
-    record = result.summary() | {"layers": [l.to_dict() for l in result.layers], "notes": result.notes}
+    record = result.summary() | {"layers": [l.to_dict() for l in result.layers], "notes": result.notes,
+                                 "owl": result.owl}
     if args.export:
         export_pruned(pruned, loaded, result, config, args.export)
         record["export_dir"] = args.export
@@ -400,6 +409,7 @@ def _add_finetune_parser(sub) -> None:
     f.add_argument("--allocation", choices=list(ALLOCATIONS))
     f.add_argument("--scope", choices=list(SCOPES))
     f.add_argument("--seed", type=int, help="pruning and batch-order seed (default 0)")
+    _add_owl_flags(f)
     f.add_argument("--steps", type=int, help="optimizer steps (default 100)")
     f.add_argument("--lr", type=float, help="peak learning rate (default 5e-4)")
     f.add_argument("--batch-size", type=int, help="sequences per step (default 16)")
@@ -425,8 +435,8 @@ def _finetune_settings(args):
             raise PruneScopeError(f"the following arguments are required: {', '.join(missing)} (or --recipe FILE)")
         model, config, ft, env = args.model, PruneConfig(), FinetuneConfig(), {}
     model = args.model or model
-    prune_kw = {k: getattr(args, k) for k in ("method", "sparsity", "pattern", "allocation", "scope", "seed")
-                if getattr(args, k) is not None}
+    prune_kw = {k: getattr(args, k) for k in ("method", "sparsity", "pattern", "allocation", "scope", "seed", "owl_m",
+                                              "owl_lambda") if getattr(args, k) is not None}
     ft_kw = {k: getattr(args, k) for k in ("steps", "lr", "batch_size", "seq_len", "eval_every", "device")
              if getattr(args, k) is not None}
     if args.seed is not None:

@@ -1,7 +1,7 @@
 """`PruneConfig`: the user's choices for one pruning run, validated once, serialisable."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from .errors import PruneScopeError
 from .patterns import parse_pattern
@@ -10,7 +10,18 @@ from .targets import SCOPES
 ALLOCATIONS = {
     "layer": "every layer pruned to the target sparsity",
     "global": "one threshold across all layers in scope; layers end up unequal",
+    "owl": "outlier-weighed (OWL, Yin et al. 2024): blocks with more outlier Wanda scores keep more weights; "
+           "needs calibration data, unstructured only",
 }
+# OWL's settings, with the defaults of the authors' scripts (luuyin/OWL README: --Hyper_m 5 --Lamda 0.08)
+OWL_HELP = {
+    "owl_m": "a weight is an outlier when its Wanda score |w|·‖x‖ is above M times the mean score of its "
+             "block; the outlier ratio is the share of such weights (paper default M = 5)",
+    "owl_lambda": "block sparsities stay within target ± λ, lower where there are more outliers, and their "
+                  "parameter-weighted mean is exactly the target; 0 gives every block the target (paper default 0.08)",
+}
+OWL_M_RANGE = (1.0, 100.0)
+OWL_LAMBDA_RANGE = (0.0, 0.5)
 MAX_SPARSITY = 0.99
 # Caps that keep one run within memory and minutes on a laptop; the error message names them.
 MAX_CALIB_SAMPLES = 1024  # calibration sequences (the papers use 128)
@@ -23,7 +34,7 @@ class PruneConfig:
     method: str = "magnitude"  # importance score, a name in the method registry
     sparsity: float = 0.5  # fraction of weights in scope to remove, in [0, 1)
     pattern: str = "unstructured"  # "unstructured" or "N:M" (keep N of every M inputs)
-    allocation: str = "layer"  # "layer" or "global"
+    allocation: str = "layer"  # "layer", "global" or "owl"
     scope: str = "all"  # "all" | "attention" | "mlp"
     include_head: bool = False  # also prune the LM / classifier head
     seed: int = 0  # used by random scores and by anything sampled
@@ -31,6 +42,9 @@ class PruneConfig:
     calib_samples: int = 32  # sequences; more = better statistics, slower
     calib_seq_len: int = 128  # tokens per sequence (tweets are used whole, up to this length)
     damping: float = 0.01  # SparseGPT: lambda = damping * mean(diag H) added to H's diagonal
+    # OWL allocation only (see OWL_HELP): outlier threshold M (x the block's mean score) and sparsity spread λ
+    owl_m: float = 5.0
+    owl_lambda: float = 0.08
 
     def validated(self) -> "PruneConfig":
         """Check every field; N:M patterns fix the sparsity, so fill it in for them."""
@@ -62,10 +76,17 @@ class PruneConfig:
                 raise PruneScopeError(
                     f"pattern {pattern.name} always removes {pattern.fixed_sparsity:.0%} of the weights; "
                     f"asked for {sparsity:.0%}. Use sparsity {pattern.fixed_sparsity} or 'unstructured'")
+            if self.allocation == "owl":
+                raise PruneScopeError(f"pattern {pattern.name} removes exactly {pattern.fixed_sparsity:.0%} of every "
+                                      "layer, so OWL has no per-layer sparsity to vary; use 'unstructured' with OWL "
+                                      "(the OWL authors' N:M variant mixes N:M ratios per block, which is no longer "
+                                      "one pattern that N:M hardware runs)")
             if self.allocation != "layer":
                 raise PruneScopeError(f"pattern {pattern.name} is chosen group by group, so allocation must be 'layer'")
         if self.allocation not in ALLOCATIONS:
             raise PruneScopeError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
+        if self.allocation == "owl":
+            self._check_owl(pattern)
         if self.scope not in SCOPES:
             raise PruneScopeError(f"unknown scope '{self.scope}'; choose one of: {', '.join(SCOPES)}")
         if not _whole(self.seed) or not 0 <= self.seed <= MAX_SEED:
@@ -80,12 +101,30 @@ class PruneConfig:
                                   f"got {self.calib_seq_len!r}")
         if isinstance(self.damping, bool) or not isinstance(self.damping, (int, float)) or not 0 < self.damping < 10:
             raise PruneScopeError(f"damping must be in (0, 10), got {self.damping!r}")
-        if not pattern.structural and get_method(self.method).info.needs_calibration and self.allocation != "layer":
+        for name, (low, high) in (("owl_m", OWL_M_RANGE), ("owl_lambda", OWL_LAMBDA_RANGE)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                label = "OWL M" if name == "owl_m" else "OWL λ (lambda)"
+                raise PruneScopeError(f"{label} must be from {low:g} to {high:g}, got {value!r} ({OWL_HELP[name]})")
+        if not pattern.structural and get_method(self.method).info.needs_calibration and self.allocation == "global":
             raise PruneScopeError(f"{self.method} prunes block by block on calibration data, so allocation "
-                                  "must be 'layer'")
-        return PruneConfig(self.method, sparsity, self.pattern, self.allocation, self.scope,
-                           bool(self.include_head), self.seed, self.calib_samples, self.calib_seq_len,
-                           float(self.damping))
+                                  "must be 'layer' or 'owl'")
+        return replace(self, sparsity=sparsity, include_head=bool(self.include_head), damping=float(self.damping),
+                       owl_m=float(self.owl_m), owl_lambda=float(self.owl_lambda))
+
+    def _check_owl(self, pattern) -> None:
+        """OWL's own limits: single weights (not N:M, not whole units), one-shot methods, blocks only."""
+        from .methods import get_method
+
+        if pattern.structural:
+            raise PruneScopeError(f"pattern '{pattern.name}' removes whole units chosen by their importance; OWL "
+                                  "sets per-block shares of single weights, so use it with 'unstructured'")
+        if get_method(self.method).info.prunes_during_training:
+            raise PruneScopeError(f"{self.method} raises the sparsity on a schedule while training; OWL's per-block "
+                                  "sparsities are for one-shot methods (magnitude, wanda, sparsegpt, random)")
+        if self.include_head:
+            raise PruneScopeError("OWL measures outliers block by block on calibration data and the head is outside "
+                                  "the blocks; untick 'include head'")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -27,6 +27,7 @@ class MaskSet:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. "damping was raised for ..."
     plan: object | None = None  # structural.StructuralPlan when whole units were removed
+    allocation: object | None = None  # owl.OwlAllocation when OWL set each layer's share
 
 
 @dataclass

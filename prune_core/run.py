@@ -117,6 +117,9 @@ class PruneResult:
     quality_dense_hi: float | None = None
     quality_interval: str = ""  # how the interval was made, e.g. "Wilson interval over 1000 examples"
     evaluation: str = "full"  # "full": the card's held-out evaluation; "quick": its first quarter (EVALUATIONS)
+    owl_m: float | None = None  # OWL settings, None for the other allocations
+    owl_lambda: float | None = None
+    owl: dict | None = None  # OwlAllocation.to_dict(): per-block outlier ratios and sparsities
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -242,17 +245,49 @@ def prune_masks(loaded: LoadedModel, config: PruneConfig, progress: Progress = _
     targets = find_targets(loaded.model, config.scope, config.include_head)
     method = get_method(config.method)
     calibration = None
-    if method.info.needs_calibration:
+    if method.info.needs_calibration or config.allocation == "owl":
         samples = calibration_inputs(loaded, config.calib_samples, config.calib_seq_len, config.seed)
         calibration = Calibration(samples, progress)
     elif method.info.prunes_during_training:  # gradual, movement: a small training budget on the training split
         from .finetune import TrainingContext, default_budget
 
         calibration = TrainingContext(loaded, default_budget(loaded, config.seed), progress)
-    mask_set = method.prune(loaded.model, targets, config, calibration)
+    if config.allocation == "owl":
+        allocation = owl_profile(loaded, targets, config, calibration)
+        mask_set = method.prune(loaded.model, targets, config, calibration, sparsities=allocation.layer_sparsity)
+        mask_set.allocation = allocation
+        mask_set.notes.append(owl_note(allocation))
+    else:
+        mask_set = method.prune(loaded.model, targets, config, calibration)
     if calibration is not None:
         mask_set.notes.extend(calibration.notes)
     return mask_set
+
+
+def owl_only(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop):
+    """OWL's allocation for `config` without pruning (the Layers page): its own calibration samples."""
+    config = check_fits(loaded, replace(config, allocation="owl"))
+    targets = find_targets(loaded.model, config.scope, config.include_head)
+    samples = calibration_inputs(loaded, config.calib_samples, config.calib_seq_len, config.seed)
+    return owl_profile(loaded, targets, config, Calibration(samples, progress))
+
+
+def owl_profile(loaded: LoadedModel, targets: list, config: PruneConfig, calibration: Calibration):
+    """OWL's per-block outlier ratios and sparsities, measured on the dense model's calibration activations."""
+    from .owl import owl_allocation
+
+    staged = Calibration(calibration.samples, lambda f, m: calibration.progress(f, f"OWL outlier profile: {m}"))
+    allocation = owl_allocation(loaded.model, targets, config, staged)
+    calibration.notes.extend(staged.notes)
+    return allocation
+
+
+def owl_note(allocation) -> str:
+    """One line on what OWL did, next to the result."""
+    ratios, sparsity = allocation.outlier_ratio, allocation.block_sparsity
+    return (f"OWL (M = {allocation.m:g}, λ = {allocation.lam:g}): outlier ratios per block {min(ratios):.2%} to "
+            f"{max(ratios):.2%}, so block sparsities {min(sparsity):.1%} to {max(sparsity):.1%} (parameter-weighted "
+            f"mean {allocation.target:.1%})")
 
 
 def _structural_masks(loaded: LoadedModel, config: PruneConfig, unit: str) -> MaskSet:
@@ -281,7 +316,7 @@ def check_fits(loaded: LoadedModel, config: PruneConfig, latency: LatencySpec | 
 
         calibrated = IMPORTANCE[config.method].needs_calibration
     else:
-        calibrated = get_method(config.method).info.needs_calibration
+        calibrated = get_method(config.method).info.needs_calibration or config.allocation == "owl"
     if calibrated:
         check_length(loaded.model, config.calib_seq_len)
     return config
@@ -332,7 +367,8 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
         notes.append(SMOLLM_NOTE)
     pattern = parse_pattern(config.pattern)
     info = None if pattern.structural else get_method(config.method).info
-    calibrated = info is not None and info.needs_calibration
+    calibrated = info is not None and (info.needs_calibration or config.allocation == "owl")
+    owl = config.allocation == "owl"
     result = PruneResult(
         model=loaded.key, method=config.method, pattern=config.pattern, allocation=config.allocation,
         scope=config.scope, include_head=config.include_head, seed=config.seed,
@@ -351,6 +387,8 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
         notes=notes, layers=layers, structure=mask_set.plan.to_dict() if mask_set.plan is not None else None,
         quality_lo=estimate.lo, quality_hi=estimate.hi, quality_dense_lo=dense_est.lo if baseline.estimate else None,
         quality_dense_hi=dense_est.hi if baseline.estimate else None, quality_interval=estimate.how,
-        evaluation=evaluation)
+        evaluation=evaluation,
+        owl_m=config.owl_m if owl else None, owl_lambda=config.owl_lambda if owl else None,
+        owl=mask_set.allocation.to_dict() if mask_set.allocation is not None else None)
     progress(1.0, "done")
     return result, pruned

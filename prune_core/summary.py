@@ -358,10 +358,11 @@ def _global_keep(facts: ModelFacts, threshold: float, tied_out: dict[str, int]) 
 
 
 def _countable(method, config: PruneConfig) -> bool:
-    """Data-free scores, per layer; across layers only |w| (one threshold from the sorted index)."""
+    """Data-free scores, per layer; across layers only |w| (one threshold from the sorted index). OWL needs
+    calibration data for its allocation, so its masks are computed."""
     info = method.info
     return (isinstance(method, ScoreMethod) and not info.needs_calibration and not info.prunes_during_training
-            and (config.allocation == "layer" or info.magnitude_threshold))
+            and (config.allocation == "layer" or config.allocation == "global" and info.magnitude_threshold))
 
 
 def _masked_counter(loaded, config: PruneConfig, facts: ModelFacts, targets: list[Target]) -> tuple[_Counter, str]:

@@ -130,10 +130,11 @@ def test_layers_page_heatmap_and_proposal():
     assert not at.error
     labels = [m.label for m in at.metric]
     assert labels == ["Uniform: accuracy", "Proposed: accuracy"]
-    assert len(at.get("plotly_chart")) == 6  # sensitivity, allocations, mask of one matrix; where methods disagree (3)
+    assert len(at.get("plotly_chart")) == 7  # OWL profile, sensitivity, allocations, mask; where methods disagree (3)
     at.radio(key="layers_group").set_value("kind").run()
     assert not at.exception and not at.error
-    heat = json.loads(at.get("plotly_chart")[0].proto.spec)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    heat = next(s for s in specs if s["layout"]["title"]["text"].startswith("Sensitivity"))
     assert heat["data"][0]["y"] == ["attention q/k/v", "attention output", "MLP up/gate", "MLP down"]
     assert [m.label for m in at.metric] == labels
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -43,7 +43,10 @@ class PruningMethod(ABC):
     @abstractmethod
     def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig,
               calibration: Any = None) -> MaskSet:
-        """Masks (and optionally new weights) for `targets`; never writes to `model`."""
+        """Masks (and optionally new weights) for `targets`; never writes to `model`.
+
+        One-shot methods (score and calibrated) also take `sparsities`: a share to remove per parameter
+        name from a non-uniform allocation (OWL), instead of `config.sparsity` everywhere."""
 
 
 class ScoreMethod(PruningMethod):
@@ -56,16 +59,16 @@ class ScoreMethod(PruningMethod):
 
     @torch.no_grad()
     def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig,
-              calibration: Any = None) -> MaskSet:
-        """Score every target, then select by pattern and allocation."""
+              calibration: Any = None, sparsities: dict[str, float] | None = None) -> MaskSet:
+        """Score every target, then select by pattern and allocation (or by per-layer `sparsities`)."""
         start = time.perf_counter()
         params = dict(model.named_parameters())
         weights = [as_out_in(params[t.name].detach(), t) for t in targets]
         if self.info.magnitude_threshold:  # the score is |w|: selection reads the weights, |w| is never stored
-            keeps, cuts = select(weights, targets, config, absolute=True)
+            keeps, cuts = select(weights, targets, config, absolute=True, sparsities=sparsities)
         else:
             keeps, cuts = select([self.score(w, t, config, i, calibration) for i, (w, t) in
-                                  enumerate(zip(weights, targets))], targets, config)
+                                  enumerate(zip(weights, targets))], targets, config, sparsities=sparsities)
         masks = {t.name: from_out_in(k, t) for t, k in zip(targets, keeps)}
         thresholds = {}
         if self.info.magnitude_threshold:  # the score is |w|: the cut is drawn on the histogram
@@ -74,10 +77,13 @@ class ScoreMethod(PruningMethod):
 
 
 def select(scores: list[torch.Tensor], targets: list[Target], config: PruneConfig,
-           absolute: bool = False) -> tuple[list[torch.Tensor], list[float | None]]:
+           absolute: bool = False, sparsities: dict[str, float] | None = None
+           ) -> tuple[list[torch.Tensor], list[float | None]]:
     """Keep-masks (out, in) from scores for the config's pattern and allocation, and per layer the
     largest score removed (None where no single cut exists: N:M groups). `absolute`: the scores
-    are the absolute values of `scores` (global selection then never stores them)."""
+    are the absolute values of `scores` (global selection then never stores them). `sparsities`
+    (OWL) gives each layer its own share; each layer's lowest scores go, as with the per-layer
+    allocation."""
     pattern = parse_pattern(config.pattern)
     if absolute and (pattern.is_nm or config.allocation != "global"):
         scores, absolute = [s.abs() for s in scores], False
@@ -86,7 +92,8 @@ def select(scores: list[torch.Tensor], targets: list[Target], config: PruneConfi
     if config.allocation == "global":
         keeps, threshold = global_lowest_k(scores, round(config.sparsity * sum(s.numel() for s in scores)), absolute)
         return keeps, [threshold] * len(keeps)  # one cut for all layers: that is what global means
-    pairs = [lowest_k_with_cut(s, round(config.sparsity * s.numel())) for s in scores]
+    share = (lambda t: config.sparsity) if sparsities is None else (lambda t: sparsities[t.name])
+    pairs = [lowest_k_with_cut(s, round(share(t) * s.numel())) for s, t in zip(scores, targets)]
     return [k for k, _ in pairs], [c for _, c in pairs]
 
 
@@ -103,7 +110,7 @@ class CalibratedMethod(PruningMethod):
 
     @torch.no_grad()
     def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig,
-              calibration: Any = None) -> MaskSet:
+              calibration: Any = None, sparsities: dict[str, float] | None = None) -> MaskSet:
         from ..calibration import sequential_prune
 
         start = time.perf_counter()
@@ -112,8 +119,9 @@ class CalibratedMethod(PruningMethod):
         def prune_block(block_targets, stats):
             masks, weights = {}, {}
             for t in block_targets:
-                keep, new_w = self.prune_layer(as_out_in(params[t.name].detach(), t), stats[t.name], config, t,
-                                               calibration)
+                layer_config = config if sparsities is None else replace(config, sparsity=sparsities[t.name])
+                keep, new_w = self.prune_layer(as_out_in(params[t.name].detach(), t), stats[t.name], layer_config,
+                                               t, calibration)
                 masks[t.name] = from_out_in(keep, t)
                 if new_w is not None:
                     weights[t.name] = from_out_in(new_w.to(params[t.name].dtype), t)
