@@ -2,7 +2,7 @@
 step mode (Fine-tune). Each section is rendered on its own, as its page calls it, with the real models."""
 from streamlit.testing.v1 import AppTest
 
-from conftest import fingerprint
+from conftest import fingerprint, render_page
 
 
 def _section(module: str, function: str, choice: str, **state) -> AppTest:
@@ -99,9 +99,7 @@ def test_step_mode_advances_along_the_schedule_on_a_private_copy(gpt):
 
 
 def test_finetune_page_calls_the_step_section():
-    at = AppTest.from_string("from pages.common import model_picker\nfrom pages import finetune\nmodel_picker()\n"
-                             "finetune.page()", default_timeout=300)
-    at.session_state["model_choice"] = "tiny-shakespeare-gpt"
+    at = render_page("finetune", "tiny-shakespeare-gpt")
     at.run()
     assert not at.exception, at.exception
     assert any(s.value.startswith("Step mode") for s in at.subheader)
