@@ -1,7 +1,10 @@
-"""Screenshots of the teaching views (docs/disagree*.png, docs/breaks_*.png, docs/stepmode.png) from the real app
-in headless Chromium. Re-run: `python3 bench/teaching_screenshots.py` (a few minutes on 2 cores)."""
+"""Screenshots of the teaching views (docs/disagree*.png, docs/breaks_*.png, docs/stepmode.png) and of OWL
+on Layers and Compare (docs/layers_owl.png, docs/compare_owl.png) from the real app in headless Chromium.
+Re-run: `python3 bench/teaching_screenshots.py [--owl]` (a few minutes on 2 cores; --owl: only the OWL views)."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -37,8 +40,37 @@ def _shot(page, top_selector: str, bottom_selector: str, path: Path) -> None:
     print("wrote", path.relative_to(ROOT), f"{clip['width']:.0f}x{clip['height']:.0f}")
 
 
+def _owl_runs(data: str) -> None:
+    """Stored runs for Compare: magnitude and Wanda, per-layer and OWL, on the tiny GPT (CLI sweeps)."""
+    for allocation in ("layer", "owl"):
+        subprocess.run([sys.executable, "-m", "prune_core", "sweep", "--model", "tiny-shakespeare-gpt",
+                        "--methods", "magnitude,wanda", "--sparsity", "0.3:0.8:0.1", "--allocation", allocation],
+                       cwd=ROOT, env=dict(os.environ, PRUNESCOPE_DATA=data, HF_HUB_OFFLINE="1"), check=True,
+                       stdout=subprocess.DEVNULL)
+
+
+def owl_shots(url: str, page) -> None:
+    page.goto(f"{url}/layers")
+    page.wait_for_selector("h1:has-text('Layers')", timeout=WAIT)
+    page.locator(".st-key-layers_run label").first.click()  # skip the sensitivity runs
+    _idle(page)
+    page.wait_for_selector("text=Line: the sparsity OWL gives the block", timeout=WAIT)
+    _idle(page)
+    _shot(page, ".st-key-layers_owl", ".st-key-layers_run", DOCS / "layers_owl.png")
+    page.goto(f"{url}/compare")
+    page.wait_for_selector("h1:has-text('Compare')", timeout=WAIT)
+    _idle(page)
+    page.wait_for_selector("text=+ OWL", timeout=WAIT)
+    _shot(page, "[data-testid='stPlotlyChart']", "[data-testid='stPlotlyChart']", DOCS / "compare_owl.png")
+
+
 def main() -> None:
     data = tempfile.mkdtemp(prefix="prunescope-shots-")
+    if "--owl" in sys.argv:  # only the OWL views
+        _owl_runs(data)
+        with streamlit_server(env={"PRUNESCOPE_DATA": data}) as (url, _), browser_page(1400, 3000) as page:
+            owl_shots(url, page)
+        return
     with streamlit_server(env={"PRUNESCOPE_DATA": data}) as (url, _), browser_page(1400, 6000) as page:
         page.goto(f"{url}/layers")
         page.wait_for_selector("h1:has-text('Layers')", timeout=WAIT)
