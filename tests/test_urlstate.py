@@ -13,7 +13,7 @@ EXPLORE = {"pattern": ("selectbox", "pattern"), "method": ("selectbox", "method_
            "calib_samples": ("number_input", "calib_samples"), "calib_seq_len": ("number_input", "calib_seq_len"),
            "damping": ("number_input", "damping"), "batch": ("number_input", "lat_batch"),
            "seq_len": ("number_input", "lat_seq_len"), "reps": ("number_input", "lat_reps"),
-           "file": ("checkbox", "measure_file"), "layer": ("selectbox", "hist_layer"),
+           "file": ("checkbox", "measure_file"), "eval": ("radio", "evaluation"), "layer": ("selectbox", "hist_layer"),
            "challenge": ("selectbox", "challenge"), "reveal": ("toggle", "predict_mode")}
 SPEED = {"sparsity": ("slider", "speed_sparsity"), "batch": ("number_input", "speed_batch"),
          "seq_len": ("number_input", "speed_seq"), "reps": ("number_input", "speed_reps"),
@@ -75,9 +75,9 @@ def test_explore_every_control_round_trips(tmp_path, monkeypatch):
                               "scope": "mlp", "calib_samples": "4", "calib_seq_len": "32", "reps": "3"})
     layers = list(first.selectbox(key="hist_layer").options)
     params = {"model": "tiny-shakespeare-gpt", "pattern": "unstructured", "method": "sparsegpt", "sparsity": "60",
-              "scope": "mlp", "allocation": "global", "head": "0", "seed": "7", "calib_samples": "4",
+              "scope": "mlp", "allocation": "owl", "head": "0", "seed": "7", "calib_samples": "4",
               "calib_seq_len": "32", "damping": "0.05", "batch": "2", "seq_len": "16", "reps": "3", "file": "0",
-              "layer": layers[-1], "challenge": "lm-2of4"}
+              "eval": "full", "layer": layers[-1], "challenge": "lm-2of4"}
     at = _open("explore", params)
     assert at.selectbox(key="model_choice").value == "tiny-shakespeare-gpt"
     assert not any("ignored" in w.value for w in at.warning)
