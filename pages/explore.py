@@ -105,6 +105,7 @@ def page() -> None:
                                                          format="%.4f", disabled=url.locked("damping"),
                                                          key=url.number("damping", "damping", 0.0001, 1.0,
                                                                         kind=float)))
+    _latency_defaults_follow(loaded.key)
     with st.expander("Measurement settings"):
         m1, m2, m3 = st.columns(3)
         default = LatencySpec.for_model(card)
@@ -272,6 +273,19 @@ def _faster(slot, loaded, config: PruneConfig, sparsity: float, result=None, tok
     answer = faster.answer_for(loaded, config.pattern, sparsity, latency, tokens)
     box = {faster.YES: slot.success, faster.GPU_ONLY: slot.info}.get(answer.verdict, slot.warning)
     box(answer.markdown(), icon=":material/speed:")
+
+
+def _latency_defaults_follow(model_key: str) -> None:
+    """The latency settings start from each model's own defaults (SmolLM2: 32 tokens, 5 repetitions):
+    after a switch of model, the previous model's values, kept under the same widget keys (and in the
+    URL), are dropped. The first model of a session keeps what a link set."""
+    previous = st.session_state.get("_latency_model")
+    st.session_state["_latency_model"] = model_key
+    if previous is not None and previous != model_key:
+        for key, name in (("lat_batch", "batch"), ("lat_seq_len", "seq_len"), ("lat_reps", "reps")):
+            st.session_state.pop(key, None)
+            if name in st.query_params:
+                del st.query_params[name]
 
 
 def _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slot, quality_chart_slot,

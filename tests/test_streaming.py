@@ -104,3 +104,17 @@ def test_a_run_does_its_extra_work_on_its_own_pruned_copy(gpt):
     assert seen["text"] == rebuilt  # the same text as from a rebuilt copy...
     assert common.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3) == rebuilt  # ...and cached under its key
     assert ("generate", gpt.key, delta.digest, "ROMEO:", 12, 3) in common.shared_cache()
+
+
+def test_latency_settings_follow_the_model_after_a_switch():
+    from conftest import render_page
+
+    at = render_page("explore", "tiny-shakespeare-gpt")
+    at.run()
+    assert at.number_input(key="lat_seq_len").value == 128
+    at.selectbox(key="model_choice").set_value("tiny-sentiment-bert").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="lat_seq_len").value == 64  # the classifier's own default, not the GPT's
+    at.number_input(key="lat_seq_len").set_value(48).run()
+    at.run()
+    assert at.number_input(key="lat_seq_len").value == 48  # the user's own choice stays while the model does
