@@ -110,13 +110,13 @@ def page() -> None:
         m1, m2, m3 = st.columns(3)
         default = LatencySpec.for_model(card)
         spec = LatencySpec(batch=int(m1.number_input("Latency batch", 1, 64, default.batch,
-                                                     key=url.number("batch", "lat_batch", 1, 64),
+                                                     key=url.number("batch", f"lat_batch@{loaded.key}", 1, 64),
                                                      disabled=url.locked("batch"))),
                            seq_len=int(m2.number_input("Latency tokens per sequence", 8, 512, default.seq_len,
-                                                       key=url.number("seq_len", "lat_seq_len", 8, 512),
+                                                       key=url.number("seq_len", f"lat_seq_len@{loaded.key}", 8, 512),
                                                        disabled=url.locked("seq_len"))),
                            reps=int(m3.number_input("Timed repetitions", 3, 50, default.reps,
-                                                    key=url.number("reps", "lat_reps", 3, 50),
+                                                    key=url.number("reps", f"lat_reps@{loaded.key}", 3, 50),
                                                     disabled=url.locked("reps"))),
                            warmup=default.warmup, threads=2)
         n1, n2 = st.columns(2)
@@ -277,13 +277,12 @@ def _faster(slot, loaded, config: PruneConfig, sparsity: float, result=None, tok
 
 def _latency_defaults_follow(model_key: str) -> None:
     """The latency settings start from each model's own defaults (SmolLM2: 32 tokens, 5 repetitions):
-    after a switch of model, the previous model's values, kept under the same widget keys (and in the
-    URL), are dropped. The first model of a session keeps what a link set."""
+    their widgets are keyed per model, and after a switch of model the previous model's values are
+    dropped from the URL too. The first model of a session keeps what a link set."""
     previous = st.session_state.get("_latency_model")
     st.session_state["_latency_model"] = model_key
     if previous is not None and previous != model_key:
-        for key, name in (("lat_batch", "batch"), ("lat_seq_len", "seq_len"), ("lat_reps", "reps")):
-            st.session_state.pop(key, None)
+        for name in ("batch", "seq_len", "reps"):
             if name in st.query_params:
                 del st.query_params[name]
 

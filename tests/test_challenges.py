@@ -145,7 +145,7 @@ def test_submit_from_explore_and_clear_from_history_with_the_teacher_token(tmp_p
     monkeypatch.setenv("PRUNESCOPE_DATA", str(tmp_path))
     at = render_page("explore", "tiny-shakespeare-gpt")
     at.slider(key="sparsity").set_value(85)
-    at.number_input(key="lat_reps").set_value(3).run()
+    at.number_input(key="lat_reps@tiny-shakespeare-gpt").set_value(3).run()
     at.selectbox(key="challenge").set_value("lm-bitmask-4x").run()
     assert any("meet the goal" in s.value for s in at.success)
     at.text_input(key="challenge_name").set_value("ada")

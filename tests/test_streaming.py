@@ -111,10 +111,11 @@ def test_latency_settings_follow_the_model_after_a_switch():
 
     at = render_page("explore", "tiny-shakespeare-gpt")
     at.run()
-    assert at.number_input(key="lat_seq_len").value == 128
+    at.number_input(key="lat_seq_len@tiny-shakespeare-gpt").set_value(100).run()
+    assert at.query_params["seq_len"] == "100"
     at.selectbox(key="model_choice").set_value("tiny-sentiment-bert").run()
     assert not at.exception, at.exception
-    assert at.number_input(key="lat_seq_len").value == 64  # the classifier's own default, not the GPT's
-    at.number_input(key="lat_seq_len").set_value(48).run()
+    assert at.number_input(key="lat_seq_len@tiny-sentiment-bert").value == 64  # its own default, not 100
+    at.number_input(key="lat_seq_len@tiny-sentiment-bert").set_value(48).run()
     at.run()
-    assert at.number_input(key="lat_seq_len").value == 48  # the user's own choice stays while the model does
+    assert at.number_input(key="lat_seq_len@tiny-sentiment-bert").value == 48  # the user's choice stays

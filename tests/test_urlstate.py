@@ -11,8 +11,9 @@ EXPLORE = {"pattern": ("selectbox", "pattern"), "method": ("selectbox", "method_
            "sparsity": ("slider", "sparsity"), "scope": ("selectbox", "scope"), "allocation": ("radio", "allocation"),
            "head": ("checkbox", "include_head"), "seed": ("number_input", "seed"),
            "calib_samples": ("number_input", "calib_samples"), "calib_seq_len": ("number_input", "calib_seq_len"),
-           "damping": ("number_input", "damping"), "batch": ("number_input", "lat_batch"),
-           "seq_len": ("number_input", "lat_seq_len"), "reps": ("number_input", "lat_reps"),
+           "damping": ("number_input", "damping"), "batch": ("number_input", "lat_batch@tiny-shakespeare-gpt"),
+           "seq_len": ("number_input", "lat_seq_len@tiny-shakespeare-gpt"),
+           "reps": ("number_input", "lat_reps@tiny-shakespeare-gpt"),
            "file": ("checkbox", "measure_file"), "eval": ("radio", "evaluation"), "layer": ("selectbox", "hist_layer"),
            "challenge": ("selectbox", "challenge"), "reveal": ("toggle", "predict_mode")}
 SPEED = {"sparsity": ("slider", "speed_sparsity"), "batch": ("number_input", "speed_batch"),
@@ -90,7 +91,7 @@ def test_explore_every_control_round_trips(tmp_path, monkeypatch):
     # the other way: move widgets, the URL follows
     at.slider(key="sparsity").set_value(75)
     at.number_input(key="seed").set_value(8)
-    at.number_input(key="lat_batch").set_value(3)
+    at.number_input(key="lat_batch@tiny-shakespeare-gpt").set_value(3)
     at.selectbox(key="scope").set_value("attention")
     at.run()
     at.run()
