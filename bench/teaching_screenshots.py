@@ -49,11 +49,16 @@ def _owl_runs(data: str) -> None:
                        stdout=subprocess.DEVNULL)
 
 
-def owl_shots(url: str, page) -> None:
+def _layers_without_sensitivity(url: str, page) -> None:
+    """The Layers page with its sensitivity analysis switched off (it would take minutes)."""
     page.goto(f"{url}/layers")
     page.wait_for_selector("h1:has-text('Layers')", timeout=WAIT)
-    page.locator(".st-key-layers_run label").first.click()  # skip the sensitivity runs
+    page.locator(".st-key-layers_run label").first.click()
     _idle(page)
+
+
+def owl_shots(url: str, page) -> None:
+    _layers_without_sensitivity(url, page)
     page.wait_for_selector("text=Line: the sparsity OWL gives the block", timeout=WAIT)
     _idle(page)
     _shot(page, ".st-key-layers_owl", ".st-key-layers_run", DOCS / "layers_owl.png")
@@ -72,10 +77,7 @@ def main() -> None:
             owl_shots(url, page)
         return
     with streamlit_server(env={"PRUNESCOPE_DATA": data}) as (url, _), browser_page(1400, 6000) as page:
-        page.goto(f"{url}/layers")
-        page.wait_for_selector("h1:has-text('Layers')", timeout=WAIT)
-        page.locator(".st-key-layers_run label").first.click()  # skip the sensitivity runs
-        _idle(page)
+        _layers_without_sensitivity(url, page)
         page.wait_for_selector("text=Why they disagree", timeout=WAIT)
         _idle(page)
         _shot(page, "h3:has-text('Where two methods disagree')", ".st-key-dis_matrix + div .js-plotly-plot, "
