@@ -138,6 +138,11 @@ def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
     return shared_cache().get(("generate", name, "dense", prompt, n_new, seed), compute, heavy=True)
 
 
+def _pruned_model(loaded: LoadedModel, delta: PruneDelta, pruned=None):
+    """`pruned` (the copy of a running job) if given, else a copy rebuilt from the delta."""
+    return pruned if pruned is not None else delta.build(loaded.model)
+
+
 def pruned_generation(name: str, delta: PruneDelta, prompt: str, n_new: int, seed: int, pruned=None) -> str:
     """The pruned model's continuation: from `pruned` (the copy of a running job), else from a copy
     rebuilt for it and dropped after."""
@@ -145,8 +150,7 @@ def pruned_generation(name: str, delta: PruneDelta, prompt: str, n_new: int, see
 
     def compute(report):
         loaded = cached_model(name)
-        model = pruned if pruned is not None else delta.build(loaded.model)
-        return samples.generate(model, loaded.tokenizer, prompt, n_new, seed)
+        return samples.generate(_pruned_model(loaded, delta, pruned), loaded.tokenizer, prompt, n_new, seed)
     return shared_cache().get(("generate", name, delta.digest, prompt, n_new, seed), compute, heavy=True)
 
 
@@ -157,8 +161,7 @@ def pruned_classification(name: str, delta: PruneDelta, sentences: list[str], pr
 
     def compute(report):
         loaded = cached_model(name)
-        model = pruned if pruned is not None else delta.build(loaded.model)
-        return samples.classify(model, loaded.tokenizer, sentences)
+        return samples.classify(_pruned_model(loaded, delta, pruned), loaded.tokenizer, sentences)
     return shared_cache().get(("classify", name, delta.digest, tuple(sentences)), compute, heavy=True)
 
 
