@@ -134,3 +134,30 @@ def test_calibration_hooks_ignore_other_sessions(gpt):
             t.join()
     assert not errors, errors[:3]
     assert all(torch.equal(alone[k], together[k]) for k in alone)
+
+
+def test_torch_threads_wait_passively_when_torch_loads():
+    """OMP_WAIT_POLICY is read once, when torch's OpenMP runtime loads: it must already be PASSIVE
+    by then, whichever of app.py's imports (or the CLI's) loads torch first. Spinning threads made a
+    slider move 8x slower on a loaded 2-core server (bench/omp_wait.py, bench/slider_latency.py)."""
+    code = textwrap.dedent("""
+        import ast, importlib.abc, os, sys
+        seen = []
+        class Watch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" and not seen:
+                    seen.append(os.environ.get("OMP_WAIT_POLICY"))
+                return None
+        sys.meta_path.insert(0, Watch())
+        tree = ast.parse(sys.argv[1])
+        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        exec(compile(ast.Module(body=imports, type_ignores=[]), "entry", "exec"))
+        import torch
+        print(seen[0])
+    """)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
+    for entry in (open("app.py").read(), "from prune_core.cli import main"):  # the server, the CLI
+        out = subprocess.run([sys.executable, "-c", code, entry], capture_output=True, text=True, env=env,
+                             timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().splitlines()[-1] == "PASSIVE", entry[:80]
