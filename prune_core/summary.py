@@ -169,7 +169,7 @@ def warm_index(model: nn.Module, include_head: bool = False) -> None:
 def warm(loaded, seed: int = 0) -> None:
     """Everything the default slider moves count on, built once per model (seconds for SmolLM2):
     facts, the |w| index, random ranks for `seed`, structural magnitude scores."""
-    from .structural import _layout
+    from .structural import unit_layout
 
     warm_index(loaded.model)
     facts = model_facts(loaded.model)
@@ -180,7 +180,7 @@ def warm(loaded, seed: int = 0) -> None:
             facts.random_ranks(seed, name, _score_of(method, config, facts, t))
     for unit in ("neuron", "head"):
         try:
-            _layout(loaded.model, unit)
+            unit_layout(loaded.model, unit)
         except Exception:  # an architecture structural pruning does not know: nothing to warm
             continue
         facts.unit_scores(loaded.model, unit)
@@ -466,10 +466,10 @@ def summarize(loaded, config: PruneConfig, progress: Progress = lambda f, m: Non
 def _structural_summary(loaded, config: PruneConfig, facts: ModelFacts, start: float, progress: Progress,
                         mask_set: MaskSet | None) -> MaskSummary:
     """Whole units: the sizes of the physically smaller model, from the plan and per-row/column counts."""
-    from .structural import IMPORTANCE, KEEP_RULES, StructuralPlan, _check_plan, _layout, _unit_rows
+    from .structural import IMPORTANCE, feature_indices, kept_indices, plan_from_scores, unit_layout
 
     unit = parse_pattern(config.pattern).unit
-    layout = _layout(loaded.model, unit)
+    layout = unit_layout(loaded.model, unit)
     if mask_set is None and IMPORTANCE[config.method].needs_calibration:
         from .run import prune_masks
 
@@ -479,10 +479,8 @@ def _structural_summary(loaded, config: PruneConfig, facts: ModelFacts, start: f
         plan = mask_set.plan
     else:
         scores = facts.unit_scores(loaded.model, unit)
-        kept = KEEP_RULES[config.allocation](scores, config.sparsity, layout)
-        plan = StructuralPlan(unit, config.method, config.allocation, config.sparsity, layout.arch_key,
-                              layout.units, kept, [s.tolist() for s in scores], layout.queries_per_unit)
-    keeps = _check_plan(layout, plan)
+        plan = plan_from_scores(layout, scores, config.method, config.allocation, config.sparsity)
+    keeps = kept_indices(layout, plan)
     removed_total = removed_nnz = 0
     shapes: dict[str, tuple[int, int]] = {}
     nnz: dict[str, int] = {}
@@ -490,7 +488,7 @@ def _structural_summary(loaded, config: PruneConfig, facts: ModelFacts, start: f
     for slots, keep in zip(layout.blocks, keeps):
         for slot in slots:
             t, lf = slot.target, facts.layers[slot.target.name]
-            idx = _unit_rows(keep, slot)
+            idx = feature_indices(keep, slot)
             rows_kept[t.name] = (slot.part.role, idx)
             if slot.part.role == "in":
                 shapes[t.name] = (idx.numel(), t.in_features)
