@@ -18,6 +18,7 @@ from ..errors import PruneScopeError
 from ..targets import as_out_in
 from .architectures import UNITS, Layout, Slot, feature_indices, unit_layout
 
+
 @dataclass(frozen=True)
 class Importance:
     """A unit importance score, registered by name. Higher = more important = kept."""
