@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from torch import nn
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 from .budget import ENV as BUDGET_ENV
 from .budget import human, memory_budget
@@ -59,8 +60,6 @@ def task_of(config) -> str:
 
 def meta_model(config, task: str) -> nn.Module:
     """The model this config builds, on the meta device: names, shapes and counts, no memory."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
     auto = AutoModelForCausalLM if task == "causal-lm" else AutoModelForSequenceClassification
     try:
         with torch.device("meta"):
