@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable
 
 import torch
 
@@ -27,11 +26,9 @@ from .masksummary import SMOLLM_NOTE, MaskSummary, dense_sizes, sizes
 from .methods import get_method
 from .metrics import size_report
 from .patterns import parse_pattern
-from .run import prune_masks
+from .run import Progress, prune_masks
 from .structural import IMPORTANCE, feature_indices, kept_indices, plan_from_scores, shrink, unit_layout
 from .targets import find_targets, from_out_in, tied_head_note
-
-Progress = Callable[[float, str], None]
 
 
 def warm(loaded, seed: int = 0) -> None:
