@@ -20,15 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from torch import nn
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 from .budget import ENV as BUDGET_ENV
 from .budget import human, memory_budget
+from .configfile import SUPPORTED, first_line, load_config, read_config_json
 from .errors import PruneScopeError
+from .structural import detect_arch
 
-SUPPORTED = ("decoder-only or encoder-only Transformers of the GPT-2, BERT and Llama families (e.g. "
-             "GPT2LMHeadModel, BertForSequenceClassification, LlamaForCausalLM), as a causal LM (*ForCausalLM, "
-             "*LMHeadModel) or a sequence classifier (*ForSequenceClassification)")
 # Any one of these sets is a tokenizer transformers can build without running code.
 TOKENIZER_FILES = ({"tokenizer.json"}, {"vocab.txt"}, {"vocab.json", "merges.txt"}, {"tokenizer.model"},
                    {"spiece.model"}, {"sentencepiece.bpe.model"})
@@ -45,47 +46,6 @@ class FolderCheck:
     params: int
 
 
-def read_config_json(path: Path) -> dict:
-    """config.json as a dict; refuses what would make transformers run or ask to run code."""
-    file = path / "config.json"
-    if not file.is_file():
-        raise PruneScopeError(f"'{path}' holds no Transformer: there is no config.json in it")
-    try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PruneScopeError(f"config.json in '{path}' is not valid JSON ({exc})") from None
-    if not isinstance(raw, dict):
-        raise PruneScopeError(f"config.json in '{path}' is not a JSON object")
-    check_config_dict(raw, str(path))
-    return raw
-
-
-def check_config_dict(raw: dict, where: str) -> None:
-    """Refuse custom code and unknown model types (transformers would otherwise ask to run code)."""
-    from transformers import CONFIG_MAPPING
-
-    if "auto_map" in raw:
-        raise PruneScopeError(f"the model in '{where}' asks to run its own Python code (config.json has an "
-                              "'auto_map'); PruneScope never runs code shipped with a model")
-    model_type = raw.get("model_type")
-    if not isinstance(model_type, str) or not model_type:
-        raise PruneScopeError(f"config.json in '{where}' names no model_type; supported: {SUPPORTED}")
-    if model_type not in CONFIG_MAPPING:
-        raise PruneScopeError(f"model_type '{model_type}' in '{where}' is not a model transformers knows (it "
-                              f"would need custom code, which PruneScope never runs); supported: {SUPPORTED}")
-
-
-def load_config(path: Path):
-    """The transformers config of a folder already checked by `read_config_json`."""
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
-    except Exception as exc:  # wrong field types, impossible values: the user's file
-        raise PruneScopeError(f"config.json in '{path}' does not describe a valid model "
-                              f"({type(exc).__name__}: {_first_line(exc)})") from None
-
-
 def task_of(config) -> str:
     """'causal-lm' or 'sequence-classification', from the architecture the config names."""
     archs = " ".join(getattr(config, "architectures", None) or [])
@@ -100,8 +60,6 @@ def task_of(config) -> str:
 
 def meta_model(config, task: str) -> nn.Module:
     """The model this config builds, on the meta device: names, shapes and counts, no memory."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
     auto = AutoModelForCausalLM if task == "causal-lm" else AutoModelForSequenceClassification
     try:
         with torch.device("meta"):
@@ -109,7 +67,7 @@ def meta_model(config, task: str) -> nn.Module:
     except Exception as exc:  # no such head for this model type (vision, audio...), impossible sizes
         archs = ", ".join(getattr(config, "architectures", None) or []) or config.model_type
         why = ("transformers has no such model for text" if "Unrecognized configuration class" in str(exc)
-               else f"{type(exc).__name__}: {_first_line(exc)}")
+               else f"{type(exc).__name__}: {first_line(exc)}")
         raise PruneScopeError(f"{archs} is not supported as a {task} model ({why}); "
                               f"PruneScope supports {SUPPORTED}") from None
 
@@ -147,8 +105,6 @@ def check_memory(params: int, what: str) -> None:
 
 def check_architecture(model: nn.Module) -> None:
     """The blocks must be a family PruneScope's pruning code knows (module names as in structural.ARCHES)."""
-    from .structural import detect_arch
-
     try:
         detect_arch(model)
     except PruneScopeError:
@@ -167,8 +123,6 @@ def _aliases(model: nn.Module, name: str) -> list[str]:
 
 def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], Path]]:
     """Tensor name -> (shape, file) from the safetensors headers; reads no tensor data."""
-    from safetensors import safe_open
-
     out: dict[str, tuple[tuple[int, ...], Path]] = {}
     for file in sorted(path.glob("*.safetensors")):
         try:
@@ -177,7 +131,7 @@ def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], Path]]:
                     out[key] = (tuple(f.get_slice(key).get_shape()), file)
         except Exception as exc:  # truncated or forged header
             raise PruneScopeError(f"'{file.name}' in '{path}' is not a readable safetensors file "
-                                  f"({type(exc).__name__}: {_first_line(exc)})") from None
+                                  f"({type(exc).__name__}: {first_line(exc)})") from None
     return out
 
 
@@ -206,8 +160,6 @@ def check_weights(path: Path, model: nn.Module) -> None:
 
 def check_finite(path: Path) -> None:
     """No NaN or infinity in any floating-point tensor (one tensor in memory at a time)."""
-    from safetensors import safe_open
-
     for file in sorted(path.glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as f:
             for key in f.keys():
@@ -251,6 +203,3 @@ def check_folder(path: Path) -> FolderCheck:
     check_finite(path)
     return FolderCheck(config, task, params)
 
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else "no detail"

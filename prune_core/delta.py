@@ -8,6 +8,7 @@ time the run took, and `weight` gives one pruned matrix without any copy (for hi
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+
+from .structural import StructuralPlan, shrink, unit_masks
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,6 @@ class PruneDelta:
         the delta keeps the plan, and the unit masks in the base's layout for `weight`.
         """
         if plan is not None:
-            from .structural import StructuralPlan, unit_masks
-
             masks = unit_masks(base, StructuralPlan.from_dict(plan))
             return cls({n: ParamDelta(tuple(m.shape), np.packbits(m.reshape(-1).numpy()), None)
                         for n, m in masks.items()}, plan)
@@ -98,11 +99,7 @@ class PruneDelta:
     def build(self, base: nn.Module) -> nn.Module:
         """A pruned copy of `base` (whole units physically removed when there is a plan)."""
         if self.plan is not None:
-            from .structural import StructuralPlan, shrink
-
             return shrink(base, StructuralPlan.from_dict(self.plan))
-        import copy
-
         pruned = copy.deepcopy(base)
         params = dict(pruned.named_parameters())
         for name, d in self.params.items():

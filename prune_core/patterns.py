@@ -21,7 +21,7 @@ class Pattern:
     name: str
     n: int = 0
     m: int = 0
-    unit: str | None = None  # "neuron" | "head": whole units are removed physically (structural.py)
+    unit: str | None = None  # "neuron" | "head": whole units are removed physically (structural/)
 
     @property
     def is_nm(self) -> bool:

@@ -17,9 +17,11 @@ from torch import nn
 
 from .config import PruneConfig
 from .errors import PruneScopeError
+from .export import export_model
 from .finetune import FinetuneConfig, FinetuneResult
 from .run import PruneResult
 from .store import environment
+from .structural import StructuralPlan, save_structured
 from .zoo import LoadedModel
 
 RECIPE_VERSION = 1
@@ -73,12 +75,8 @@ def export_pruned(model: nn.Module, loaded: LoadedModel, result: PruneResult, co
     """A pruned model as a folder that rebuilds bit-identically: `python -m prune_core prune --recipe
     recipe.json`. Masked models reload with plain transformers; models with whole units removed are
     saved with their per-layer sizes (see structural.load_structured)."""
-    from .export import export_model
-
     record = result.summary() | {"layers": [l.to_dict() for l in result.layers], "notes": result.notes}
     if result.structure is not None:  # smaller layers: plain from_pretrained cannot rebuild
-        from .structural import StructuralPlan, save_structured
-
         out = save_structured(model, loaded.tokenizer, StructuralPlan.from_dict(result.structure), out_dir)
         (out / "prunescope.json").write_text(json.dumps(record, indent=2, default=str))
     else:
@@ -93,8 +91,6 @@ def export_finetuned(model: nn.Module, loaded: LoadedModel, result: FinetuneResu
                      ft: FinetuneConfig, out_dir: str | Path) -> Path:
     """safetensors + tokenizer + prunescope.json (the result) + recipe.json + card.json (so a reload is
     evaluated with the same settings as the model it came from)."""
-    from .export import export_model
-
     out = export_model(model, loaded.tokenizer, out_dir, result.to_dict())
     (out / "recipe.json").write_text(json.dumps(recipe(loaded.key, config, ft, result), indent=2, default=str))
     _write_card(out, loaded, result.quality, f"{loaded.card.name}, pruned ({result.method}, {result.pattern}, "

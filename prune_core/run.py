@@ -17,10 +17,10 @@ from .calibration import Calibration, calibration_inputs, check_length, max_posi
 from .config import PruneConfig
 from .errors import PruneScopeError
 from .masks import LayerStats, MaskSet, layer_stats, materialize
+from .masksummary import SMOLLM_NOTE, MaskSummary
 from .methods import get_method
 from .metrics import LatencyStats, SizeReport, file_bytes, measure_latency, size_report
 from .patterns import parse_pattern
-from .summary import SMOLLM_NOTE, MaskSummary
 from .targets import find_targets, tied_head_note
 from .tokens import tokenize
 from .zoo import LoadedModel

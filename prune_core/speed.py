@@ -2,7 +2,7 @@
 
 Variants: dense; masked (zeros in dense matrices: same kernels, same speed); CSR (the pruned
 layers run `torch.sparse.mm` on a compressed-row matrix: only wins at very high sparsity);
-physically smaller (structured removal, built in `structural.py`). Also the ideal speedup
+physically smaller (structured removal, built in `structural/`). Also the ideal speedup
 from FLOPs, a batch-size sweep and the CSR break-even sparsity of one layer.
 """
 from __future__ import annotations

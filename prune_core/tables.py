@@ -19,7 +19,7 @@ SIZE_LABELS = {
 
 
 def layers_frame(result) -> pd.DataFrame:
-    """One row per pruned layer, in model order (of a PruneResult or a summary.MaskSummary)."""
+    """One row per pruned layer, in model order (of a PruneResult or a masksummary.MaskSummary)."""
     df = pd.DataFrame([l.to_dict() for l in result.layers])
     df["layer"] = df["module"].str.replace(r"^(model|transformer|bert)\.", "", regex=True)
     return df

@@ -25,7 +25,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .checkpoint import check_config_dict, check_folder, check_memory, estimate_params, task_of
+from .checkpoint import check_folder, check_memory, estimate_params, task_of
+from .configfile import check_config_dict
 from .errors import PruneScopeError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"

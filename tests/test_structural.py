@@ -177,7 +177,7 @@ def test_global_allocation_is_scale_free_and_keeps_one_per_block(gpt):
         for lin in (m.transformer.h[0].mlp.c_fc, m.transformer.h[0].mlp.c_proj):
             lin.weight.mul_(0.01)
     assert S.plan_units(m, "neuron", 0.5, allocation="global").kept == before.kept
-    layout = S._layout(gpt.model, "head")
+    layout = S.unit_layout(gpt.model, "head")
     scores = [torch.full((6,), 1e-9), torch.arange(1.0, 7.0), torch.arange(1.0, 7.0), torch.arange(1.0, 7.0)]
     kept = S.KEEP_RULES["global"](scores, 20 / 24, layout)
     assert [len(k) for k in kept] == [1, 1, 1, 1]

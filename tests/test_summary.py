@@ -7,10 +7,12 @@ import torch
 
 from conftest import fingerprint
 from prune_core.config import PruneConfig
+from prune_core.facts import SortedAbs, model_facts
 from prune_core.masks import layer_stats
+from prune_core.masksummary import dense_sizes
 from prune_core.metrics import size_report
 from prune_core.run import prune_model
-from prune_core.summary import SortedAbs, model_facts, summarize
+from prune_core.summary import summarize
 from prune_core.targets import find_targets
 from prune_core.zoo import LoadedModel
 
@@ -80,8 +82,6 @@ def test_cheap_figures_equal_the_full_runs(request, model_fixture, config):
 
 
 def test_dense_sizes_match_the_baseline(gpt):
-    from prune_core.summary import dense_sizes
-
     ref = size_report(gpt.model, find_targets(gpt.model, "all"), None, False)
     assert dense_sizes(model_facts(gpt.model)) == ref
 
