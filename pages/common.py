@@ -52,7 +52,7 @@ def shared_cache() -> SharedCache:
     Not `st.cache_resource` on each function: it bounds entries by count, not bytes, and a cached
     function may not drive a progress bar created outside it (we want live progress and the
     place in line on slow runs)."""
-    return SharedCache(settings().cache_bytes, job_gate())
+    return SharedCache(settings().cache_bytes, job_gate(), limits={"result": settings().results_bytes})
 
 
 def _updates(progress: Progress | None) -> Callable[[JobStatus], None] | None:

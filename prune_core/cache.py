@@ -9,6 +9,9 @@
   computing caller is interrupted (its user moved on), a waiting caller takes over. An ordinary
   error reaches every waiter and is not cached.
 - Heavy values are computed inside a `JobGate` slot; cheap ones (`heavy=False`) never queue.
+- A kind may have its own, smaller limit (`limits`): per-setting results (a 13 MB mask delta per
+  SmolLM2 setting) are cheap to recompute, so they must not push models out or make a server that
+  serves slider moves all day grow until the whole budget is used.
 """
 from __future__ import annotations
 
@@ -133,8 +136,9 @@ class SharedCache:
     """Byte-bounded LRU with single-flight computation; thread-safe."""
 
     def __init__(self, capacity: int, gate: JobGate | None = None, poll: float = 0.25,
-                 release: Callable[[], None] = release_soon):
+                 release: Callable[[], None] = release_soon, limits: dict[str, int] | None = None):
         self.capacity, self.gate, self.poll, self._release = capacity, gate, poll, release
+        self.limits = dict(limits or {})  # kind -> bytes its entries may hold together
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._flights: dict[Hashable, _Flight] = {}
@@ -238,7 +242,7 @@ class SharedCache:
             raise
         size = nbytes(value)
         with self._lock:
-            if size <= self.capacity:
+            if size <= min(self.capacity, self.limits.get(kind, self.capacity)):
                 self._store(key, _Entry(value, size, kind))
             else:
                 self._not_kept += 1
@@ -256,13 +260,23 @@ class SharedCache:
         flight.finish(value, error, abandoned)
 
     def _store(self, key: Hashable, entry: _Entry) -> None:
-        """Add under the lock, then evict the least recently used entries until it all fits."""
+        """Add under the lock, then evict the least recently used entries until it all fits: first
+        within the entry's kind if that kind has a limit, then across all kinds."""
         self._entries[key] = entry
         self._entries.move_to_end(key)
-        used = sum(e.nbytes for e in self._entries.values())
-        while used > self.capacity and len(self._entries) > 1:
-            old_key, old = next(iter(self._entries.items()))
-            if old_key == key:
+        limit = self.limits.get(entry.kind)
+        if limit is not None:
+            self._evict_until(key, limit, entry.kind)
+        self._evict_until(key, self.capacity)
+        for k in [k for k, (ref, _, _) in self._evicted.items() if ref() is None]:
+            del self._evicted[k]
+
+    def _evict_until(self, keep: Hashable, limit: int, kind: str | None = None) -> None:
+        """Least recently used first (of `kind`, or of all), never `keep`, until they hold <= limit."""
+        victims = [(k, e) for k, e in self._entries.items() if kind is None or e.kind == kind]
+        used = sum(e.nbytes for _, e in victims)
+        for old_key, old in victims:
+            if used <= limit or old_key == keep:
                 break
             del self._entries[old_key]
             used -= old.nbytes
@@ -270,8 +284,6 @@ class SharedCache:
                 self._evicted[old_key] = (weakref.ref(old.value), old.nbytes, old.kind)
             except TypeError:  # tuples, strings: cannot be weakly referenced; they go
                 pass
-        for k in [k for k, (ref, _, _) in self._evicted.items() if ref() is None]:
-            del self._evicted[k]
 
     def _wait(self, flight: _Flight, on_update: OnUpdate | None, heavy: bool) -> Any:
         """Wait for another caller's computation; _TAKE_OVER if we should compute it ourselves."""

@@ -21,6 +21,7 @@ from . import budget
 from .errors import PruneScopeError
 from .zoo import EMBEDDED
 
+RESULTS_PART = 32  # 1/32 of the cache: 225 MB of a 12 GB budget, ~16 SmolLM2 settings
 CACHE_SHARE = 0.6  # of the budget, for cached models and results; the rest is for running jobs and Python
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 
@@ -83,6 +84,13 @@ class Settings:
     def cache_bytes(self) -> int:
         """Room for cached models and results; the rest of the budget is left to running jobs."""
         return int(self.memory_budget * CACHE_SHARE)
+
+    @property
+    def results_bytes(self) -> int:
+        """Room, within the cache, for the results of single settings (runs, masks, sample outputs).
+        They are remade in seconds; kept without a bound they grew a SmolLM2 server by 15 MB a slider
+        move for as long as it ran (bench/classroom.py --moves 200)."""
+        return self.cache_bytes // RESULTS_PART
 
     @property
     def custom_models(self) -> bool:

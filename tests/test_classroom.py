@@ -255,6 +255,25 @@ def test_entries_are_evicted_by_bytes_least_recently_used_first():
     assert "big" in cache and "d" in cache and cache.usage().used <= 3.5 * MB
 
 
+def test_a_kind_with_a_limit_evicts_only_its_own_entries():
+    """Per-setting results have their own small share: many slider moves push out old results,
+    never the models, and the results' bytes stay within their limit (bounded RSS over a lesson)."""
+    cache = SharedCache(100 * MB, limits={"result": int(2.5 * MB)})
+    cache.get("model", lambda p: tensor_mb(10), kind="model")
+    for i in range(6):
+        cache.get(("run", i), lambda p: (tensor_mb(1), "delta"))  # tuples: gone once evicted
+    usage = cache.usage()
+    assert "model" in cache and usage.by_kind["model"] == 10 * MB and 2 * MB <= usage.by_kind["result"] <= 2.5 * MB
+    assert [("run", 4) in cache, ("run", 5) in cache, ("run", 3) in cache] == [True, True, False]
+    assert cache.get(("run", 6), lambda p: tensor_mb(3)).numel() * 4 == 3 * MB  # over the limit alone:
+    assert ("run", 6) not in cache and cache.usage().not_kept == 1  # handed out, not kept
+
+
+def test_server_settings_give_results_a_small_share_of_the_cache():
+    s = Settings.from_env({"PRUNESCOPE_MEMORY_BUDGET": "12G"})
+    assert s.results_bytes == s.cache_bytes // 32 and 200 * MB < s.results_bytes < 250 * MB
+
+
 def test_a_value_larger_than_the_budget_is_returned_but_not_kept():
     cache = SharedCache(2 * MB)
     cache.get("small", lambda p: tensor_mb(1))
