@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from prune_core.config import PruneConfig  # noqa: E402
 from prune_core.finetune import finetune, finetune_baseline, recovery_budget  # noqa: E402
-from prune_core.paper import gain_over  # noqa: E402
+from prune_core.quality import Metric, metric_named  # noqa: E402
 from prune_core.run import measure_quality, prune_model  # noqa: E402
 from prune_core.zoo import load_model  # noqa: E402
 
@@ -43,9 +43,9 @@ def _stats(xs: list[float]) -> dict:
             "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
-def _better(a: float, b: float, metric: str, margin: float = 0.0) -> bool:
+def _better(a: float, b: float, metric: Metric, margin: float = 0.0) -> bool:
     """a beats b by more than `margin` (perplexity: lower is better; accuracy: higher)."""
-    return gain_over(a, b, metric) > margin
+    return metric.gain(a, b) > margin
 
 
 def bench_model(name: str, sparsities: list[float], seeds: list[int], quick: bool) -> tuple[list[dict], dict]:
@@ -108,22 +108,22 @@ def verdict(table: list[dict], info: dict) -> str:
     "Beats" means by more than the evaluation's own noise where it is known (accuracy on n examples:
     one binomial standard error); "did not hold" needs every variant worse on every seed by as much.
     """
-    metric, dense = info["metric"], info["dense"]
-    margin = math.sqrt(dense * (1 - dense) / info["n_eval"]) if metric == "accuracy" else 0.0
-    worst = (lambda q: q["max"]) if metric == "perplexity" else (lambda q: q["min"])
-    best = (lambda q: q["min"]) if metric == "perplexity" else (lambda q: q["max"])
+    metric, dense = metric_named(info["metric"]), info["dense"]
+    margin = math.sqrt(dense * (1 - dense) / info["n_eval"]) if metric.proportion else 0.0
+    worst = (lambda q: q["max"]) if metric.lower_is_better else (lambda q: q["min"])
+    best = (lambda q: q["min"]) if metric.lower_is_better else (lambda q: q["max"])
     control = next(r for r in table if r["variant"] == "dense + same training")
     tuned = [r for r in table if r["variant"] in ("one-shot + recovery", "gradual", "movement")]
     held = [r for r in tuned if _better(worst(r["quality"]), dense, metric, margin)]
     lost = [r for r in tuned if _better(dense, best(r["quality"]), metric, margin)]
     noise = f" (evaluation noise: ±{margin:.4f})" if margin else ""
-    top = (min if metric == "perplexity" else max)(tuned, key=lambda r: r["quality"]["mean"])
+    top = metric.best_of(tuned, key=lambda r: r["quality"]["mean"])
     dense_gap = next(r["gap"] for r in table if r["variant"] == "dense")
     gap_line = (f" Val−train loss gap of the best pruned + fine-tuned model ({top['variant']} at {top['sparsity']:.0%}): "
                 f"{top['gap']:.3f}, dense {dense_gap:.3f}, dense + same training {control['gap']:.3f}.")
     if held:
-        top = (min if metric == "perplexity" else max)(held, key=lambda r: r["quality"]["mean"])
-        word = (f"HELD: {top['variant']} at {top['sparsity']:.0%} has {metric} {top['quality']['mean']:.4f} "
+        top = metric.best_of(held, key=lambda r: r["quality"]["mean"])
+        word = (f"HELD: {top['variant']} at {top['sparsity']:.0%} has {metric.name} {top['quality']['mean']:.4f} "
                 f"(seeds {top['quality']['min']:.4f}–{top['quality']['max']:.4f}) vs dense {dense:.4f}{noise}")
         if _better(worst(top["quality"]), best(control["quality"]), metric, margin):
             word += (f"; it also beats the dense model given the same training ({control['quality']['mean']:.4f})")
@@ -140,10 +140,9 @@ def verdict(table: list[dict], info: dict) -> str:
 
 
 def print_table(table: list[dict], info: dict, threads: int) -> None:
-    b = info["budget"]
-    print(f"\n### {info['model']} — {info['metric']} on held-out data ({'lower' if info['metric'] == 'perplexity' else 'higher'}"
-          f" is better); budget {b['steps']} steps, lr {b['lr']:g}, batch {b['batch_size']}"
-          + (f" x {b['seq_len']} tokens" if info["metric"] == "perplexity" else "") + f", {threads} threads\n")
+    b, metric = info["budget"], metric_named(info["metric"])
+    print(f"\n### {info['model']} — {metric.name} on held-out data ({metric.better} is better); budget {b['steps']} steps, lr {b['lr']:g}, batch {b['batch_size']}"
+          + (f" x {b['seq_len']} tokens" if metric.task == "causal-lm" else "") + f", {threads} threads\n")
     print("| sparsity | variant | quality mean ± std | min–max | val−train loss gap | wall time / run |")
     print("|---|---|---|---|---|---|")
     for r in table:

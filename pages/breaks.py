@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from pages import charts
 from pages.common import cached_model, heavy
-from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.fragile import GRID, FlipSweep, flip_sweep, token_losses, worst_tokens

@@ -12,11 +12,11 @@ import uuid
 import pandas as pd
 import streamlit as st
 
+from pages import charts
 from pages.breaks import breaks_section
 from pages.common import faster_expander, get_model, job_gate
 from pages.layers import _proposal
 from pages.urlstate import Controls
-from prune_core import charts
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.jobs import ordinal

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from pages import charts
 from pages.common import cached_model, cached_summary, heavy
-from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.disagree import Disagreement, compare_methods, input_norms, scatter_sample
 from prune_core.errors import PruneScopeError

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages import charts
 from pages.scoreboard import challenge_section
 from pages.urlstate import Controls
 from pages.common import (LARGE, cached_baseline, cached_run, cached_summary, dense_generation, get_model,
                           pruned_classification, pruned_generation, warm_model)
-from prune_core import charts, faster, samples, teaching
+from prune_core import faster, samples, teaching
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
@@ -290,7 +291,7 @@ def _latency_defaults_follow(model_key: str) -> None:
 def _fill_measured(result, card, quality_slot, latency_slot, file_slot, size_slot, quality_chart_slot,
                    latency_chart_slot, caption_slot) -> None:
     """Replace the "measuring…" placeholders with the measured figures."""
-    lower_better = result.quality_metric == "perplexity"
+    lower_better = card.metric.lower_is_better
     with quality_slot.container():
         st.metric(f"Held-out {result.quality_metric}", f"{result.quality:.4g}",
                   f"{result.quality - result.quality_dense:+.4g} vs dense {result.quality_dense:.4g}",
@@ -372,7 +373,7 @@ def _predict_gate(loaded, config: PruneConfig, url: Controls, evaluation: str) -
                      help="Guess the pruned model's quality before PruneScope measures it."):
         return None
     card = loaded.card
-    lower = card.quality_metric == "perplexity"
+    lower = card.metric.lower_is_better
     revealed = st.session_state.setdefault("predict_revealed", {})
     key = f"{loaded.key}|{config}"
     if key in revealed:

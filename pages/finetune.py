@@ -13,9 +13,9 @@ import uuid
 import pandas as pd
 import streamlit as st
 
+from pages import charts
 from pages.common import get_model, job_gate, shared_cache
 from pages.stepmode import step_section
-from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.export import zip_export
@@ -111,7 +111,7 @@ def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:
 def _report(job: dict, loaded) -> None:
     res = job["result"]
     metric = res.quality_metric
-    lower = metric == "perplexity"
+    lower = loaded.card.metric.lower_is_better
     if res.partial:
         st.warning(f"Stopped after {res.steps_done} of {res.steps} steps: these are partial results.")
     if res.diverged:

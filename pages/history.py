@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages import charts
 from pages.scoreboard import scoreboards_admin
-from prune_core import charts
 from prune_core.errors import PruneScopeError
 from prune_core.store import Store
 

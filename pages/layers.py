@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pages import charts
 from pages.common import cached_model, get_model, heavy
 from pages.disagree import disagree_section
 from pages.urlstate import Controls
-from prune_core import charts
 from prune_core.config import OWL_HELP, OWL_LAMBDA_RANGE, OWL_M_RANGE, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.masks import layer_stats

@@ -5,8 +5,9 @@ import json
 
 import streamlit as st
 
+from pages import charts
 from pages.common import faster_expander, get_model
-from prune_core import charts, paper
+from prune_core import paper
 from prune_core.errors import PruneScopeError
 from prune_core.finetune import recovery_budget
 from prune_core.methods import METHODS
@@ -18,13 +19,13 @@ VERDICT_BOX = {paper.HELD: st.success, paper.NOT_HELD: st.error, paper.INCONCLUS
 def _settings(loaded) -> paper.PaperSettings:
     """The experiment's knobs; defaults finish in a few minutes on a laptop CPU."""
     d = paper.PaperSettings()
-    metric = loaded.card.quality_metric
+    metric = loaded.card.metric
     with st.expander("Experiment settings (defaults finish in minutes on a laptop CPU)"):
         c1, c2, c3 = st.columns(3)
         methods = c1.multiselect("Methods for (a) and (b)", [m for m in METHODS], default=list(d.methods),
                                  key="paper_methods")
         grid = c2.text_input("Sparsity grid", ",".join(f"{s:g}" for s in d.sparsities), key="paper_grid")
-        if metric == "accuracy":
+        if not metric.relative_tolerance:  # points of accuracy, not a share of dense
             tol = c3.number_input("Tolerance (accuracy points)", 0.1, 20.0, 1.0, 0.1, key="paper_tol") / 100
         else:
             tol = c3.number_input("Tolerance (% perplexity)", 0.5, 100.0, 5.0, 0.5, key="paper_tol") / 100
@@ -111,7 +112,7 @@ def page() -> None:
     b = _section("(b) Size down, quality kept", "b", stored.get((loaded.key, "b")))
     if b:
         st.plotly_chart(charts.tolerance_chart(b[1].table), width="stretch")
-        st.caption(f"Tolerance: {paper.tolerance_text(metric, b[0].tolerance)}. A method counts up to the highest grid "
+        st.caption(f"Tolerance: {loaded.card.metric.tolerance_text(b[0].tolerance)}. A method counts up to the highest grid "
                    "sparsity at which it and every lower one stay within it. The whole model's saving includes the "
                    "embeddings, which are not pruned.")
         st.dataframe(b[1].table, hide_index=True, width="stretch")

@@ -7,9 +7,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from pages import charts
 from pages.common import cached_model, get_model, heavy
 from pages.urlstate import Controls
-from prune_core import charts, faster
+from prune_core import faster
 from prune_core.errors import PruneScopeError
 from prune_core.gpu import crossings, cuda_problem, layer_shapes, measure_2_4
 from prune_core.run import LatencySpec

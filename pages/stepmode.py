@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from prune_core import charts
+from pages import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.stepmode import ScheduleStepper

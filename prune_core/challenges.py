@@ -15,6 +15,7 @@ import pandas as pd
 
 from .errors import PruneScopeError
 from .patterns import parse_pattern
+from .quality import metric_for_task
 from .run import PruneResult
 
 NAME_MAX = 40  # characters of a name on a scoreboard
@@ -79,11 +80,11 @@ class Challenge:
 
     @property
     def metric(self) -> str:
-        return "perplexity" if self.task == "causal-lm" else "accuracy"
+        return metric_for_task(self.task).name
 
     @property
     def lower_is_better(self) -> bool:
-        return self.metric == "perplexity"
+        return metric_for_task(self.task).lower_is_better
 
     def unmet(self, result: PruneResult) -> list[str]:
         """What `result` still misses (empty: it qualifies). A result of another task misses everything."""
@@ -106,8 +107,9 @@ class Challenge:
         return ranked.assign(rank=range(1, len(ranked) + 1)).reset_index(drop=True)
 
 
-def _three(task: str, metric: str, size_goal: Challenge) -> list[Challenge]:
-    best = "lowest held-out perplexity" if metric == "perplexity" else "highest held-out accuracy"
+def _three(task: str, size_goal: Challenge) -> list[Challenge]:
+    metric = metric_for_task(task)
+    best = f"{metric.best} held-out {metric.name}"
     prefix = "lm" if task == "causal-lm" else "clf"
     return [size_goal,
             Challenge(f"{prefix}-2of4", task, "2:4 for sparse tensor cores",
@@ -118,11 +120,11 @@ def _three(task: str, metric: str, size_goal: Challenge) -> list[Challenge]:
 
 
 CHALLENGES: dict[str, Challenge] = {c.key: c for c in [
-    *_three("causal-lm", "perplexity",
+    *_three("causal-lm",
             Challenge("lm-bitmask-4x", "causal-lm", "4x smaller",
                       "At least 4x smaller than dense fp32 when stored in bitmask format; lowest held-out "
                       "perplexity.", (Shrink("bitmask", 4.0),))),
-    *_three("sequence-classification", "accuracy",
+    *_three("sequence-classification",
             Challenge("clf-sparse-80", "sequence-classification", "80 % of the block weights gone",
                       "Remove at least 80 % of the weights of the Transformer blocks (scope 'all'); highest "
                       "held-out accuracy.", (MinSparsity(0.8),))),

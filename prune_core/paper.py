@@ -19,6 +19,7 @@ from .config import MAX_SEED, PruneConfig
 from .errors import PruneScopeError
 from .finetune import MAX_STEPS
 from .methods import METHODS
+from .quality import metric_named
 from .store import environment
 from .sweep import check_runs, grid_configs, run_sweep
 from .tables import SIZE_LABELS
@@ -150,25 +151,6 @@ class ClaimResult:
                 "table": self.table.to_dict(orient="records")}
 
 
-def tolerance_text(metric: str, tolerance: float | None) -> str:
-    if metric == "accuracy":
-        points = (tolerance or 0.01) * 100
-        return f"{points:.3g} accuracy point" + ("" if points == 1 else "s")
-    return f"{(tolerance or 0.05):.0%} perplexity"
-
-
-def within_tolerance(quality: float, dense: float, metric: str, tolerance: float | None) -> bool:
-    """Accuracy may drop by `tolerance` (absolute, default 0.01); perplexity may rise by it (relative, 5 %)."""
-    if metric == "accuracy":
-        return quality >= dense - (tolerance or 0.01)
-    return quality <= dense * (1 + (tolerance or 0.05))
-
-
-def gain_over(quality: float, reference: float, metric: str) -> float:
-    """How much better than `reference` (positive = better), in the metric's natural direction."""
-    return quality - reference if metric == "accuracy" else reference - quality
-
-
 def run_grid(loaded: LoadedModel, settings: PaperSettings, progress: Progress = lambda m, f: None,
              should_stop: Callable[[], bool] = lambda: False, store=None) -> pd.DataFrame:
     """Claims (a) and (b) share one grid: every method x sparsity, plus magnitude-chosen MLP neurons
@@ -196,14 +178,14 @@ def claim_a(frame: pd.DataFrame, tolerance: float | None = None) -> ClaimResult:
             "least 5 % (compute); did not hold when none of the three moved; inconclusive otherwise.")
     if frame.empty:
         return ClaimResult("a", INCONCLUSIVE, "no run finished.", rule, frame, partial=True)
-    metric, dense = frame["quality_metric"].iloc[0], float(frame["quality_dense"].iloc[0])
+    metric, dense = metric_named(frame["quality_metric"].iloc[0]), float(frame["quality_dense"].iloc[0])
     rows = []
     for series, part in frame.groupby("series", sort=False):
         top = part.loc[part["sparsity_target"].idxmax()]
         rows.append({"series": series, "sparsity": float(top["sparsity_actual"]), "quality": float(top["quality"]),
                      "quality_dense": dense,
-                     "quality_moved": not within_tolerance(top["quality"], dense, metric, tolerance)
-                     or not within_tolerance(dense, top["quality"], metric, tolerance),
+                     "quality_moved": not metric.within(top["quality"], dense, tolerance)
+                     or not metric.within(dense, top["quality"], tolerance),
                      "bitmask_size_ratio": top["size_pruned_bitmask"] / top["size_dense_bitmask"]
                      if pd.notna(top.get("size_pruned_bitmask")) else None,
                      "dense_fp32_size_ratio": top["size_pruned_dense_fp32"] / top["size_dense_dense_fp32"],
@@ -215,9 +197,9 @@ def claim_a(frame: pd.DataFrame, tolerance: float | None = None) -> ClaimResult:
     perf = bool(table["quality_moved"].any())
     size = bool((masked["bitmask_size_ratio"] < 1).all()) and bool((structured["dense_fp32_size_ratio"] < 1).all())
     compute = bool((structured["latency_ratio"] < 0.95).all()) if len(structured) else False
-    because = (f"Held-out {metric} at the highest sparsity: "
+    because = (f"Held-out {metric.name} at the highest sparsity: "
                f"{', '.join(f'{r.series} {r.quality:.4g}' for r in table.itertuples())} (dense {dense:.4g}); "
-               + ("some moved" if perf else "none moved") + f" beyond {tolerance_text(metric, tolerance)}. ")
+               + ("some moved" if perf else "none moved") + f" beyond {metric.tolerance_text(tolerance)}. ")
     because += (f"Sparse storage shrank to {masked['bitmask_size_ratio'].min():.2f}–{masked['bitmask_size_ratio'].max():.2f}"
                 f"× of dense for masks (their dense fp32 size stays 1.00×)" if len(masked) else "")
     if len(structured):
@@ -234,8 +216,8 @@ def claim_b(frame: pd.DataFrame, tolerance: float | None = None, substantial: fl
     """Highest sparsity each method reaches within tolerance, and what it saves in each representation."""
     if frame.empty:
         return ClaimResult("b", INCONCLUSIVE, "no run finished.", "", frame, partial=True)
-    metric, dense = frame["quality_metric"].iloc[0], float(frame["quality_dense"].iloc[0])
-    tol = tolerance_text(metric, tolerance)
+    metric, dense = metric_named(frame["quality_metric"].iloc[0]), float(frame["quality_dense"].iloc[0])
+    tol = metric.tolerance_text(tolerance)
     rule = (f"held when some method removes at least {substantial:.0%} of the prunable (Linear) weights while staying within "
             f"{tol} of dense at that sparsity and every lower one on the grid; inconclusive when the best stays "
             "below that share; did not hold when no method stays within tolerance even at the lowest sparsity.")
@@ -243,7 +225,7 @@ def claim_b(frame: pd.DataFrame, tolerance: float | None = None, substantial: fl
     for series, part in frame.sort_values("sparsity_target").groupby("series", sort=False):
         best = None
         for r in part.itertuples():
-            if not within_tolerance(r.quality, dense, metric, tolerance):
+            if not metric.within(r.quality, dense, tolerance):
                 break
             best = r
         row = {"series": series, "max_sparsity": best.sparsity_target if best is not None else 0.0,
@@ -321,22 +303,22 @@ def claim_c(frame: pd.DataFrame) -> ClaimResult:
     tuned = frame[frame["variant"] == "pruned + fine-tuned"] if not frame.empty else frame
     if tuned.empty:
         return ClaimResult("c", INCONCLUSIVE, "no fine-tuning run finished.", rule, frame, partial=True)
-    metric = tuned["metric"].iloc[0]
+    metric = metric_named(tuned["metric"].iloc[0])
     dense = frame[frame["variant"] == "dense"].set_index("seed")["quality"]
-    gains = [gain_over(q, dense[s], metric) for s, q in zip(tuned["seed"], tuned["quality"])]
+    gains = [metric.gain(q, dense[s]) for s, q in zip(tuned["seed"], tuned["quality"])]
     control = frame[frame["variant"] == "dense + fine-tuned (control)"]
     pruned = frame[frame["variant"].str.startswith("pruned ") & ~frame["variant"].str.contains("fine")]
 
     def spread(q: pd.Series) -> str:
         return f"{q.mean():.4g} (range {q.min():.4g}–{q.max():.4g})"
 
-    because = (f"Held-out {metric} over {len(tuned)} seed(s): dense {dense.iloc[0]:.4g}; "
+    because = (f"Held-out {metric.name} over {len(tuned)} seed(s): dense {dense.iloc[0]:.4g}; "
                + (f"pruned {spread(pruned['quality'])}; " if len(pruned) else "")
                + f"pruned + fine-tuned {spread(tuned['quality'])}"
                + (f"; dense + fine-tuned {spread(control['quality'])}" if len(control) else "")
                + f". Gain of pruned + fine-tuned over dense per seed: {', '.join(f'{g:+.4g}' for g in gains)}.")
     if len(control):
-        beat = sum(gain_over(t, c, metric) > 0 for t, c in zip(tuned["quality"], control["quality"]))
+        beat = sum(metric.gain(t, c) > 0 for t, c in zip(tuned["quality"], control["quality"]))
         because += f" It beats the equally trained dense control in {beat} of {len(control)} seed(s)."
     verdict = HELD if all(g > 0 for g in gains) else NOT_HELD if all(g < 0 for g in gains) else INCONCLUSIVE
     return ClaimResult("c", verdict, because, rule, frame, bool(frame.attrs.get("partial")))

@@ -22,11 +22,6 @@ from .targets import Target, as_out_in, find_targets, from_out_in
 from .zoo import LoadedModel
 
 
-def _damage(quality: float, dense: float, metric: str) -> float:
-    """How much worse than dense, as a positive number (perplexity up, accuracy down)."""
-    return quality - dense if metric == "perplexity" else dense - quality
-
-
 GROUPINGS = {
     "layer": "one weight matrix at a time",
     "kind": "one kind of layer at a time (e.g. every MLP down projection), all blocks together",
@@ -57,7 +52,7 @@ def layer_sensitivity(loaded: LoadedModel, sparsities: list[float], scope: str =
     so "layer" then holds the kind's name, e.g. "MLP down"."""
     work = copy.deepcopy(loaded.model)
     params = dict(work.named_parameters())
-    metric = loaded.card.quality_metric
+    metric = loaded.card.metric
     dense = measure_quality(loaded, work)
     grouped = groups(find_targets(work, scope), group_by)
     rows = []
@@ -72,7 +67,7 @@ def layer_sensitivity(loaded: LoadedModel, sparsities: list[float], scope: str =
             q = measure_quality(loaded, work)
             rows.append({"layer": label, "kind": first.kind, "block": first.block if group_by == "layer" else None,
                          "params": sum(t.numel for t in members), "matrices": len(members), "sparsity": s,
-                         "quality": q, "quality_dense": dense, "damage": _damage(q, dense, metric)})
+                         "quality": q, "quality_dense": dense, "damage": metric.damage(dense, q)})
         for t in members:
             params[t.name].copy_(originals[t.name])
     return pd.DataFrame(rows)

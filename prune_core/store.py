@@ -30,9 +30,23 @@ COLUMN_TYPES = {"model": "TEXT", "method": "TEXT", "pattern": "TEXT", "allocatio
                 "quality_dense": "REAL", "quality": "REAL", "latency_ms_dense": "REAL", "latency_ms": "REAL",
                 "params_total": "INTEGER", "params_nonzero": "INTEGER"}
 COLUMNS = list(COLUMN_TYPES)
-# Tables added after schema 1, in order: (the schema version they bring, SQL). A store of an older
-# version gets them on its first writable open; a read-only one is read as it is.
-MIGRATIONS = [("2", """
+ENTRY_COLUMNS = ["id", "created", "challenge", "model", "name", "score", "quality_metric", "query"]
+# Schema 1, then every later change in order as (the version it brings, SQL). The one definition:
+# a new store runs them all, an older store the ones after its version on its first writable open
+# (a read-only one is read as it is).
+_SCHEMA_1 = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL,
+    sweep TEXT,
+    {", ".join(f"{c} {t}" for c, t in COLUMN_TYPES.items())},
+    record TEXT NOT NULL,
+    environment TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prunescope_meta (key TEXT PRIMARY KEY, value TEXT);
+INSERT OR IGNORE INTO prunescope_meta VALUES ('schema', '1');
+"""
+MIGRATIONS = [(2, """
 CREATE TABLE IF NOT EXISTS challenge_entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created TEXT NOT NULL,
@@ -45,21 +59,14 @@ CREATE TABLE IF NOT EXISTS challenge_entries (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS challenge_board ON challenge_entries (challenge, model);
-UPDATE prunescope_meta SET value = '2' WHERE key = 'schema';
 """)]
-ENTRY_COLUMNS = ["id", "created", "challenge", "model", "name", "score", "quality_metric", "query"]
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created TEXT NOT NULL,
-    sweep TEXT,
-    {", ".join(f"{c} {t}" for c, t in COLUMN_TYPES.items())},
-    record TEXT NOT NULL,
-    environment TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS prunescope_meta (key TEXT PRIMARY KEY, value TEXT);
-INSERT OR IGNORE INTO prunescope_meta VALUES ('schema', '1');
-""" + "\n".join(sql for _, sql in MIGRATIONS)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def _where(filters: dict[str, str | None]) -> tuple[str, list[str]]:
+    """` WHERE col = ? AND ...` for the filters that are set (and their values), or nothing."""
+    given = {col: val for col, val in filters.items() if val}
+    return (f" WHERE {' AND '.join(f'{col} = ?' for col in given)}" if given else ""), list(given.values())
 
 
 def default_path() -> Path:
@@ -69,10 +76,12 @@ def default_path() -> Path:
 
 def environment() -> dict:
     """What a reader needs to compare runs: versions, CPU/GPU, threads."""
-    import torch
-    import transformers
+    # optional: torch and transformers (metrics loads both) only when a run is stored, so that listing
+    # stored runs (History, `history`) does not load them
+    import torch  # optional: see above
+    import transformers  # optional: see above
 
-    from .metrics import device_name
+    from .metrics import device_name  # optional: see above
 
     return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
             "cpu": device_name(), "threads": torch.get_num_threads(),
@@ -116,15 +125,26 @@ class Store:
         if tables and "prunescope_meta" not in tables:
             raise sqlite3.DatabaseError("file is a database, but not a PruneScope results store")
         if {"runs", "prunescope_meta"} <= tables:
-            if "challenge_entries" not in tables and not self.readonly:
-                with self.conn:  # an older store: add what it lacks, its runs untouched
-                    for _, sql in MIGRATIONS:
-                        self.conn.executescript(sql)
+            row = self.conn.execute("SELECT value FROM prunescope_meta WHERE key = 'schema'").fetchone()
+            if row is None or not str(row[0]).isdigit():
+                raise sqlite3.DatabaseError("its schema version is missing or unreadable")
+            version = int(row[0])
+            if version < SCHEMA_VERSION and not self.readonly:
+                self._migrate(version)  # an older store: add what it lacks, its runs untouched
             return
         if self.readonly:
             raise sqlite3.DatabaseError("it is on read-only storage and holds no results yet")
         with self.conn:
-            self.conn.executescript(_SCHEMA)
+            self.conn.executescript(_SCHEMA_1)
+        self._migrate(1)
+
+    def _migrate(self, version: int) -> None:
+        """Bring a store of schema `version` to SCHEMA_VERSION, one change at a time."""
+        with self.conn:
+            for to, sql in MIGRATIONS:
+                if to > version:
+                    self.conn.executescript(sql)
+                    self.conn.execute("UPDATE prunescope_meta SET value = ? WHERE key = 'schema'", (str(to),))
 
     def _waiting(self, work: Callable):
         """Run `work`, retrying while another program holds the lock, up to `wait_s` seconds."""
@@ -177,13 +197,8 @@ class Store:
 
     def runs(self, model: str | None = None, method: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Stored runs, newest first, optionally filtered."""
-        where, args = [], []
-        for col, val in (("model", model), ("method", method)):
-            if val:
-                where.append(f"{col} = ?")
-                args.append(val)
-        sql = (f"SELECT id, created, sweep, {', '.join(COLUMNS)}, environment FROM runs"
-               + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC"
+        where, args = _where({"model": model, "method": method})
+        sql = (f"SELECT id, created, sweep, {', '.join(COLUMNS)}, environment FROM runs{where} ORDER BY id DESC"
                + (f" LIMIT {int(limit)}" if limit else ""))
         try:
             cur = self._waiting(lambda: self.conn.execute(sql, args))
@@ -237,13 +252,8 @@ class Store:
     def entries(self, challenge: str | None = None, model: str | None = None) -> pd.DataFrame:
         """Scoreboard entries in the order they came (rank them with Challenge.rank). A read-only store
         of an older version has none."""
-        where, args = [], []
-        for col, val in (("challenge", challenge), ("model", model)):
-            if val:
-                where.append(f"{col} = ?")
-                args.append(val)
-        sql = (f"SELECT {', '.join(ENTRY_COLUMNS)} FROM challenge_entries"
-               + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id")
+        where, args = _where({"challenge": challenge, "model": model})
+        sql = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM challenge_entries{where} ORDER BY id"
         try:
             rows = self._waiting(lambda: self.conn.execute(sql, args).fetchall())
         except sqlite3.OperationalError as exc:

@@ -105,9 +105,9 @@ def test_scoreboard_round_trip_survives_restart_and_clears_one_board(tmp_path, g
     assert len(again.entries("lm-2of4")) == 1 and len(again.entries("lm-bitmask-4x")) == 1  # other boards stay
 
 
-def test_an_older_store_is_migrated_and_keeps_its_runs(tmp_path):
-    path = tmp_path / "results.sqlite"
-    conn = sqlite3.connect(path)  # a schema-1 store, as written before challenges existed
+def _schema_1_store(path) -> None:
+    """A store as written before challenges existed, with one run."""
+    conn = sqlite3.connect(path)
     conn.executescript("""
         CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, sweep TEXT, model TEXT,
             method TEXT, pattern TEXT, allocation TEXT, scope TEXT, seed INTEGER, sparsity_target REAL,
@@ -121,12 +121,42 @@ def test_an_older_store_is_migrated_and_keeps_its_runs(tmp_path):
     """)
     conn.commit()
     conn.close()
+
+
+def _added_since_1(store: Store) -> dict:
+    """Name -> SQL of what schema 1 did not have (the test writes schema 1's own tables its own way)."""
+    return dict(store.conn.execute("SELECT name, sql FROM sqlite_master WHERE name NOT IN "
+                                   "('sqlite_sequence', 'runs', 'prunescope_meta') AND sql IS NOT NULL"))
+
+
+def test_an_older_store_is_migrated_and_keeps_its_runs(tmp_path):
+    path = tmp_path / "results.sqlite"
+    _schema_1_store(path)
     store = Store(path)
     assert store.entries().empty
     assert list(store.runs()["method"]) == ["magnitude"] and store.record(1) == {"model": "tiny-sentiment-bert"}
     store.add_entry("clf-2of4", "tiny-sentiment-bert", "ada", 0.8, "accuracy", "pattern=2:4", {})
     assert store.conn.execute("SELECT value FROM prunescope_meta WHERE key='schema'").fetchone() == ("2",)
     assert len(Store(path).entries("clf-2of4")) == 1
+    fresh = Store(tmp_path / "new.sqlite")
+    assert _added_since_1(store) == _added_since_1(fresh) and len(_added_since_1(fresh)) == 2  # one schema
+    assert fresh.conn.execute("SELECT value FROM prunescope_meta WHERE key='schema'").fetchone() == ("2",)
+
+
+def test_a_current_store_opens_untouched_and_an_unreadable_version_is_refused(tmp_path):
+    path = tmp_path / "results.sqlite"
+    Store(path).close()
+    before = path.read_bytes()
+    Store(path).close()
+    assert path.read_bytes() == before
+    odd = tmp_path / "odd.sqlite"
+    _schema_1_store(odd)
+    with sqlite3.connect(odd) as conn:
+        conn.execute("UPDATE prunescope_meta SET value = 'one' WHERE key = 'schema'")
+    before = odd.read_bytes()
+    with pytest.raises(PruneScopeError, match="schema version is missing or unreadable.*left untouched"):
+        Store(odd)
+    assert odd.read_bytes() == before
 
 
 def test_who_may_clear_a_scoreboard():

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from conftest import render_page
 
-from prune_core import charts, faster
+from pages import charts
+from prune_core import faster
 from prune_core.config import PruneConfig
 from prune_core.gpu import layer_shapes
 from prune_core.run import LatencySpec, run

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from conftest import fingerprint
-from prune_core import charts, datasets, evaluate, samples
+from pages import charts
+from prune_core import datasets, evaluate, samples
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.fragile import flip_sweep, token_losses, worst_tokens

@@ -4,7 +4,8 @@ import torch
 from conftest import assert_outputs_close
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-from prune_core import charts, tables
+from pages import charts
+from prune_core import tables
 from prune_core.config import PruneConfig
 from prune_core.export import export_model
 from prune_core.errors import PruneScopeError

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import fingerprint
-from prune_core import charts
+from pages import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.finetune import FinetuneConfig, train_while_pruning

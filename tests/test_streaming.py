@@ -5,7 +5,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from prune_core import charts, tables
+from pages import charts
+from prune_core import tables
 from prune_core import run as run_module
 from prune_core.config import PruneConfig
 from prune_core.run import LatencySpec, run
