@@ -32,6 +32,7 @@ from prune_core.summary import MaskSummary, summarize, warm
 from prune_core.uploads import SHARED_SCOPE, save_upload, shared_uploads, sharing
 from prune_core.zoo import EMBEDDED, LoadedModel, load_model, resolve
 from pages.urlstate import bind_model, locked
+from pages.nav import hand_over
 
 OTHER = "other: local folder or hub id…"
 UPLOAD = "upload a model (zip or files)…"
@@ -254,6 +255,5 @@ def faster_expander(loaded: LoadedModel, runs) -> None:
         for answer in answers:
             st.markdown(answer.markdown())
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "common"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -16,6 +16,7 @@ from pages.breaks import breaks_section
 from pages.common import faster_expander, get_model, job_gate
 from pages.layers import _proposal
 from pages.urlstate import Controls
+from pages.nav import hand_over
 from prune_core import charts
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
@@ -237,6 +238,5 @@ def _charts(runs: pd.DataFrame, store: Store, rep_key: str) -> None:
                        "prunescope_latency.html", "text/html")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "compare"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

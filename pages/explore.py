@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.scoreboard import challenge_section
+from pages.nav import hand_over
 from pages.urlstate import Controls
 from pages.common import (LARGE, cached_baseline, cached_run, cached_summary, dense_generation, get_model,
                           pruned_classification, pruned_generation, warm_model)
@@ -396,6 +397,5 @@ def _glossary() -> None:
             st.markdown(f"**{term}**: {text}")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "explore"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

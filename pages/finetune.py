@@ -15,6 +15,7 @@ import streamlit as st
 
 from pages.common import get_model, job_gate, shared_cache
 from pages.stepmode import step_section
+from pages.nav import hand_over
 from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
@@ -195,6 +196,5 @@ def _run_section(loaded) -> None:
         _report(job, loaded)
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "finetune"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

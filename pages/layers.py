@@ -9,6 +9,7 @@ import streamlit as st
 from pages.common import cached_model, get_model, heavy
 from pages.disagree import disagree_section
 from pages.urlstate import Controls
+from pages.nav import hand_over
 from prune_core import charts
 from prune_core.config import OWL_HELP, OWL_LAMBDA_RANGE, OWL_M_RANGE, PruneConfig
 from prune_core.errors import PruneScopeError
@@ -229,6 +230,5 @@ def _mask_section(loaded, url: Controls) -> None:
                f"{', default calibration data' if needs_data else ''}) and this matrix is shown. {LOOK_FOR[key]}")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "layers"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)
