@@ -183,8 +183,17 @@ class Job(Generic[T]):
             with self._gate.slot(self._waiting) if self._gate is not None else contextlib.nullcontext():
                 self.place = 0
                 self.result = self._work(self)
+        except _LeftTheLine:  # cancelled before it started: no result, no error
+            self.place = 0
         except Exception as exc:  # kept for the page that shows the job
             self.error = exc
 
     def _waiting(self, place: int, running: int) -> None:
+        """The gate's callback while in line: a cancelled job leaves the line at once."""
+        if self.cancelled():
+            raise _LeftTheLine
         self.place, self.busy = place, running
+
+
+class _LeftTheLine(Exception):
+    """Raised in a cancelled job's wait for a slot: the gate takes it out of the line."""

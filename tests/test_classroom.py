@@ -194,6 +194,20 @@ def test_a_failing_job_keeps_its_error_and_frees_its_slot():
     assert Job(lambda job: 42).start().wait(20)  # without a gate: just a thread
 
 
+def test_a_job_cancelled_while_in_line_leaves_the_line_at_once():
+    gate = JobGate(1, poll=0.01)
+    hold = threading.Event()
+    blocker = Job(lambda job: hold.wait(20), gate).start()
+    wait_until(lambda: gate.status().running == 1)
+    job = Job(lambda job: "ran", gate).start()
+    wait_until(lambda: job.place == 1)
+    job.cancel()
+    assert job.wait(5)  # not after the blocker: it left the line
+    assert gate.status().waiting == 0 and job.result is None and job.error is None and blocker.running()
+    hold.set()
+    assert blocker.wait(20) and gate.status().running == 0
+
+
 # ---- the shared cache -------------------------------------------------------------------------
 def tensor_mb(n: int) -> torch.Tensor:
     return torch.zeros(n * MB // 4)
