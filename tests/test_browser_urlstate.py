@@ -106,9 +106,10 @@ def test_a_fresh_servers_first_request_for_another_page_keeps_the_links_settings
     with streamlit_server(env={"PRUNESCOPE_DATA": str(tmp_path)}) as (url, proc), browser_page() as page:
         page.goto(url + "/layers?model=tiny-sentiment-bert&sparsity=30&sensitivity=0")
         page.wait_for_selector("h1:has-text('Layers')", timeout=120_000)
-        page.wait_for_function("""() => document.querySelector('.st-key-layers_target [role="slider"]')
-                                  ?.getAttribute('aria-valuenow') === '30'""", timeout=120_000)
-        assert "tiny-sentiment-bert" in page.locator(".st-key-model_choice").inner_text()
+        page.wait_for_function("""() => document.querySelector('.st-key-layers_target input[type="range"]')
+                                  ?.value === '30'""", timeout=120_000)
+        picked = page.locator(".st-key-model_choice input").first
+        assert "tiny-sentiment-bert" in (picked.input_value() or picked.get_attribute("aria-label") or "")
         page.wait_for_function("() => location.pathname.endsWith('/layers') && location.search.includes('sparsity=30')"
                                " && location.search.includes('model=tiny-sentiment-bert')", timeout=60_000)
         assert "Page not found" not in page.inner_text("body")
