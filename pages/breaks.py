@@ -6,6 +6,7 @@ import streamlit as st
 
 from pages import charts
 from pages.common import cached_model, heavy
+from pages.nav import hand_over
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.fragile import GRID, FlipSweep, flip_sweep, token_losses, worst_tokens
@@ -103,6 +104,5 @@ def _tokens_view(loaded, method: str, col) -> None:
         "pruned_loss": st.column_config.NumberColumn("pruned loss", format="%.3f")})
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "compare"
-    st.switch_page("app.py")
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
 import streamlit as st
 
 from prune_core import faster
@@ -27,15 +28,18 @@ from prune_core.errors import PruneScopeError
 from prune_core.jobs import JobGate
 from prune_core.memory import release_soon
 from prune_core.run import LatencySpec, PruneResult, dense_baseline, run
+from prune_core.sensitivity import Proposal, layer_sensitivity, propose
 from prune_core.settings import settings, usable_cores
 from prune_core.summary import MaskSummary, summarize, warm
 from prune_core.uploads import SHARED_SCOPE, save_upload, shared_uploads, sharing
 from prune_core.zoo import EMBEDDED, LoadedModel, load_model, resolve
 from pages.urlstate import bind_model, locked
+from pages.nav import hand_over
 
 OTHER = "other: local folder or hub id…"
 UPLOAD = "upload a model (zip or files)…"
 LARGE = 50_000_000  # params; above this, the compressed-file size is measured on request
+SENSITIVITY_GRID = [0.3, 0.5, 0.7, 0.9]  # sparsities of the sensitivity analysis (Layers, Compare)
 Progress = Callable[[float, str], None]
 
 
@@ -126,6 +130,22 @@ def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: 
         return result, delta
     return shared_cache().get(("run", name, config.validated(), spec, measure_file, evaluation), compute,
                               heavy=True, on_update=_updates(progress))
+
+
+def cached_sensitivity(name: str, group_by: str = "layer") -> pd.DataFrame:
+    """The per-layer (or per-kind) sensitivity heatmap of a model on SENSITIVITY_GRID (a heavy job,
+    once per model and grouping; any thread may ask: Compare's sweep runs in a background job)."""
+    def compute(report):
+        return layer_sensitivity(cached_model(name), SENSITIVITY_GRID, group_by=group_by)
+    return shared_cache().get(("sensitivity", name, group_by), compute, heavy=True)
+
+
+def cached_proposal(name: str, target: float, group_by: str = "layer") -> Proposal:
+    """The sensitivity-proposed allocation at `target` beside uniform magnitude pruning (Layers shows it,
+    Compare stores it with a sweep). With group_by="kind" it picks one sparsity per kind of layer."""
+    def compute(report):
+        return propose(cached_model(name), cached_sensitivity(name, group_by), target, group_by)
+    return shared_cache().get(("proposal", name, target, group_by), compute, heavy=True)
 
 
 def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
@@ -254,6 +274,5 @@ def faster_expander(loaded: LoadedModel, runs) -> None:
         for answer in answers:
             st.markdown(answer.markdown())
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "common"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -1,25 +1,27 @@
 """Compare: a grid of methods x sparsities on the picked model, every run stored, charts with Pareto front.
 
-A sweep can be stopped: the Stop button (or any other control: Streamlit reruns the page on every
-click, interrupting the script) sets a flag the sweep checks at each stage of a run; the runs that
-finished are kept and the next run of the page says how many.
+A sweep runs as a background job (pages/background.py) and can be stopped: the Stop button (or any
+other control: Streamlit reruns the page on every click, interrupting the script but not the job)
+sets a flag the sweep checks at each stage of a run; the runs that finished are kept and the next
+run of the page says how many.
 """
 from __future__ import annotations
 
-import threading
 import uuid
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
 from pages import charts
 from pages.breaks import breaks_section
-from pages.common import faster_expander, get_model, job_gate
-from pages.layers import _proposal
+from pages.background import place_text, settle, start_job, stop_button, watch
+from pages.common import cached_proposal, faster_expander, get_model
 from pages.urlstate import Controls
+from pages.nav import hand_over
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
-from prune_core.jobs import ordinal
+from prune_core.jobs import Job
 from prune_core.methods import METHODS
 from prune_core.run import LatencySpec
 from prune_core.store import Store
@@ -32,87 +34,88 @@ PROPOSED_LABEL = "proposed (magnitude, non-uniform)"
 OWL_SUFFIX = " + OWL"  # a method's runs with the OWL allocation are their own series
 
 
+JOB = "cmp_active"  # session key of this page's sweep job
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """What a sweep job was started with."""
+
+    sweep: str  # the id its runs are stored under
+    total: int  # runs planned (the grid and the proposed allocations)
+    model: str
+
+
 def _start() -> None:
     st.session_state["cmp_start"] = True
-
-
-def _stop() -> None:
-    active = st.session_state.get("cmp_active")
-    if active is not None:
-        active["stop"].set()
 
 
 def _settle_interrupted(store: Store) -> None:
     """A sweep of this session is still marked active: this rerun interrupted it. Ask it to stop, wait
     for the run in progress to end, and say how many runs were kept."""
-    active = st.session_state.get("cmp_active")
-    if active is None:
+    job = settle(JOB, "stopping the sweep: waiting for the run in progress to end…")
+    if job is None:
         return
-    active["stop"].set()
-    with st.spinner("stopping the sweep: waiting for the run in progress to end…"):
-        active["done"].wait(timeout=600)
-    kept = int((store.runs(model=active["model"])["sweep"] == active["sweep"]).sum())
-    st.session_state.pop("cmp_active", None)
-    st.session_state["cmp_sweep"] = active["sweep"]
-    st.session_state["cmp_note"] = ("warning", f"Sweep stopped: {kept} of {active['total']} runs kept "
-                                               f"(partial sweep {active['sweep']}); the run in progress was dropped.")
+    sweep = job.about
+    kept = int((store.runs(model=sweep.model)["sweep"] == sweep.sweep).sum())
+    st.session_state.pop(JOB, None)
+    st.session_state["cmp_sweep"] = sweep.sweep
+    st.session_state["cmp_note"] = ("warning", f"Sweep stopped: {kept} of {sweep.total} runs kept "
+                                               f"(partial sweep {sweep.sweep}); the run in progress was dropped.")
 
 
 def _sweep(loaded, configs, grid: list[float], store: Store, executor: str, address: str, fallback: bool,
-           proposed: bool, active: dict, bar) -> tuple[pd.DataFrame, int]:
-    """The grid, then the proposed allocations: (the grid's frame, runs done)."""
-    total, sweep = active["total"], active["sweep"]
-    frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), should_stop=active["stop"].is_set,
-                      progress=lambda i, n, c: bar.progress(i / total, text=f"{i}/{total} done; last: {c.method} "
-                                                                             f"at {c.sparsity:.0%}"),
+           proposed: bool, job: Job) -> tuple[pd.DataFrame, int]:
+    """The grid, then the proposed allocations: (the grid's frame, runs done). Runs in the job's thread."""
+    total, sweep = job.about.total, job.about.sweep
+    frame = run_sweep(loaded, configs, store, LatencySpec.for_model(loaded.card), should_stop=job.cancelled,
+                      progress=lambda i, n, c: job.report(i / total, f"{i}/{total} done; last: {c.method} "
+                                                                     f"at {c.sparsity:.0%}"),
                       executor=executor, address=address or None, fallback_local=fallback, sweep_id=sweep)
     done = len(frame)
     if proposed and not frame.attrs["partial"]:
         dense_q = float(frame["quality_dense"].iloc[0])
         for target in grid:
-            if active["stop"].is_set():
+            if job.cancelled():
                 break
-            bar.progress(done / total, text=f"{done}/{total} done; sensitivity-proposed allocation at {target:.0%}"
-                                            " (the sensitivity analysis runs once per model)")
-            alloc, quality, sparsity, _, _ = _proposal(loaded.key, target)
-            store.add(proposed_run(loaded, target, alloc, quality, sparsity, dense_q), sweep=sweep)
+            job.report(done / total, f"{done}/{total} done; sensitivity-proposed allocation at {target:.0%}"
+                                     " (the sensitivity analysis runs once per model)")
+            proposal = cached_proposal(loaded.key, target)
+            store.add(proposed_run(loaded, target, proposal.allocation, proposal.quality, proposal.sparsity, dense_q),
+                      sweep=sweep)
             done += 1
     return frame, done
 
 
 def _run(loaded, configs, grid: list[float], store: Store, executor: str, address: str, fallback: bool,
          proposed: bool) -> None:
-    """Run the sweep (and the proposed allocations) with a Stop button, in one heavy-job slot (a class
-    shares the cores: a sweep waits its turn like a slider move); the page reruns when done."""
-    sweep = uuid.uuid4().hex[:12]
-    total = len(configs) + (len(grid) if proposed else 0)
-    active = {"sweep": sweep, "total": total, "model": loaded.key, "stop": threading.Event(),
-              "done": threading.Event()}
-    st.session_state["cmp_active"] = active
+    """Run the sweep (and the proposed allocations) as a background job with a Stop button, in one
+    heavy-job slot (a class shares the cores: a sweep waits its turn like a slider move); the page
+    reruns when done."""
+    about = _Sweep(sweep=uuid.uuid4().hex[:12], total=len(configs) + (len(grid) if proposed else 0), model=loaded.key)
+    job = start_job(JOB, lambda job: _sweep(loaded, configs, grid, store, executor, address, fallback, proposed, job),
+                    "prunescope-sweep", about)
     st.session_state.pop("cmp_note", None)
-    st.button("Stop", key="cmp_stop", on_click=_stop, icon=":material/stop:",
-              help="Stops the sweep; the runs already finished stay stored and charted.")
+    stop_button(JOB, "cmp_stop", "Stops the sweep; the runs already finished stay stored and charted.")
     bar = st.progress(0.0, text="measuring the dense model…")
-    try:
-        with job_gate().slot(lambda place, running: bar.progress(0.0, text=f"waiting for a free slot: {ordinal(place)} "
-                                                                           f"in line ({running} heavy jobs running)")):
-            frame, done = _sweep(loaded, configs, grid, store, executor, address, fallback, proposed, active, bar)
-    except ExecutorUnavailable as exc:
-        st.session_state.pop("cmp_active", None)
-        st.error(f"Cannot run on {executor}: {exc}. In this page: pick *local* under *Run on*, or tick *if Ray is "
-                 "unavailable, run locally instead*.")
-        st.stop()
-    except PruneScopeError as exc:
-        st.session_state.pop("cmp_active", None)
-        st.error(f"The sweep stopped: {exc}")
-        st.stop()
-    finally:
-        active["done"].set()
-    if active["stop"].is_set():  # a newer run of the page took over (see _settle_interrupted): leave it the page
+    watch(job, lambda job: bar.progress(0.0 if job.place else min(1.0, job.fraction),
+                                        text=place_text(job) or job.text or "measuring the dense model…"), 0.25)
+    if job.cancelled():  # a newer run of the page took over (see _settle_interrupted): leave it the page
         return
-    st.session_state.pop("cmp_active", None)
-    st.session_state["cmp_sweep"] = sweep
-    text = f"{done} runs in {frame.attrs['seconds']:.1f} s on the {frame.attrs['executor']} executor (sweep {sweep})."
+    st.session_state.pop(JOB, None)
+    if isinstance(job.error, ExecutorUnavailable):
+        st.error(f"Cannot run on {executor}: {job.error}. In this page: pick *local* under *Run on*, or tick *if Ray "
+                 "is unavailable, run locally instead*.")
+        st.stop()
+    if isinstance(job.error, PruneScopeError):
+        st.error(f"The sweep stopped: {job.error}")
+        st.stop()
+    if job.error is not None:
+        raise job.error
+    frame, done = job.result
+    st.session_state["cmp_sweep"] = about.sweep
+    text = (f"{done} runs in {frame.attrs['seconds']:.1f} s on the {frame.attrs['executor']} executor "
+            f"(sweep {about.sweep}).")
     st.session_state["cmp_note"] = ("warning", f"{frame.attrs['note']}. {text}") if frame.attrs["note"] else ("success", text)
     st.rerun()  # redraw with the Run button enabled again and the new sweep charted
 
@@ -237,6 +240,5 @@ def _charts(runs: pd.DataFrame, store: Store, rep_key: str) -> None:
                        "prunescope_latency.html", "text/html")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "compare"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

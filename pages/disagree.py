@@ -6,6 +6,7 @@ import streamlit as st
 
 from pages import charts
 from pages.common import cached_model, cached_summary, heavy
+from pages.nav import hand_over
 from prune_core.config import PruneConfig
 from prune_core.disagree import Disagreement, compare_methods, input_norms, scatter_sample
 from prune_core.errors import PruneScopeError
@@ -101,6 +102,5 @@ def _why(loaded, dis: Disagreement, module: str, codes: np.ndarray, a: str, b: s
                    "small weights on loud features kept and large weights on quiet features pruned.")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "layers"
-    st.switch_page("app.py")
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -6,66 +6,67 @@ page finds the job still active, asks it to stop, waits for it and shows the par
 """
 from __future__ import annotations
 
-import threading
-import time
 import uuid
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
 
 from pages import charts
-from pages.common import get_model, job_gate, shared_cache
+from pages.background import place_text, settle, start_job, stop_button, watch
+from pages.common import get_model, shared_cache
 from pages.stepmode import step_section
+from pages.nav import hand_over
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.export import zip_export
-from prune_core.jobs import ordinal
+from prune_core.jobs import Job
 from prune_core.finetune import FinetuneConfig, finetune, recovery_budget
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
 from prune_core.recipe import export_finetuned
 
+JOB = "ft_job"  # session key of this page's background job
 
-def _job(loaded, config: PruneConfig, ft: FinetuneConfig) -> dict:
-    """Start fine-tuning in a thread, in a heavy-job slot; the returned dict is filled in as it runs.
+
+@dataclass
+class _Training:
+    """What a fine-tuning job was started with, and its curve so far (appended by the job's thread)."""
+
+    model: str  # the base model's key
+    config: PruneConfig
+    ft: FinetuneConfig
+    model_key: tuple  # where the fine-tuned model goes in the shared cache
+    points: list = field(default_factory=list)
+
+
+def _start(loaded, config: PruneConfig, ft: FinetuneConfig) -> Job:
+    """Start fine-tuning as this session's background job.
 
     The fine-tuned model goes to the shared cache (counted in the memory budget, dropped first when it
     is full), not to the session: `model_key` finds it."""
-    job = {"key": (loaded.key, config, ft), "points": [], "stop": threading.Event(), "result": None,
-           "model_key": ("finetuned", uuid.uuid4().hex), "error": None, "started": time.time(), "place": 0}
+    training = _Training(loaded.key, config, ft, ("finetuned", uuid.uuid4().hex))
 
-    def work() -> None:
-        try:
-            with job_gate().slot(lambda place, running: job.update(place=place)):
-                job["place"] = 0
-                result, model = finetune(loaded, config, ft, lambda p, n: job["points"].append(p), job["stop"].is_set)
-            shared_cache().get(job["model_key"], lambda report: model, kind="finetuned")
-            job["result"] = result
-        except PruneScopeError as exc:
-            job["error"] = str(exc)
-
-    job["thread"] = threading.Thread(target=work, daemon=True, name="prunescope-finetune")
-    job["thread"].start()
-    return job
+    def work(job: Job):
+        result, model = finetune(loaded, config, ft, lambda p, n: training.points.append(p), job.cancelled)
+        shared_cache().get(training.model_key, lambda report: model, kind="finetuned")
+        return result
+    return start_job(JOB, work, "prunescope-finetune", training)
 
 
-def _stop() -> None:
-    job = st.session_state.get("ft_job")
-    if job is not None:
-        job["stop"].set()
+def _curve(job: Job) -> pd.DataFrame:
+    return pd.DataFrame([p.to_dict() for p in list(job.about.points)])
 
 
-def _curve(job: dict) -> pd.DataFrame:
-    return pd.DataFrame([p.to_dict() for p in list(job["points"])])
-
-
-def _watch(job: dict, chart_box, bar) -> None:
-    """Redraw the curves about once a second until the thread ends."""
-    steps = job["key"][2].steps
+def _watch(job: Job, chart_box, bar) -> None:
+    """Redraw the curves about once a second until the job ends."""
+    steps = job.about.ft.steps
     redraws = 0
-    while job["thread"].is_alive():
-        if job["place"]:
-            bar.progress(0.0, text=f"waiting for a free slot: {ordinal(job['place'])} in line")
+
+    def draw(job: Job) -> None:
+        nonlocal redraws
+        if waiting := place_text(job):
+            bar.progress(0.0, text=waiting)
         curve = _curve(job)
         if len(curve):
             last = curve.iloc[-1]
@@ -74,14 +75,15 @@ def _watch(job: dict, chart_box, bar) -> None:
             chart_box.plotly_chart(charts.training_curve(curve, None, "Fine-tuning (live)"),
                                    width="stretch", key=f"ft_live_{redraws}")
             redraws += 1
-        time.sleep(1.0)  # redrawing costs the training thread CPU (and the GIL): once a second is enough
+    watch(job, draw)
 
 
-def _zip_export(model, job: dict, loaded) -> bytes:
+def _zip_export(model, job: Job, loaded) -> bytes:
     """The fine-tuned model as an exported folder (safetensors + tokenizer + recipe.json), zipped when
     the button is clicked (not kept: it is as big as the model)."""
-    name, config, ft = job["key"]
-    return zip_export(lambda folder: export_finetuned(model, loaded, job["result"], config, ft, folder))
+    training = job.about
+    return zip_export(lambda folder: export_finetuned(model, loaded, job.result, training.config, training.ft,
+                                                      folder))
 
 
 def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:
@@ -108,8 +110,8 @@ def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:
     return config, ft
 
 
-def _report(job: dict, loaded) -> None:
-    res = job["result"]
+def _report(job: Job, loaded) -> None:
+    res = job.result
     metric = res.quality_metric
     lower = loaded.card.metric.lower_is_better
     if res.partial:
@@ -136,7 +138,7 @@ def _report(job: dict, loaded) -> None:
                f"evaluation ({loaded.card.eval}). The pattern is checked after every step.")
     for note in res.notes:
         st.info(note)
-    model = shared_cache().peek(job["model_key"])
+    model = shared_cache().peek(job.about.model_key)
     if model is None:
         st.warning("The fine-tuned model was dropped to keep the server within its memory budget (the figures above "
                    "stay). Press *Fine-tune* again to download it, or rebuild it headless from the command below.")
@@ -172,29 +174,25 @@ def _run_section(loaded) -> None:
         st.error(f"Cannot fine-tune with these settings: {exc}")
         return
 
-    job = st.session_state.get("ft_job")
-    if job is not None and job["thread"].is_alive():  # this rerun interrupted a run: stop it, keep what it did
-        job["stop"].set()
-        with st.spinner("stopping: finishing the current step…"):
-            job["thread"].join(timeout=600)
+    job = settle(JOB, "stopping: finishing the current step…")  # a rerun interrupted it: keep what it did
     start = st.button("Fine-tune", type="primary", key="ft_run")
     if start:
-        job = st.session_state["ft_job"] = _job(loaded, config, ft)
-        st.button("Stop", key="ft_stop", on_click=_stop, icon=":material/stop:",
-                  help="Stops after the current step; the result so far is kept and labelled partial.")
+        job = _start(loaded, config, ft)
+        stop_button(JOB, "ft_stop", "Stops after the current step; the result so far is kept and labelled partial.")
         bar, chart_box = st.progress(0.0, text="pruning and measuring the dense model…"), st.empty()
         _watch(job, chart_box, bar)
         st.rerun()  # redraw without the Stop button, with the result below
-    if job is None or job["key"][0] != loaded.key:
+    if job is None or job.about.model != loaded.key:
         st.info("Press *Fine-tune*. The defaults finish in under a minute on a laptop CPU for the tiny models.")
         return
-    if job["error"]:
-        st.error(f"Cannot fine-tune: {job['error']}")
+    if job.error is not None:
+        if not isinstance(job.error, PruneScopeError):
+            raise job.error
+        st.error(f"Cannot fine-tune: {job.error}")
         return
-    if job["result"] is not None:
+    if job.result is not None:
         _report(job, loaded)
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "finetune"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from pages import charts
 from pages.scoreboard import scoreboards_admin
+from pages.nav import hand_over
 from prune_core.errors import PruneScopeError
 from prune_core.store import Store
 
@@ -50,6 +51,5 @@ def page() -> None:
         st.rerun()
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "history"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

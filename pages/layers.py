@@ -7,21 +7,20 @@ import pandas as pd
 import streamlit as st
 
 from pages import charts
-from pages.common import cached_model, get_model, heavy
+from pages.common import SENSITIVITY_GRID, cached_model, cached_proposal, cached_sensitivity, get_model, heavy
 from pages.disagree import disagree_section
 from pages.urlstate import Controls
+from pages.nav import hand_over
 from prune_core.config import OWL_HELP, OWL_LAMBDA_RANGE, OWL_M_RANGE, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.masks import layer_stats
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, parse_pattern
 from prune_core.run import owl_only, prune_masks
-from prune_core.sensitivity import (GROUPINGS, evaluate_allocation, expand_allocation, layer_sensitivity,
-                                    propose_allocation)
+from prune_core.sensitivity import GROUPINGS
 from prune_core.structural import IMPORTANCE
 from prune_core.targets import as_out_in, find_targets
 
-GRID = [0.3, 0.5, 0.7, 0.9]
 OTHER_NM = "other N:M…"
 LOOK_FOR = {  # what the mask heatmap should show, per kind of pattern
     "unstructured": "Unstructured: the removed weights are scattered wherever the scores are lowest.",
@@ -32,12 +31,6 @@ LOOK_FOR = {  # what the mask heatmap should show, per kind of pattern
     "head": "Heads: bands of head_dim rows go in Q/K/V (GPT-2's fused c_attn stacks Q|K|V, so each head shows "
             "three times), bands of head_dim columns in the attention output.",
 }
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-@heavy
-def _sensitivity(name: str, group_by: str = "layer") -> pd.DataFrame:
-    return layer_sensitivity(cached_model(name), GRID, group_by=group_by)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -60,17 +53,6 @@ def _owl(name: str, target: float, m: float, lam: float) -> tuple[pd.DataFrame, 
     rows = pd.DataFrame([{"allocation": charts.OWL_LABEL, "layer": t.module, "sparsity": alloc.layer_sparsity[t.name]}
                          for t in find_targets(loaded.model, "all") if t.name in alloc.layer_sparsity])
     return alloc.frame(), rows
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-@heavy
-def _proposal(name: str, target: float, group_by: str = "layer") -> tuple[dict[str, float], float, float, float, float]:
-    """Proposed per-layer sparsities and (quality, sparsity) of proposed and uniform allocations.
-
-    With group_by="kind" the proposal picks one sparsity per kind of layer; it is still returned per layer."""
-    loaded = cached_model(name)
-    alloc = expand_allocation(loaded.model, propose_allocation(_sensitivity(name, group_by), target), group_by)
-    return (alloc, *evaluate_allocation(loaded, alloc), *evaluate_allocation(loaded, {k: target for k in alloc}))
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -122,21 +104,23 @@ def _sensitivity_section(loaded, target: float, spread: pd.DataFrame, url: Contr
                         format_func=lambda g: f"by {g}",
                         help="\n\n".join(f"**by {k}**: {v}" for k, v in GROUPINGS.items()))
     what = "kind of layer" if group_by == "kind" else "layer"
-    with st.spinner(f"pruning each {what} at {', '.join(f'{g:.0%}' for g in GRID)} and evaluating…"):
-        sens = _sensitivity(loaded.key, group_by)
+    with st.spinner(f"pruning each {what} at {', '.join(f'{g:.0%}' for g in SENSITIVITY_GRID)} and evaluating…"):
+        sens = cached_sensitivity(loaded.key, group_by)
     metric = loaded.card.quality_metric
     st.plotly_chart(charts.sensitivity_heatmap(sens, metric, group_by), width="stretch")
     st.caption(f"Each cell: how much worse the held-out {metric} gets when only that {what} is pruned to that "
                "sparsity (dense elsewhere)" + (", every block at once" if group_by == "kind" else "")
                + f". Pale rows are {'kinds of layer' if group_by == 'kind' else 'layers'} that can give up weights "
                "cheaply.")
-    alloc, prop_q, prop_s, uni_q, uni_s = _proposal(loaded.key, target, group_by)
+    proposal = cached_proposal(loaded.key, target, group_by)
     spread = pd.concat([spread, pd.DataFrame([{"allocation": "proposed (from sensitivity)", "layer": k,
-                                               "sparsity": v} for k, v in alloc.items()])])
+                                               "sparsity": v} for k, v in proposal.allocation.items()])])
     st.plotly_chart(charts.allocation_chart(spread, target), width="stretch")
     c1, c2 = st.columns(2)
-    c1.metric(f"Uniform: {metric}", f"{uni_q:.4g}", f"{uni_s:.1%} of weights removed", delta_color="off")
-    c2.metric(f"Proposed: {metric}", f"{prop_q:.4g}", f"{prop_s:.1%} of weights removed", delta_color="off")
+    c1.metric(f"Uniform: {metric}", f"{proposal.uniform_quality:.4g}",
+              f"{proposal.uniform_sparsity:.1%} of weights removed", delta_color="off")
+    c2.metric(f"Proposed: {metric}", f"{proposal.quality:.4g}", f"{proposal.sparsity:.1%} of weights removed",
+              delta_color="off")
     st.caption(f"The proposal (one sparsity per {what}) is greedy on the measured grid, so it lands at or above "
                "the target sparsity; both are magnitude pruning, evaluated on the same held-out data.")
 
@@ -229,6 +213,5 @@ def _mask_section(loaded, url: Controls) -> None:
                f"{', default calibration data' if needs_data else ''}) and this matrix is shown. {LOOK_FOR[key]}")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "layers"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

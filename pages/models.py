@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import job_gate, shared_cache
+from pages.nav import hand_over
 from prune_core.budget import human
 from prune_core.memory import process_rss
 from prune_core.settings import settings
@@ -57,6 +58,5 @@ def _server() -> None:
                 "`PRUNESCOPE_MEMORY_BUDGET` (README: *Running it for a class*).")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "models"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -7,6 +7,7 @@ import streamlit as st
 
 from pages import charts
 from pages.common import faster_expander, get_model
+from pages.nav import hand_over
 from prune_core import paper
 from prune_core.errors import PruneScopeError
 from prune_core.finetune import recovery_budget
@@ -145,6 +146,5 @@ def page() -> None:
                    f"{loaded.name}.json` reruns the same experiments and compares the verdicts.")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "paper"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.urlstate import Controls, page_url
+from pages.nav import hand_over
 from prune_core.challenges import CHALLENGES, Challenge, check_name, for_task, get_challenge
 from prune_core.errors import PruneScopeError
 from prune_core.run import PruneResult
@@ -112,6 +113,5 @@ def scoreboards_admin() -> None:
         st.success(f"Cleared {store.clear_entries(key, model)} entries.")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "scoreboard"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -10,6 +10,7 @@ import torch
 from pages import charts
 from pages.common import cached_model, get_model, heavy
 from pages.urlstate import Controls
+from pages.nav import hand_over
 from prune_core import faster
 from prune_core.errors import PruneScopeError
 from prune_core.gpu import crossings, cuda_problem, layer_shapes, measure_2_4
@@ -204,6 +205,5 @@ def _crossover(loaded, tokens: int) -> None:
                "`bench/gpu_semi_structured.py --shapes zoo`.")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "speed"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import charts
+from pages.nav import hand_over
+
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.stepmode import ScheduleStepper
@@ -102,6 +104,5 @@ def _draw(slot, stepper: ScheduleStepper, module: str) -> None:
                         width="stretch", key=f"step_curve_{stepper.step}")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "finetune"
-    st.switch_page("app.py")
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -33,15 +33,15 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from pages.nav import DEFAULT_PAGE, PAGE_PATHS, hand_over
+
 EXERCISE = ("lock", "hide")  # parameters that shape the page rather than the experiment
 REVEAL = "reveal"
 MODEL = "model"
 MODEL_KEY = "model_choice"  # the sidebar picker's key (pages/common.py)
-# The url_path of every page in app.py's navigation; the first is the default page (served at the root).
-PAGE_PATHS = ("explore", "speed", "compare", "finetune", "layers", "history", "paper", "models")
-DEFAULT_PAGE = PAGE_PATHS[0]
 _NOTES = "_urlstate_model_notes"  # notes of the sidebar picker, shown by the page's banner
 _LATER_BOUND = "_urlstate_later"  # page -> {name: _Bound} of the controls bound after done()
+_PER_MODEL = "_urlstate_per_model"  # (page, name) -> the model a per-model control was last bound for
 
 
 def _names(param: str) -> set[str]:
@@ -82,8 +82,9 @@ class Controls:
         return self._bind(name, key, read, str)
 
     def number(self, name: str, key: str, lo: float, hi: float, step: float | None = None,
-               kind: type = int) -> str:
-        """A slider or number input from `lo` to `hi` (on the slider's `step` when given)."""
+               kind: type = int, per_model: str | None = None) -> str:
+        """A slider or number input from `lo` to `hi` (on the slider's `step` when given).
+        `per_model`: the model this control belongs to (see `_bind`)."""
         def read(raw: str) -> float:
             value = float(raw)
             if not math.isfinite(value) or not lo <= value <= hi:
@@ -93,7 +94,7 @@ class Controls:
             if step and abs((value - lo) / step - round((value - lo) / step)) > 1e-9:
                 raise ValueError(f"not on the slider's steps of {_num(step)} from {_num(lo)}")
             return kind(value)
-        return self._bind(name, key, read, _num)
+        return self._bind(name, key, read, _num, per_model)
 
     def flag(self, name: str, key: str, on: str = "1", off: str = "0") -> str:
         """A checkbox or toggle: `on`/`off` in the URL (true/false, yes/no also read)."""
@@ -133,7 +134,20 @@ class Controls:
         """True when an exercise link fixes this control (`lock=name` or `lock=all`)."""
         return locked(name)
 
-    def _bind(self, name: str, key: str, read: Callable[[str], Any], write: Callable[[Any], str]) -> str:
+    def _bind(self, name: str, key: str, read: Callable[[str], Any], write: Callable[[Any], str],
+              per_model: str | None = None) -> str:
+        """Seed the widget `key` from the URL's `name` once, write its value back; the widget's key.
+
+        A per-model control (`per_model`: the model's key) starts from that model's own default (the
+        SmolLM2 latency settings differ from the tiny models'): its widget key is `key@model`, and after
+        a switch of model the previous model's value is dropped from the URL. The first model of a
+        session keeps what a link set."""
+        if per_model is not None:
+            key = f"{key}@{per_model}"
+            models = st.session_state.setdefault(_PER_MODEL, {})
+            if models.get((self.page, name), per_model) != per_model and name in st.query_params:
+                del st.query_params[name]
+            models[(self.page, name)] = per_model
         if key not in st.session_state and name in st.query_params:
             raw = st.query_params[name]
             try:
@@ -275,6 +289,5 @@ def _listing(options: list[str], most: int = 8) -> str:
     return ", ".join(options[:most]) + (f" … ({len(options)} in all)" if len(options) > most else "")
 
 
-if __name__ == "__main__":  # opened as a legacy pages/ script before st.navigation ran
-    st.session_state["deep_link"] = "urlstate"
-    st.switch_page("app.py", query_params=st.query_params.to_dict())
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

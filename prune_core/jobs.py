@@ -15,18 +15,23 @@ The cores are shared out too: a job running alone uses them all, two running job
 (`share`, called on entry and at each phase of a job). torch's thread count belongs to the calling
 thread, and two jobs of 2 OpenMP threads each on 2 cores spin against each other: both slow down
 far more than by taking turns.
+
+`Job` is one piece of background work of a session (a Compare sweep, a fine-tuning run): a thread
+that takes its place in the gate, reports progress, can be asked to stop and keeps its result or error.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 import torch
 
 WaitCallback = Callable[[int, int], None]  # (place in line, 1 = next; jobs running)
+T = TypeVar("T")
 
 
 def ordinal(n: int) -> str:
@@ -125,3 +130,70 @@ class JobGate:
                     self._line.remove(ticket)
                 self._cond.notify_all()
             raise
+
+
+class Job(Generic[T]):
+    """`work(job)` in a daemon thread, in a slot of `gate` (if given), so a page can redraw while it runs.
+
+    The work reports with `job.report(fraction, text)` and checks `job.cancelled()` between steps
+    (`cancel()` asks it to stop: it ends early and returns what it has). What it returns is `result`;
+    what it raises is kept in `error` (a thread's exception would otherwise only reach stderr).
+    `about` is the starter's own record of what the job does (its settings), for whoever shows it.
+    The attributes are written by the job's thread and read by others: each is one assignment.
+    """
+
+    def __init__(self, work: Callable[["Job[T]"], T], gate: JobGate | None = None, name: str = "prunescope-job",
+                 about: Any = None):
+        self.about = about
+        self.place = 0  # place in the gate's line while waiting for a slot (1 = next); 0 once running
+        self.busy = 0  # heavy jobs running while this one waits
+        self.fraction, self.text = 0.0, ""  # the latest progress report
+        self.result: T | None = None
+        self.error: Exception | None = None
+        self.started: float | None = None  # time.time() at start()
+        self._work, self._gate = work, gate
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=name)
+
+    def start(self) -> "Job[T]":
+        self.started = time.time()
+        self._thread.start()
+        return self
+
+    def report(self, fraction: float, text: str) -> None:
+        self.fraction, self.text = fraction, text
+
+    def cancel(self) -> None:
+        """Ask the work to stop at its next check (it may still finish the step it is in)."""
+        self._stop.set()
+
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the work to end (at most `timeout` seconds); True when it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            with self._gate.slot(self._waiting) if self._gate is not None else contextlib.nullcontext():
+                self.place = 0
+                self.result = self._work(self)
+        except _LeftTheLine:  # cancelled before it started: no result, no error
+            self.place = 0
+        except Exception as exc:  # kept for the page that shows the job
+            self.error = exc
+
+    def _waiting(self, place: int, running: int) -> None:
+        """The gate's callback while in line: a cancelled job leaves the line at once."""
+        if self.cancelled():
+            raise _LeftTheLine
+        self.place, self.busy = place, running
+
+
+class _LeftTheLine(Exception):
+    """Raised in a cancelled job's wait for a slot: the gate takes it out of the line."""

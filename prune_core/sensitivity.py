@@ -3,11 +3,13 @@
 One private working copy is made; each (group, sparsity) point zeroes the lowest-|w| weights of the
 group's matrices in place, evaluates, and restores them, so a whole heatmap costs one copy, not one
 per point. A group is one matrix (`group_by="layer"`) or every matrix of one kind (`"kind"`).
-From the heatmap, `propose_allocation` spends a global sparsity budget where it hurts least.
+From the heatmap, `propose_allocation` spends a global sparsity budget where it hurts least, and
+`propose` measures that allocation beside uniform magnitude pruning (the Layers and Compare pages).
 """
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Callable
 
 import pandas as pd
@@ -118,3 +120,24 @@ def evaluate_allocation(loaded: LoadedModel, alloc: dict[str, float]) -> tuple[f
                                                round(alloc.get(t.module, 0.0) * t.numel)), t) for t in targets}
     removed = sum(int((~m).sum()) for m in masks.values())
     return measure_quality(loaded, materialize(loaded.model, MaskSet(targets, masks))), removed / sum(t.numel for t in targets)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Magnitude pruning with a sensitivity-proposed per-layer allocation, beside the uniform one."""
+
+    allocation: dict[str, float]  # module -> sparsity
+    quality: float  # held-out quality of the proposed allocation
+    sparsity: float  # overall share of weights removed (at or above the target: greedy on the grid)
+    uniform_quality: float  # every layer at the target, on the same data
+    uniform_sparsity: float
+
+
+def propose(loaded: LoadedModel, sens: pd.DataFrame, target: float, group_by: str = "layer") -> Proposal:
+    """The allocation proposed from `sens` (layer_sensitivity with the same `group_by`) for an overall
+    `target`, one sparsity per module, evaluated beside uniform magnitude pruning at the target."""
+    alloc = expand_allocation(loaded.model, propose_allocation(sens, target), group_by)
+    quality, sparsity = evaluate_allocation(loaded, alloc)
+    uniform_quality, uniform_sparsity = evaluate_allocation(loaded, {k: target for k in alloc})
+    return Proposal(allocation=alloc, quality=quality, sparsity=sparsity, uniform_quality=uniform_quality,
+                    uniform_sparsity=uniform_sparsity)

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from browser import CHROMIUM, CHROMIUM_ARGS, browser_page, streamlit_server
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None and not os.path.exists(CHROMIUM),
                                 reason="Debian chromium not installed (scripts/install.sh --dev installs it)")
@@ -97,6 +97,23 @@ def test_a_copied_link_reproduces_the_figures_in_a_fresh_browser(tmp_path):
         assert speed.locator('[data-testid="stCode"]', has_text="model=").first.inner_text().startswith(url + "/speed?")
         browser.close()
         assert proc.poll() is None
+
+
+def test_a_fresh_servers_first_request_for_another_page_keeps_the_links_settings(tmp_path):
+    """/layers?... as the very first request of a fresh server: Streamlit's legacy pages/ mode runs
+    pages/layers.py, which hands over to app.py (pages/nav.py); the user lands on Layers, with the
+    link's model and sparsity, and the address keeps them."""
+    with streamlit_server(env={"PRUNESCOPE_DATA": str(tmp_path)}) as (url, proc), browser_page() as page:
+        page.goto(url + "/layers?model=tiny-sentiment-bert&sparsity=30&sensitivity=0")
+        page.wait_for_selector("h1:has-text('Layers')", timeout=120_000)
+        page.wait_for_function("""() => document.querySelector('.st-key-layers_target input[type="range"]')
+                                  ?.value === '30'""", timeout=120_000)
+        picked = page.locator(".st-key-model_choice input").first
+        assert "tiny-sentiment-bert" in (picked.input_value() or picked.get_attribute("aria-label") or "")
+        page.wait_for_function("() => location.pathname.endsWith('/layers') && location.search.includes('sparsity=30')"
+                               " && location.search.includes('model=tiny-sentiment-bert')", timeout=60_000)
+        assert "Page not found" not in page.inner_text("body")
+        assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_a_challenge_entry_is_ranked_with_its_link(tmp_path):

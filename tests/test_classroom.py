@@ -15,7 +15,7 @@ from prune_core.cache import SharedCache, nbytes
 from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
 from prune_core.errors import PruneScopeError
-from prune_core.jobs import JobGate, ordinal
+from prune_core.jobs import Job, JobGate, ordinal
 from prune_core.run import prune_model
 from prune_core.settings import Settings, settings
 from prune_core.zoo import EMBEDDED, MODELS_DIR
@@ -156,6 +156,56 @@ def test_a_failing_job_or_a_leaving_waiter_does_not_wedge_the_gate():
     with gate.slot():  # free again
         with gate.slot():  # re-entry by the holding thread passes through
             assert gate.status().running == 1
+
+
+def test_a_job_waits_its_place_reports_stops_on_request_and_keeps_its_result():
+    gate = JobGate(1, poll=0.01)
+    hold = threading.Event()
+    blocker = Job(lambda job: hold.wait(20), gate).start()
+    wait_until(lambda: gate.status().running == 1)
+
+    def work(job: Job) -> int:
+        steps = 0
+        while not job.cancelled():
+            steps += 1
+            job.report(min(1.0, steps / 100), f"step {steps}")
+            time.sleep(0.005)
+        return steps
+    job = Job(work, gate, about={"what": "counting"}).start()
+    wait_until(lambda: job.place == 1 and job.busy == 1)  # in line behind the blocker
+    assert job.running() and job.result is None and job.fraction == 0.0
+    hold.set()
+    wait_until(lambda: job.place == 0 and job.text.startswith("step"))
+    job.cancel()
+    assert job.wait(20) and not job.running() and blocker.wait(20)
+    assert job.result >= 1 and job.error is None and job.about == {"what": "counting"}
+    assert gate.status().running == 0 and job.started is not None
+
+
+def test_a_failing_job_keeps_its_error_and_frees_its_slot():
+    gate = JobGate(1, poll=0.01)
+
+    def work(job: Job):
+        raise PruneScopeError("bad settings")
+    job = Job(work, gate).start()
+    assert job.wait(20)
+    assert isinstance(job.error, PruneScopeError) and str(job.error) == "bad settings" and job.result is None
+    assert gate.status().running == 0
+    assert Job(lambda job: 42).start().wait(20)  # without a gate: just a thread
+
+
+def test_a_job_cancelled_while_in_line_leaves_the_line_at_once():
+    gate = JobGate(1, poll=0.01)
+    hold = threading.Event()
+    blocker = Job(lambda job: hold.wait(20), gate).start()
+    wait_until(lambda: gate.status().running == 1)
+    job = Job(lambda job: "ran", gate).start()
+    wait_until(lambda: job.place == 1)
+    job.cancel()
+    assert job.wait(5)  # not after the blocker: it left the line
+    assert gate.status().waiting == 0 and job.result is None and job.error is None and blocker.running()
+    hold.set()
+    assert blocker.wait(20) and gate.status().running == 0
 
 
 # ---- the shared cache -------------------------------------------------------------------------

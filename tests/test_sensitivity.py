@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from conftest import fingerprint
-from prune_core.sensitivity import evaluate_allocation, layer_sensitivity, propose_allocation
+from prune_core.sensitivity import evaluate_allocation, layer_sensitivity, propose, propose_allocation
 
 
 def test_sensitivity_grid_and_base_untouched(bert):
@@ -21,6 +21,25 @@ def test_proposal_reaches_target_and_prefers_robust_layers():
     alloc = propose_allocation(sens, 0.5)
     assert alloc["a"] == 0.9 and alloc["b"] < 0.9
     assert (alloc["a"] + alloc["b"]) * 100 >= 0.5 * 200
+
+
+def test_propose_measures_the_proposal_beside_uniform_magnitude(bert):
+    """The Layers and Compare pages' proposal: from a sensitivity table, every module gets a sparsity;
+    the robust layer is pruned harder, and both allocations are evaluated on the same data."""
+    from prune_core.targets import find_targets
+
+    modules = [t.module for t in find_targets(bert.model, "all")]
+    params = {t.module: t.numel for t in find_targets(bert.model, "all")}
+    robust = modules[0]
+    sens = pd.DataFrame([{"layer": m, "params": params[m], "sparsity": s, "damage": (0.0 if m == robust else 0.5) * s}
+                         for m in modules for s in (0.3, 0.5, 0.7, 0.9)])
+    before = fingerprint(bert.model)
+    p = propose(bert, sens, 0.5)
+    assert set(p.allocation) == set(modules) and p.allocation[robust] == 0.9
+    assert p.sparsity >= 0.5 - 1e-9 and p.uniform_sparsity == pytest.approx(0.5, abs=1e-3)
+    assert (p.quality, p.sparsity) == evaluate_allocation(bert, p.allocation)
+    assert (p.uniform_quality, p.uniform_sparsity) == evaluate_allocation(bert, {m: 0.5 for m in modules})
+    assert fingerprint(bert.model) == before
 
 
 def test_evaluate_allocation_counts_sparsity(gpt):

@@ -1,0 +1,72 @@
+"""Explore's charts: sparsity per layer, one layer's weight histogram and the sizes at once (from the
+weights and masks); quality and latency in places that say "measuring…" until the measurement is done."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from pages.nav import hand_over
+from pages.urlstate import Controls
+from pages import charts
+from prune_core.run import PruneResult
+from prune_core.summary import MaskSummary
+from prune_core.tables import histogram_frame, latency_frame, layers_frame, quality_frame, sizes_frame
+from prune_core.zoo import LoadedModel
+
+
+@dataclass
+class Figures:
+    """The places of the charts that change with the measurement."""
+
+    size: object
+    quality: object
+    latency: object
+
+    @classmethod
+    def draw(cls, loaded: LoadedModel, summary: MaskSummary, target: float, measure_file: bool,
+             url: Controls) -> "Figures":
+        """Every chart the counts can draw; placeholders for the measured ones. `target`: the line on the
+        per-layer chart."""
+        layers = layers_frame(summary)
+        st.plotly_chart(charts.layer_sparsity_chart(layers, target), width="stretch")
+        st.caption("Each bar is one weight matrix. With *layer* allocation every bar sits on the target line; with "
+                   "*global* allocation one threshold is shared, so layers with small weights lose more.")
+        left, right = st.columns([3, 2])
+        with left:
+            layer_name = st.selectbox("Layer for the weight histogram", list(layers["layer"]),
+                                      key=url.select("layer", "hist_layer", layers["layer"]),
+                                      disabled=url.locked("layer"))
+            row = layers[layers["layer"] == layer_name].iloc[0]
+            target_layer = next(t for t in summary.layers if t.module == row["module"])
+            dense_w, pruned_w = summary.weight_pair(loaded.model, target_layer)
+            st.plotly_chart(charts.histogram_chart(histogram_frame(dense_w, pruned_w), layer_name,
+                                                   target_layer.threshold, target_layer.params - target_layer.nonzero),
+                            width="stretch")
+            st.caption("Grey: all weights before pruning. Orange: the weights that survive. Magnitude pruning cuts "
+                       "out a band around zero (dashed lines: the cut); random pruning thins every value evenly.")
+        with right:
+            size_slot = st.empty()
+            size_slot.plotly_chart(charts.size_chart(sizes_frame(summary)), width="stretch")
+            st.caption("Masks do not shrink the dense fp32 model. Sparse formats pay for indices: CSR only wins at "
+                       "high sparsity; a bitmask wins earlier; 2:4 appears only when that pattern holds."
+                       + (" The zstd file size comes with the measurement." if measure_file else ""))
+            quality_slot = st.empty()
+            quality_slot.info(f"Held-out {loaded.card.quality_metric}: measuring…", icon=":material/hourglass_top:")
+            latency_slot = st.empty()
+            latency_slot.info("Latency: measuring…", icon=":material/hourglass_top:")
+        with st.expander("Per-layer table"):
+            st.dataframe(layers[["layer", "kind", "out_features", "in_features", "params", "nonzero", "sparsity",
+                                 "threshold"]], hide_index=True, width="stretch")
+        return cls(size=size_slot, quality=quality_slot, latency=latency_slot)
+
+    def fill(self, result: PruneResult) -> None:
+        """The measured charts in their places (the sizes again when the zstd file size came with them)."""
+        if result.size_pruned.file_zstd is not None:
+            self.size.plotly_chart(charts.size_chart(sizes_frame(result)), width="stretch")
+        self.quality.plotly_chart(charts.quality_chart(quality_frame(result), result.quality_metric), width="stretch")
+        self.latency.plotly_chart(charts.latency_chart(latency_frame(result)), width="stretch")
+
+
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)

@@ -1,0 +1,163 @@
+"""Explore's controls -> one `ExploreSettings` (the PruneConfig and how to measure it).
+
+Every widget is bound to the URL (pages/urlstate.py). Which combinations are valid is asked of
+prune_core/config.py (`PruneConfig.validated`), not repeated here: the page offers the allocations
+that config accepts for the picked method and pattern.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from pages.common import LARGE
+from pages.nav import hand_over
+from pages.urlstate import Controls
+from prune_core.calibration import max_positions
+from prune_core.config import ALLOCATIONS, PruneConfig
+from prune_core.errors import PruneScopeError
+from prune_core.methods import METHODS
+from prune_core.patterns import PATTERNS, parse_pattern
+from prune_core.run import EVALUATIONS, LatencySpec
+from prune_core.structural import IMPORTANCE
+from prune_core.targets import SCOPES
+from prune_core.zoo import LoadedModel
+
+
+@dataclass(frozen=True)
+class ExploreSettings:
+    """What the controls ask for: the pruning run and how it is measured."""
+
+    config: PruneConfig
+    spec: LatencySpec  # latency harness settings
+    evaluation: str  # a name in EVALUATIONS ("quick" on every slider move)
+    measure_file: bool  # compress every tensor to measure the zstd file size
+    needs_calibration: bool  # the masks need calibration data (slower, says so in the progress bar)
+    fixed: bool  # the pattern fixes the sparsity (N:M)
+
+
+def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
+    """Draw the controls (method, pattern, sparsity, scope, allocation, head, seed, calibration and
+    measurement settings), then the URL's link box and the method's explanation."""
+    c1, c2, c3 = st.columns(3)
+    pattern = c2.selectbox("Pattern (granularity)", list(PATTERNS), key=url.select("pattern", "pattern", PATTERNS),
+                           disabled=url.locked("pattern"),
+                           help="\n\n".join(f"**{k}**: {v}" for k, v in PATTERNS.items()))
+    c2.caption(PATTERNS[pattern])
+    parsed = parse_pattern(pattern)
+    if parsed.structural:  # whole units: the methods are unit-importance scores
+        choices = {k: v.description for k, v in IMPORTANCE.items() if parsed.unit in v.units}
+        calibrated = {k for k, v in IMPORTANCE.items() if v.needs_calibration}
+    else:
+        choices = {k: v.info.description for k, v in METHODS.items()}
+        calibrated = {k for k, v in METHODS.items() if v.info.needs_calibration}
+    method = c1.selectbox("Method (importance score)", list(choices), index=list(choices).index("magnitude"),
+                          key=url.select("method", f"method_{'units' if parsed.structural else 'weights'}", choices,
+                                         f" for the pattern {pattern}"), disabled=url.locked("method"),
+                          help="\n\n".join(f"**{k}**: {v}" for k, v in choices.items()))
+    c1.caption(choices[method])
+    fixed = parsed.fixed_sparsity
+    unit_word = {"neuron": "MLP neurons", "head": "attention heads"}.get(parsed.unit, "weights")
+    if fixed is None:
+        sparsity_pct = c3.slider(f"Sparsity (% of {unit_word} removed)", 0, 95, 50, step=5,
+                                 key=url.number("sparsity", "sparsity", 0, 95, 5), disabled=url.locked("sparsity"))
+    else:
+        c3.slider("Sparsity (% of weights removed)", 0, 95, int(fixed * 100), disabled=True, key="sparsity_nm",
+                  help=f"{pattern} always removes {fixed:.0%}")
+        sparsity_pct = round(fixed * 100)
+    scope = c3.selectbox("Scope", list(SCOPES), format_func=lambda s: f"{s}: {SCOPES[s]}",
+                         key=url.select("scope", "scope", SCOPES), disabled=parsed.structural or url.locked("scope"),
+                         help="Structural patterns set the scope themselves: neurons live in the MLP, heads in "
+                              "attention.")
+    d1, d2, d3 = st.columns(3)
+    usable = _allocations(method, pattern, sparsity_pct / 100)
+    allocation = d1.radio("Allocation", usable, horizontal=True, key=url.select("allocation", "allocation", usable),
+                          disabled=len(usable) == 1 or url.locked("allocation"),
+                          help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
+    needs_calibration = method in calibrated or allocation == "owl"  # OWL's outlier profile needs data too
+    include_head = d2.checkbox("Also prune the output head", value=False, key=url.flag("head", "include_head"),
+                               disabled=parsed.structural or url.locked("head"),
+                               help="Off by default: the head maps features to words/classes and is fragile.")
+    seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1,
+                           key=url.number("seed", "seed", 0, 10_000), disabled=url.locked("seed"))
+    calib = _calibration_controls(loaded, url, not parsed.structural and METHODS[method].info.uses_damping) \
+        if needs_calibration else {}
+    spec, evaluation, measure_file = _measurement_controls(loaded, url)
+    config = PruneConfig(method=method, sparsity=sparsity_pct / 100, pattern=pattern, allocation=allocation,
+                         scope="all" if parsed.structural else scope,
+                         include_head=include_head and not parsed.structural, seed=int(seed), **calib)
+    url.done()
+    if not parsed.structural:
+        st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
+    return ExploreSettings(config=config, spec=spec, evaluation=evaluation, measure_file=measure_file,
+                           needs_calibration=needs_calibration, fixed=fixed is not None)
+
+
+def _allocations(method: str, pattern: str, sparsity: float) -> list[str]:
+    """The allocations config.py accepts for this method and pattern (N:M fixes every layer; OWL is
+    for one-shot weight pruning; calibrated methods prune block by block)."""
+    usable = []
+    for allocation in ALLOCATIONS:
+        try:
+            PruneConfig(method=method, sparsity=sparsity, pattern=pattern, allocation=allocation).validated()
+        except PruneScopeError:
+            continue
+        usable.append(allocation)
+    return usable or ["layer"]  # none: the run's own validation says why
+
+
+def _calibration_controls(loaded: LoadedModel, url: Controls, damping: bool) -> dict:
+    """Calibration samples, tokens per sample and (SparseGPT) damping: PruneConfig fields."""
+    calib = {}
+    with st.expander("Calibration settings", expanded=False):
+        e1, e2, e3 = st.columns(3)
+        calib["calib_samples"] = int(e1.number_input("Calibration samples", 1, 256, 32,
+                                                     key=url.number("calib_samples", "calib_samples", 1, 256),
+                                                     disabled=url.locked("calib_samples"),
+                                                     help="Sequences drawn from the training split, never "
+                                                          "from the evaluation split."))
+        max_len = int(max_positions(loaded.model) or 512)
+        calib["calib_seq_len"] = int(e2.number_input("Tokens per sample", 2, max(2, min(max_len, 2048)),
+                                                     min(128, max_len), disabled=url.locked("calib_seq_len"),
+                                                     key=url.number("calib_seq_len", "calib_seq_len", 2,
+                                                                    max(2, min(max_len, 2048)))))
+        if damping:
+            calib["damping"] = float(e3.number_input("Damping (fraction of mean diag H)", 0.0001, 1.0, 0.01,
+                                                     format="%.4f", disabled=url.locked("damping"),
+                                                     key=url.number("damping", "damping", 0.0001, 1.0, kind=float)))
+    return calib
+
+
+def _measurement_controls(loaded: LoadedModel, url: Controls) -> tuple[LatencySpec, str, bool]:
+    """(latency settings, evaluation, measure the file size?). The latency settings start from each
+    model's own defaults: they are per-model controls of the URL."""
+    card = loaded.card
+    with st.expander("Measurement settings"):
+        m1, m2, m3 = st.columns(3)
+        default = LatencySpec.for_model(card)
+        spec = LatencySpec(batch=int(m1.number_input("Latency batch", 1, 64, default.batch,
+                                                     key=url.number("batch", "lat_batch", 1, 64,
+                                                                    per_model=loaded.key),
+                                                     disabled=url.locked("batch"))),
+                           seq_len=int(m2.number_input("Latency tokens per sequence", 8, 512, default.seq_len,
+                                                       key=url.number("seq_len", "lat_seq_len", 8, 512,
+                                                                      per_model=loaded.key),
+                                                       disabled=url.locked("seq_len"))),
+                           reps=int(m3.number_input("Timed repetitions", 3, 50, default.reps,
+                                                    key=url.number("reps", "lat_reps", 3, 50, per_model=loaded.key),
+                                                    disabled=url.locked("reps"))),
+                           warmup=default.warmup, threads=2)
+        n1, n2 = st.columns(2)
+        evaluation = n1.radio("Held-out evaluation", list(EVALUATIONS), index=list(EVALUATIONS).index("quick"),
+                              horizontal=True, key=url.select("eval", "evaluation", EVALUATIONS),
+                              disabled=url.locked("eval"),
+                              help="\n\n".join(f"**{k}**: {v}" for k, v in EVALUATIONS.items()) +
+                                   "\n\nDense and pruned are always scored on the same examples.")
+        measure_file = n2.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
+                                   key=url.flag("file", "measure_file"), disabled=url.locked("file"),
+                                   help="Compresses every pruned tensor: about a second per 100 M weights.")
+    return spec, evaluation, measure_file
+
+
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+    hand_over(__file__)
