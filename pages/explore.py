@@ -129,9 +129,10 @@ def page() -> None:
                                    key=url.flag("file", "measure_file"), disabled=url.locked("file"),
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
 
-    config = PruneConfig(method, sparsity_pct / 100, pattern, allocation,
-                         "all" if parsed.structural else scope, include_head and not parsed.structural,
-                         int(seed), **calib)
+    config = PruneConfig(method=method, sparsity=sparsity_pct / 100, pattern=pattern, allocation=allocation,
+                         scope="all" if parsed.structural else scope,
+                         include_head=include_head and not parsed.structural,
+                         seed=int(seed), **calib)
     url.done()
     if not parsed.structural:
         st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")

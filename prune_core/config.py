@@ -29,7 +29,7 @@ MAX_CALIB_SEQ_LEN = 8192  # tokens per calibration sequence (the model's own max
 MAX_SEED = 2**32 - 1  # seeds are stored as SQLite integers and passed to every RNG
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # by keyword: a positional 0.5 could be any of its numbers
 class PruneConfig:
     method: str = "magnitude"  # importance score, a name in the method registry
     sparsity: float = 0.5  # fraction of weights in scope to remove, in [0, 1)

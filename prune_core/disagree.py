@@ -90,7 +90,7 @@ def compare_methods(loaded: LoadedModel, method_a: str, method_b: str, sparsity:
     if parse_pattern(pattern).structural:
         raise PruneScopeError(f"pattern '{pattern}' removes whole units; compare methods weight by weight with "
                               "'unstructured' or an N:M pattern")
-    base = PruneConfig(method_a, sparsity, pattern, seed=seed)
+    base = PruneConfig(method=method_a, sparsity=sparsity, pattern=pattern, seed=seed)
     config_a, config_b = base.validated(), replace(base, method=method_b).validated()
     source = mask_source or (lambda config: prune_masks(loaded, config))
     set_a, set_b = source(config_a), source(config_b)

@@ -175,7 +175,8 @@ def run_grid(loaded: LoadedModel, settings: PaperSettings, progress: Progress = 
     physically removed (the only variant here that can change dense compute)."""
     sparsities = list(settings.sparsities)
     configs = grid_configs(list(settings.methods), sparsities)
-    configs += [PruneConfig("magnitude", s, pattern="neuron", scope="all").validated() for s in sparsities]
+    configs += [PruneConfig(method="magnitude", sparsity=s, pattern="neuron", scope="all").validated()
+                for s in sparsities]
     frame = run_sweep(loaded, configs, store, measure_file=False, should_stop=should_stop,
                       progress=lambda i, n, c: progress(f"{i}/{n}: {c.method} {c.pattern} at {c.sparsity:.0%}",
                                                         i / max(n, 1)))
@@ -289,7 +290,7 @@ def run_recovery(loaded: LoadedModel, settings: PaperSettings, progress: Progres
         what = "pruned" if sparsity else "dense (control)"
         ft = budget(seed)
         progress(f"{i}/{len(jobs)}: seed {seed}, {what}, fine-tuning {ft.steps} steps", i / len(jobs))
-        config = PruneConfig(settings.c_method, sparsity, seed=seed).validated()
+        config = PruneConfig(method=settings.c_method, sparsity=sparsity, seed=seed).validated()
         res, _ = finetune(loaded, config, ft, should_stop=should_stop, baseline=baseline)
         base = {"seed": seed, "metric": res.quality_metric}
         if sparsity:

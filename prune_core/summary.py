@@ -174,7 +174,7 @@ def warm(loaded, seed: int = 0) -> None:
     warm_index(loaded.model)
     facts = model_facts(loaded.model)
     method = get_method("random")
-    config = PruneConfig("random", 0.5, seed=seed)
+    config = PruneConfig(method="random", sparsity=0.5, seed=seed)
     for name, t in facts.targets.items():
         if t.kind != "head" and facts.layers[name].zeros:
             facts.random_ranks(seed, name, _score_of(method, config, facts, t))

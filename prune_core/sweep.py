@@ -80,7 +80,7 @@ def grid_configs(methods: list[str], sparsities: list[float], extra: int = 0, **
     if not methods:
         raise PruneScopeError("the method list is empty; give at least one, e.g. magnitude,wanda")
     check_runs(len(methods) * len(sparsities) + extra)
-    return [PruneConfig(m, s, **common).validated() for m in methods for s in sparsities]
+    return [PruneConfig(method=m, sparsity=s, **common).validated() for m in methods for s in sparsities]
 
 
 # ---------------------------------------------------------------------------------------- executors
