@@ -17,7 +17,7 @@ import pandas as pd
 
 from .config import MAX_SEED, PruneConfig
 from .errors import PruneScopeError
-from .finetune import MAX_STEPS
+from .training_data import MAX_STEPS
 from .methods import METHODS
 from .store import environment
 from .sweep import check_runs, grid_configs, run_sweep

@@ -263,7 +263,7 @@ def run_sweep(loaded: LoadedModel, configs: list[PruneConfig], store: Store | No
     if not configs:
         raise PruneScopeError("the sweep has no runs; give at least one method and one sparsity")
     spec = spec or LatencySpec.for_model(loaded.card)
-    configs = [check_fits(loaded, c, spec) for c in configs]  # every run checked before the first starts
+    configs = [check_fits(loaded, c, spec).config for c in configs]  # every run checked before the first starts
     worker = make_executor(executor, address, fallback_local) if isinstance(executor, str) else executor
     sweep_id = sweep_id or uuid.uuid4().hex[:12]
     job = SweepJob(loaded, configs, dense_baseline(loaded, measure_file), spec, measure_file)

@@ -49,6 +49,7 @@ class ModelCard:
     quality_dense: float | None  # as recorded when the model was made; the app re-measures
     eval: dict = field(default_factory=dict)  # evaluation settings (seq_len, max_tokens, n_examples, ...)
     notes: str = ""
+    caveat: str = ""  # about the weights themselves, repeated next to every result (e.g. dequantized from 4-bit)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -260,7 +261,7 @@ def _complete_card(raw: dict, model: nn.Module) -> ModelCard:
         how_made=raw.get("how_made", "not made by PruneScope"),
         quality_metric=raw.get("quality_metric", "perplexity" if task == "causal-lm" else "accuracy"),
         quality_dense=raw.get("quality_dense"), eval=raw.get("eval", default_eval),
-        notes=raw.get("notes", ""))
+        notes=raw.get("notes", ""), caveat=raw.get("caveat", ""))
 
 
 def load_model(name: str) -> LoadedModel:

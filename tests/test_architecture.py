@@ -12,10 +12,12 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "prune_core"
 
-# Edges that other parts of the same refactor (issue 15) remove: structural.py becoming a package whose
-# modules import their neighbours at top level (structpkg), summary.py importing run at top level. The lead
-# empties this set after merging those branches; an edge listed here that no longer exists fails the test.
-KNOWN_PENDING: set[tuple[str, str]] = set()
+# KNOWN_PENDING: edges that another part of the same refactor (issue 15, branch r15-structpkg) removes:
+# structural.py imports checkpoint inside `load_structured` and checkpoint imports structural inside
+# `check_architecture`, a cycle hidden by function-level imports. structural/ as a package (architectures,
+# io, ...) takes it apart. The lead empties this set after merging; an edge listed here that no longer
+# exists fails `test_known_pending_edges_still_exist`, so the set cannot go stale.
+KNOWN_PENDING: set[tuple[str, str]] = {("prune_core.checkpoint", "prune_core.structural")}
 
 
 def _module(path: Path) -> str:

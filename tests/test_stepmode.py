@@ -6,7 +6,8 @@ from conftest import fingerprint
 from prune_core import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
-from prune_core.finetune import FinetuneConfig, train_while_pruning
+from prune_core.training_data import FinetuneConfig
+from prune_core.training_loop import train_while_pruning
 from prune_core.methods import get_method
 from prune_core.stepmode import ScheduleStepper
 from prune_core.targets import find_targets
