@@ -1,7 +1,8 @@
 """How often one Explore run (the cheap summary phase, then the measuring phase) re-validates settings.
 
-Counts, with cProfile (no monkeypatching), the calls of `PruneConfig.validated`, `parse_pattern` and
-`get_method` made by `summary.summarize` + `run.run` for a few settings, as the Explore page chains them.
+Counts, with cProfile (no monkeypatching), the calls of `PruneConfig.validated` (and of the validation
+itself), `parse_pattern` and `get_method` made by `summary.summarize` + `run.run` for a few settings, as the
+Explore page chains them (its two cache keys, `config.validated()` in pages/common.py, come on top).
 Re-run: `HF_HUB_OFFLINE=1 python3 bench/call_counts.py`.
 """
 from __future__ import annotations
@@ -18,9 +19,10 @@ from prune_core.run import LatencySpec, dense_baseline, run  # noqa: E402
 from prune_core.summary import summarize  # noqa: E402
 from prune_core.zoo import load_model  # noqa: E402
 
-# (file, function): PruneConfig.validated (not LatencySpec's), its resolution, and the two look-ups
-COUNTED = (("config.py", "validated"), ("config.py", "resolved"), ("patterns.py", "parse_pattern"),
-           ("__init__.py", "get_method"))
+# (file, function): PruneConfig's validation (`validated`; since issue 15 the work is `_resolution`, once per
+# config, and `validated`/`resolved` only hand it out), and the two look-ups
+COUNTED = (("config.py", "validated"), ("config.py", "_resolution"), ("patterns.py", "parse_pattern"),
+           ("__init__.py", "get_method"), ("catalogue.py", "get_method"))
 SETTINGS = [PruneConfig(method="magnitude", sparsity=0.5), PruneConfig(method="wanda", sparsity=0.5, calib_samples=4),
             PruneConfig(method="magnitude", sparsity=0.25, pattern="neuron")]
 

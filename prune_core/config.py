@@ -4,6 +4,7 @@ so the run pipeline never re-parses a string."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 
 from .checks import MAX_SEED, whole
 from .errors import PruneScopeError
@@ -54,7 +55,13 @@ class PruneConfig:
         return self.resolved().config
 
     def resolved(self) -> "ResolvedConfig":
-        """Check every field once and look up what the names name (pattern, method in the catalogue)."""
+        """Every field checked and the names looked up (pattern, method in the catalogue). Done once per
+        config: it is frozen and the catalogue does not change, so the pages' cache keys, the summary and
+        the run that all ask for the same config share one validation."""
+        return self._resolution
+
+    @cached_property
+    def _resolution(self) -> "ResolvedConfig":
         for name in ("method", "pattern", "allocation", "scope"):
             if not isinstance(getattr(self, name), str):
                 raise PruneScopeError(f"{name} must be a name (text), got {getattr(self, name)!r}")
@@ -108,7 +115,9 @@ class PruneConfig:
                 raise PruneScopeError(f"{label} must be from {low:g} to {high:g}, got {value!r} ({OWL_HELP[name]})")
         config = replace(self, sparsity=sparsity, include_head=bool(self.include_head), damping=float(self.damping),
                          owl_m=float(self.owl_m), owl_lambda=float(self.owl_lambda))
-        return ResolvedConfig(config=config, pattern=pattern, method=method)
+        resolution = ResolvedConfig(config=config, pattern=pattern, method=method)
+        config.__dict__["_resolution"] = resolution  # valid already: validating it again changes nothing
+        return resolution
 
     def _check_owl(self, pattern: Pattern, method: PruningMethod) -> None:
         """OWL's own limits: single weights (not N:M, not whole units), methods that take per-layer
@@ -123,6 +132,10 @@ class PruneConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def __getstate__(self) -> dict:
+        """Pickled (Ray, caches) without its resolution: the method objects stay in this process."""
+        return {k: v for k, v in self.__dict__.items() if k != "_resolution"}
 
 
 @dataclass(frozen=True)
