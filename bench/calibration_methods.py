@@ -41,7 +41,7 @@ def main() -> None:
               f"({loaded.card.eval})")
         for pattern in PATTERNS:
             for method in METHODS:
-                cfg = PruneConfig(method, 0.5, pattern, calib_samples=args.calib_samples,
+                cfg = PruneConfig(method=method, sparsity=0.5, pattern=pattern, calib_samples=args.calib_samples,
                                   calib_seq_len=args.calib_seq_len)
                 start = time.perf_counter()
                 _, pruned = prune_model(loaded, cfg)

@@ -78,7 +78,8 @@ def expected_quality(model: str, sparsities: set[int]) -> dict[int, float]:
 
     torch.set_num_threads(2)
     loaded = load_model(model)
-    return {s: quality_estimate(loaded, prune_model(loaded, PruneConfig("magnitude", s / 100))[1], "quick").value
+    return {s: quality_estimate(loaded, prune_model(loaded, PruneConfig(method="magnitude", sparsity=s / 100))[1],
+                                "quick").value
             for s in sorted(sparsities)}
 
 

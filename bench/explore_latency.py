@@ -32,7 +32,7 @@ LARGE = 50_000_000  # same default as the page: above this, file size is measure
 def one_change(loaded, baseline, sparsity: float, measure_file: bool, allocation: str) -> tuple[float, float]:
     """(seconds to the cheap figures, seconds to everything) of one move, as the page does it."""
     spec = LatencySpec.for_model(loaded.card)  # the page's defaults
-    config = PruneConfig("magnitude", sparsity, allocation=allocation)
+    config = PruneConfig(method="magnitude", sparsity=sparsity, allocation=allocation)
     start = time.perf_counter()
     summary = summarize(loaded, config)  # counts, sizes, per-layer bars, one layer's histogram
     tables.layers_frame(summary)

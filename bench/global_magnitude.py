@@ -57,7 +57,7 @@ def main() -> None:
     model = BertModel(BertConfig()).eval().requires_grad_(False)  # BERT-base shapes
     targets = find_targets(model, "all")
     n = sum(t.numel for t in targets)
-    config = PruneConfig("magnitude", args.sparsity, allocation="global").validated()
+    config = PruneConfig(method="magnitude", sparsity=args.sparsity, allocation="global").validated()
     print(f"model: BERT-base shapes, {len(targets)} linear layers, {n:,} prunable weights; "
           f"global magnitude {args.sparsity:.0%}; {args.threads} threads; torch {torch.__version__}", flush=True)
     t_ours, t_torch = [], []

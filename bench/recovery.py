@@ -69,16 +69,18 @@ def bench_model(name: str, sparsities: list[float], seeds: list[int], quick: boo
               f"({rows[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
 
     for seed in seeds:
-        result, _ = finetune(loaded, PruneConfig("magnitude", 0.0, seed=seed), replace(ft, seed=seed), baseline=base)
+        result, _ = finetune(loaded, PruneConfig(method="magnitude", sparsity=0.0, seed=seed), replace(ft, seed=seed),
+                             baseline=base)
         add("dense + same training", 0.0, seed, result)
     for s in sparsities:
         start = time.perf_counter()
-        _, pruned = prune_model(loaded, PruneConfig("magnitude", s))
+        _, pruned = prune_model(loaded, PruneConfig(method="magnitude", sparsity=s))
         add("one-shot", s, None, quality=measure_quality(loaded, pruned), seconds=time.perf_counter() - start)
         for seed in seeds:
             for variant, method in (("one-shot + recovery", "magnitude"), ("gradual", "gradual"),
                                     ("movement", "movement")):
-                result, _ = finetune(loaded, PruneConfig(method, s, seed=seed), replace(ft, seed=seed), baseline=base)
+                result, _ = finetune(loaded, PruneConfig(method=method, sparsity=s, seed=seed), replace(ft, seed=seed),
+                                     baseline=base)
                 add(variant, s, seed, result)
     return rows, {"model": name, "metric": metric, "budget": ft.to_dict(), "dense": base.quality,
                   "n_eval": loaded.card.eval.get("n_examples", loaded.card.eval.get("max_tokens"))}

@@ -85,7 +85,7 @@ def _tokens_view(loaded, method: str, col) -> None:
                                   "text (the perplexity figure's windows)")
     try:
         with st.spinner(f"scoring every token of the window, dense and pruned with {method}…"):
-            frame = _tokens(loaded.key, PruneConfig(method, sparsity), int(window))
+            frame = _tokens(loaded.key, PruneConfig(method=method, sparsity=sparsity), int(window))
     except PruneScopeError as exc:
         st.error(f"Cannot score this window: {exc}")
         return

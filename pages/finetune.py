@@ -104,7 +104,7 @@ def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:
     lr = d2.number_input("Learning rate", min_value=0.0, max_value=1e6, value=budget.lr, format="%.5f", key="ft_lr",
                          help="Peak AdamW rate: warm-up over 10 % of the steps, then linear decay.")
     seed = d3.number_input("Seed", 0, 10_000, 0, key="ft_seed")
-    config = PruneConfig(method, sparsity, pattern, seed=int(seed)).validated()
+    config = PruneConfig(method=method, sparsity=sparsity, pattern=pattern, seed=int(seed)).validated()
     ft = FinetuneConfig(steps=int(steps), lr=float(lr), batch_size=budget.batch_size, seq_len=budget.seq_len,
                         eval_every=max(1, int(steps) // 15), seed=int(seed)).validated()
     return config, ft

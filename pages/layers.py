@@ -38,7 +38,7 @@ def _spread(name: str, target: float) -> pd.DataFrame:
     loaded = cached_model(name)
     rows = []
     for label, allocation in (("layer (uniform)", "layer"), ("global magnitude", "global")):
-        masks = prune_masks(loaded, PruneConfig("magnitude", target, allocation=allocation))
+        masks = prune_masks(loaded, PruneConfig(method="magnitude", sparsity=target, allocation=allocation))
         rows += [{"allocation": label, "layer": s.module, "sparsity": s.sparsity}
                  for s in layer_stats(loaded.model, masks)]
     return pd.DataFrame(rows)
@@ -49,7 +49,8 @@ def _spread(name: str, target: float) -> pd.DataFrame:
 def _owl(name: str, target: float, m: float, lam: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """OWL per block (outlier ratio, sparsity) and its per-layer rows for the allocation chart."""
     loaded = cached_model(name)
-    alloc = owl_only(loaded, PruneConfig("magnitude", target, allocation="owl", owl_m=m, owl_lambda=lam))
+    alloc = owl_only(loaded, PruneConfig(method="magnitude", sparsity=target, allocation="owl", owl_m=m,
+                                         owl_lambda=lam))
     rows = pd.DataFrame([{"allocation": charts.OWL_LABEL, "layer": t.module, "sparsity": alloc.layer_sparsity[t.name]}
                          for t in find_targets(loaded.model, "all") if t.name in alloc.layer_sparsity])
     return alloc.frame(), rows
@@ -59,7 +60,7 @@ def _owl(name: str, target: float, m: float, lam: float) -> tuple[pd.DataFrame, 
 def _packed_masks(name: str, method: str, pattern: str, sparsity: float) -> dict[str, tuple[np.ndarray, tuple]]:
     """Keep-masks of every matrix for one setting, (out, in) layout, bit-packed (read-only, shared)."""
     loaded = cached_model(name)
-    mask_set = prune_masks(loaded, PruneConfig(method, sparsity, pattern))
+    mask_set = prune_masks(loaded, PruneConfig(method=method, sparsity=sparsity, pattern=pattern))
     out = {}
     for t in mask_set.targets:
         view = as_out_in(mask_set.masks[t.name], t).numpy()

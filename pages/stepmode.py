@@ -47,7 +47,7 @@ def step_section(loaded) -> None:
     modules = [t.module for t in find_targets(loaded.model, "all")]
     module = c3.selectbox("Layer for the histogram", modules, key="step_layer")
     try:
-        config = PruneConfig(method, final).validated()
+        config = PruneConfig(method=method, sparsity=final).validated()
     except PruneScopeError as exc:
         st.error(f"Cannot step through this schedule: {exc}")
         return

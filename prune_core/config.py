@@ -1,10 +1,15 @@
-"""`PruneConfig`: the user's choices for one pruning run, validated once, serialisable."""
+"""`PruneConfig`: the user's choices for one pruning run, serialisable; `ResolvedConfig`: the same
+choices validated once against the method catalogue, with the pattern parsed and the method looked up,
+so the run pipeline never re-parses a string."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 
+from .checks import MAX_SEED, whole
 from .errors import PruneScopeError
-from .patterns import parse_pattern
+from .methods import PruningMethod, get_method
+from .patterns import Pattern, parse_pattern
 from .targets import SCOPES
 
 ALLOCATIONS = {
@@ -26,10 +31,9 @@ MAX_SPARSITY = 0.99
 # Caps that keep one run within memory and minutes on a laptop; the error message names them.
 MAX_CALIB_SAMPLES = 1024  # calibration sequences (the papers use 128)
 MAX_CALIB_SEQ_LEN = 8192  # tokens per calibration sequence (the model's own maximum applies too)
-MAX_SEED = 2**32 - 1  # seeds are stored as SQLite integers and passed to every RNG
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # by keyword: a positional 0.5 could be any of its numbers
 class PruneConfig:
     method: str = "magnitude"  # importance score, a name in the method registry
     sparsity: float = 0.5  # fraction of weights in scope to remove, in [0, 1)
@@ -48,20 +52,21 @@ class PruneConfig:
 
     def validated(self) -> "PruneConfig":
         """Check every field; N:M patterns fix the sparsity, so fill it in for them."""
-        from .methods import get_method  # late import: methods import this module
-        from .structural import IMPORTANCE
+        return self.resolved().config
 
+    def resolved(self) -> "ResolvedConfig":
+        """Every field checked and the names looked up (pattern, method in the catalogue). Done once per
+        config: it is frozen and the catalogue does not change, so the pages' cache keys, the summary and
+        the run that all ask for the same config share one validation."""
+        return self._resolution
+
+    @cached_property
+    def _resolution(self) -> "ResolvedConfig":
         for name in ("method", "pattern", "allocation", "scope"):
             if not isinstance(getattr(self, name), str):
                 raise PruneScopeError(f"{name} must be a name (text), got {getattr(self, name)!r}")
         pattern = parse_pattern(self.pattern)
-        if pattern.structural:
-            usable = [n for n, imp in IMPORTANCE.items() if pattern.unit in imp.units]
-            if self.method not in usable:
-                raise PruneScopeError(f"pattern '{pattern.name}' removes whole units; its methods (unit "
-                                      f"importance) are: {', '.join(usable)}")
-        else:
-            get_method(self.method)
+        method = get_method(self.method, pattern)
         try:
             sparsity = float(self.sparsity)
         except (TypeError, ValueError):
@@ -86,17 +91,19 @@ class PruneConfig:
         if self.allocation not in ALLOCATIONS:
             raise PruneScopeError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
         if self.allocation == "owl":
-            self._check_owl(pattern)
+            self._check_owl(pattern, method)
+        else:
+            method.check(self)
         if self.scope not in SCOPES:
             raise PruneScopeError(f"unknown scope '{self.scope}'; choose one of: {', '.join(SCOPES)}")
-        if not _whole(self.seed) or not 0 <= self.seed <= MAX_SEED:
+        if not whole(self.seed) or not 0 <= self.seed <= MAX_SEED:
             raise PruneScopeError(f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
-        if not _whole(self.calib_samples) or self.calib_samples < 1:
+        if not whole(self.calib_samples) or self.calib_samples < 1:
             raise PruneScopeError(f"calibration needs at least 1 sample, got {self.calib_samples!r}")
         if self.calib_samples > MAX_CALIB_SAMPLES:
             raise PruneScopeError(f"at most {MAX_CALIB_SAMPLES} calibration samples (the cap keeps a run within "
                                   f"memory and minutes; 32-128 is plenty), got {self.calib_samples}")
-        if not _whole(self.calib_seq_len) or not 2 <= self.calib_seq_len <= MAX_CALIB_SEQ_LEN:
+        if not whole(self.calib_seq_len) or not 2 <= self.calib_seq_len <= MAX_CALIB_SEQ_LEN:
             raise PruneScopeError(f"calibration sequence length must be from 2 to {MAX_CALIB_SEQ_LEN} tokens, "
                                   f"got {self.calib_seq_len!r}")
         if isinstance(self.damping, bool) or not isinstance(self.damping, (int, float)) or not 0 < self.damping < 10:
@@ -106,22 +113,19 @@ class PruneConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 label = "OWL M" if name == "owl_m" else "OWL λ (lambda)"
                 raise PruneScopeError(f"{label} must be from {low:g} to {high:g}, got {value!r} ({OWL_HELP[name]})")
-        if not pattern.structural and get_method(self.method).info.needs_calibration and self.allocation == "global":
-            raise PruneScopeError(f"{self.method} prunes block by block on calibration data, so allocation "
-                                  "must be 'layer' or 'owl'")
-        return replace(self, sparsity=sparsity, include_head=bool(self.include_head), damping=float(self.damping),
-                       owl_m=float(self.owl_m), owl_lambda=float(self.owl_lambda))
+        config = replace(self, sparsity=sparsity, include_head=bool(self.include_head), damping=float(self.damping),
+                         owl_m=float(self.owl_m), owl_lambda=float(self.owl_lambda))
+        resolution = ResolvedConfig(config=config, pattern=pattern, method=method)
+        config.__dict__["_resolution"] = resolution  # valid already: validating it again changes nothing
+        return resolution
 
-    def _check_owl(self, pattern) -> None:
-        """OWL's own limits: single weights (not N:M, not whole units), one-shot methods, blocks only."""
-        from .methods import get_method
-
-        if pattern.structural:
+    def _check_owl(self, pattern: Pattern, method: PruningMethod) -> None:
+        """OWL's own limits: single weights (not N:M, not whole units), methods that take per-layer
+        sparsities (`PruningMethod.check` refuses OWL for a training schedule), blocks only."""
+        if pattern.granularity != "unstructured":  # N:M was refused above, with its own reason
             raise PruneScopeError(f"pattern '{pattern.name}' removes whole units chosen by their importance; OWL "
                                   "sets per-block shares of single weights, so use it with 'unstructured'")
-        if get_method(self.method).info.prunes_during_training:
-            raise PruneScopeError(f"{self.method} raises the sparsity on a schedule while training; OWL's per-block "
-                                  "sparsities are for one-shot methods (magnitude, wanda, sparsegpt, random)")
+        method.check(self)
         if self.include_head:
             raise PruneScopeError("OWL measures outliers block by block on calibration data and the head is outside "
                                   "the blocks; untick 'include head'")
@@ -129,7 +133,32 @@ class PruneConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def __getstate__(self) -> dict:
+        """Pickled (Ray, caches) without its resolution: the method objects stay in this process."""
+        return {k: v for k, v in self.__dict__.items() if k != "_resolution"}
 
-def _whole(value) -> bool:
-    """An int, not a bool (JSON true would otherwise pass as 1)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A `PruneConfig` validated once, with its pattern parsed and its method looked up in the catalogue.
+
+    Made by `PruneConfig.resolved()`; the run pipeline passes it down instead of re-validating strings."""
+
+    config: PruneConfig  # validated (N:M sparsity filled in, numbers as floats)
+    pattern: Pattern
+    method: PruningMethod
+
+    @property
+    def calibrated(self) -> bool:
+        """True when the run draws calibration samples: the method reads activations, or OWL does."""
+        return self.method.info.needs_calibration or self.config.allocation == "owl"
+
+    @property
+    def sparsity_target(self) -> float:
+        """The share removed: fixed by an N:M pattern, else the config's (of units, for unit patterns)."""
+        return self.pattern.fixed_sparsity if self.pattern.is_nm else self.config.sparsity
+
+
+def resolve(config: PruneConfig | ResolvedConfig) -> ResolvedConfig:
+    """`config` resolved (validated) unless it already is: public functions take either."""
+    return config if isinstance(config, ResolvedConfig) else config.resolved()

@@ -23,7 +23,7 @@ from .errors import PruneScopeError
 from .masks import MaskSet
 from .patterns import parse_pattern
 from .run import prune_masks
-from .targets import Target, as_out_in
+from .targets import Target, as_out_in, find_targets
 from .zoo import LoadedModel
 
 # index = code: bit 0 set when method A pruned the weight, bit 1 when method B did
@@ -90,7 +90,7 @@ def compare_methods(loaded: LoadedModel, method_a: str, method_b: str, sparsity:
     if parse_pattern(pattern).structural:
         raise PruneScopeError(f"pattern '{pattern}' removes whole units; compare methods weight by weight with "
                               "'unstructured' or an N:M pattern")
-    base = PruneConfig(method_a, sparsity, pattern, seed=seed)
+    base = PruneConfig(method=method_a, sparsity=sparsity, pattern=pattern, seed=seed)
     config_a, config_b = base.validated(), replace(base, method=method_b).validated()
     source = mask_source or (lambda config: prune_masks(loaded, config))
     set_a, set_b = source(config_a), source(config_b)
@@ -108,8 +108,6 @@ def input_norms(loaded: LoadedModel, module: str, config: PruneConfig) -> tuple[
     The same calibration samples and hooks as Wanda (`calibration.sequential_prune`), with a block
     pruner that keeps every weight, so the statistics are those of the dense model's inputs (Wanda's own
     are taken after earlier blocks are pruned: identical in the first block, close after it)."""
-    from .targets import find_targets
-
     target = next((t for t in find_targets(loaded.model, "all") if t.module == module), None)
     if target is None:
         raise PruneScopeError(f"'{module}' is not a matrix inside the Transformer blocks")

@@ -82,7 +82,7 @@ def flip_sweep(loaded: LoadedModel, method: str = "magnitude", pattern: str = "u
     preds, confs = [], []
     for i, sparsity in enumerate(grid):
         progress((i + 1) / (len(grid) + 1), f"pruning to {sparsity:.0%} with {method} and classifying")
-        _, pruned = prune_model(loaded, PruneConfig(method, sparsity, pattern, seed=seed))
+        _, pruned = prune_model(loaded, PruneConfig(method=method, sparsity=sparsity, pattern=pattern, seed=seed))
         probs = _probs(loaded, pruned, texts)
         del pruned
         release_soon()

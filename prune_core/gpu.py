@@ -21,6 +21,7 @@ from torch import nn
 
 from .errors import PruneScopeError
 from .patterns import nm_mask, parse_pattern
+from .run import LatencySpec, latency_inputs
 from .targets import Target, as_out_in, find_targets
 
 MODES = ("eager", "cudagraph")
@@ -75,7 +76,7 @@ def two_four_twin(model: nn.Module, scope: str = "all") -> tuple[nn.Module, list
 def to_semi_structured(model: nn.Module, targets: list[Target]) -> tuple[list[str], dict[str, str]]:
     """Swap each target's 2:4-masked weight for a semi-structured sparse tensor, in place (on the
     GPU copy we own). Returns (converted layer names, {skipped layer: why})."""
-    from torch.sparse import to_sparse_semi_structured
+    from torch.sparse import to_sparse_semi_structured  # optional: CUDA path (it loads cuSPARSELt bindings)
 
     converted, skipped = [], {}
     for t in targets:
@@ -232,7 +233,7 @@ def time_shapes_2_4(shapes: dict[tuple[int, int], str], tokens: list[int], dtype
     """Dense vs 2:4 for each (out, in) weight shape ({shape: label}) on random activations of each
     token count; shapes the kernels refuse are left out."""
     _require_cuda()
-    from torch.sparse import to_sparse_semi_structured
+    from torch.sparse import to_sparse_semi_structured  # optional: CUDA path (it loads cuSPARSELt bindings)
 
     env, rows = _environment(dtype), []
     gen = torch.Generator(device="cuda").manual_seed(0)
@@ -273,8 +274,6 @@ def measure_2_4(loaded, batch_sizes: list[int], seq_len: int, modes: tuple[str, 
                 scope: str = "all") -> GpuReport:
     """The Speed page's live GPU figures for a loaded model: end to end on real held-out batches,
     then each distinct layer shape on the same token counts."""
-    from .run import LatencySpec, latency_inputs
-
     _require_cuda()
     if not batch_sizes:
         raise PruneScopeError("choose at least one batch size to time")

@@ -18,7 +18,6 @@ from .metrics import FP32, SizeReport, sparse_layer_bytes
 from .structural import StructuralPlan
 from .targets import Target
 
-SMOLLM_NOTE = "SmolLM2 weights were dequantized from a 4-bit GGUF file, so their histograms are lumpy."
 
 
 @dataclass

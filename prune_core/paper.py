@@ -17,7 +17,8 @@ import pandas as pd
 
 from .config import MAX_SEED, PruneConfig
 from .errors import PruneScopeError
-from .finetune import MAX_STEPS
+from .finetune import finetune, finetune_baseline, recovery_budget
+from .training_data import MAX_STEPS
 from .methods import METHODS
 from .quality import metric_named
 from .store import environment
@@ -157,7 +158,8 @@ def run_grid(loaded: LoadedModel, settings: PaperSettings, progress: Progress = 
     physically removed (the only variant here that can change dense compute)."""
     sparsities = list(settings.sparsities)
     configs = grid_configs(list(settings.methods), sparsities)
-    configs += [PruneConfig("magnitude", s, pattern="neuron", scope="all").validated() for s in sparsities]
+    configs += [PruneConfig(method="magnitude", sparsity=s, pattern="neuron", scope="all").validated()
+                for s in sparsities]
     frame = run_sweep(loaded, configs, store, measure_file=False, should_stop=should_stop,
                       progress=lambda i, n, c: progress(f"{i}/{n}: {c.method} {c.pattern} at {c.sparsity:.0%}",
                                                         i / max(n, 1)))
@@ -257,8 +259,6 @@ def run_recovery(loaded: LoadedModel, settings: PaperSettings, progress: Progres
                  should_stop: Callable[[], bool] = lambda: False) -> pd.DataFrame:
     """Claim (c): per seed, prune one-shot then fine-tune keeping the mask; the dense model fine-tuned
     for the same steps is the control (is any gain from pruning, or just from more training?)."""
-    from .finetune import finetune, finetune_baseline, recovery_budget
-
     def budget(seed: int):
         ft = recovery_budget(loaded.key, seed)
         return replace(ft, steps=settings.c_steps or ft.steps, lr=settings.c_lr or ft.lr).validated()
@@ -271,7 +271,7 @@ def run_recovery(loaded: LoadedModel, settings: PaperSettings, progress: Progres
         what = "pruned" if sparsity else "dense (control)"
         ft = budget(seed)
         progress(f"{i}/{len(jobs)}: seed {seed}, {what}, fine-tuning {ft.steps} steps", i / len(jobs))
-        config = PruneConfig(settings.c_method, sparsity, seed=seed).validated()
+        config = PruneConfig(method=settings.c_method, sparsity=sparsity, seed=seed).validated()
         res, _ = finetune(loaded, config, ft, should_stop=should_stop, baseline=baseline)
         base = {"seed": seed, "metric": res.quality_metric}
         if sparsity:

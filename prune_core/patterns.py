@@ -32,11 +32,18 @@ class Pattern:
         return self.unit is not None
 
     @property
+    def granularity(self) -> str:
+        """What a method must be able to choose (`MethodInfo.granularities`): 'unstructured', 'N:M', or
+        the unit removed whole ('neuron', 'head')."""
+        return self.unit or ("N:M" if self.is_nm else "unstructured")
+
+    @property
     def fixed_sparsity(self) -> float | None:
         """N:M fixes the sparsity at (M - N) / M; unstructured follows the slider."""
         return (self.m - self.n) / self.m if self.is_nm else None
 
 
+WEIGHT_LEVEL = ("unstructured", "N:M")  # granularities that zero single weights and keep a mask of them
 PATTERNS = {
     "unstructured": "any weight may go; sparsity set freely",
     "2:4": "2 of every 4 consecutive input weights kept (50 %); GPU sparse tensor cores run it",

@@ -14,13 +14,14 @@ from torch import nn
 
 from . import datasets, evaluate
 from .calibration import Calibration, calibration_inputs, check_length, max_positions
-from .config import PruneConfig
+from .config import PruneConfig, ResolvedConfig, resolve
 from .errors import PruneScopeError
 from .masks import LayerStats, MaskSet, layer_stats, materialize
-from .masksummary import SMOLLM_NOTE, MaskSummary
-from .methods import get_method
+from .masksummary import MaskSummary
 from .metrics import LatencyStats, SizeReport, file_bytes, measure_latency, size_report
+from .owl import OwlAllocation, owl_allocation
 from .patterns import parse_pattern
+from .structural import shrink
 from .targets import find_targets, tied_head_note
 from .tokens import tokenize
 from .zoo import LoadedModel
@@ -133,20 +134,25 @@ class PruneResult:
         return row
 
 
-def speed_note(pattern: str) -> str:
-    """Why the measured latency moved or did not: said plainly, next to the numbers."""
-    if parse_pattern(pattern).structural:
-        return ("Whole units were removed, so the matrices are genuinely smaller: dense kernels do less "
+_UNITS_SPEED = ("Whole units were removed, so the matrices are genuinely smaller: dense kernels do less "
                 "work and the model takes less memory. This speed-up is real (it grows with the batch); "
                 "the price is usually more quality lost per parameter removed than with unstructured pruning.")
-    if parse_pattern(pattern).is_nm:
-        return ("The pruned weights are zeros inside dense matrices. On this CPU the dense kernels "
-                "multiply them anyway, so the pruned model is not faster: any difference is noise. "
-                "An N:M pattern is only faster with 2:4 sparse kernels on a GPU (Ampere or newer).")
-    return ("The pruned weights are zeros inside dense matrices. Dense kernels multiply them anyway, "
-            "so the pruned model is not faster and takes the same memory: any difference is noise. "
-            "Speed comes only from removing whole neurons/heads (smaller matrices), 2:4 kernels on "
-            "a GPU, or sparse kernels at very high sparsity.")
+SPEED_NOTES = {  # by granularity (`Pattern.granularity`)
+    "unstructured": "The pruned weights are zeros inside dense matrices. Dense kernels multiply them anyway, "
+                    "so the pruned model is not faster and takes the same memory: any difference is noise. "
+                    "Speed comes only from removing whole neurons/heads (smaller matrices), 2:4 kernels on "
+                    "a GPU, or sparse kernels at very high sparsity.",
+    "N:M": "The pruned weights are zeros inside dense matrices. On this CPU the dense kernels "
+           "multiply them anyway, so the pruned model is not faster: any difference is noise. "
+           "An N:M pattern is only faster with 2:4 sparse kernels on a GPU (Ampere or newer).",
+    "neuron": _UNITS_SPEED,
+    "head": _UNITS_SPEED,
+}
+
+
+def speed_note(pattern: str) -> str:
+    """Why the measured latency moved or did not: said plainly, next to the numbers."""
+    return SPEED_NOTES[parse_pattern(pattern).granularity]
 
 
 EVALUATIONS = {
@@ -220,7 +226,7 @@ def _noop(fraction: float, message: str) -> None:
     pass
 
 
-def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop,
+def prune_model(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = _noop,
                 mask_set: MaskSet | None = None, read_only: bool = False) -> tuple[MaskSet, nn.Module]:
     """Masks for `config` (unless already computed: `mask_set`) and a pruned private copy;
     `loaded.model` is not touched. `read_only`: the copy will only be run or saved, never trained, so
@@ -228,61 +234,47 @@ def prune_model(loaded: LoadedModel, config: PruneConfig, progress: Progress = _
     mask_set = mask_set if mask_set is not None else prune_masks(loaded, config, progress)
     if mask_set.plan is None:
         return mask_set, materialize(loaded.model, mask_set, share_unpruned=read_only)
-    from .structural import shrink  # whole units: the copy is genuinely smaller
-
-    start = time.perf_counter()
+    start = time.perf_counter()  # whole units: the copy is genuinely smaller
     small = shrink(loaded.model, mask_set.plan)
     mask_set.seconds += time.perf_counter() - start
     return mask_set, small
 
 
-def prune_masks(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop) -> MaskSet:
+def prune_masks(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = _noop) -> MaskSet:
     """Only the masks for `config` (no pruned copy): for mask pictures and counts on big models."""
-    config = config.validated()
-    pattern = parse_pattern(config.pattern)
-    if pattern.structural:
-        return _structural_masks(loaded, config, pattern.unit)
+    settings = resolve(config)
+    config, method = settings.config, settings.method
     targets = find_targets(loaded.model, config.scope, config.include_head)
-    method = get_method(config.method)
-    calibration = None
-    if method.info.needs_calibration or config.allocation == "owl":
-        samples = calibration_inputs(loaded, config.calib_samples, config.calib_seq_len, config.seed)
-        calibration = Calibration(samples, progress)
-    elif method.info.prunes_during_training:  # gradual, movement: a small training budget on the training split
-        from .finetune import TrainingContext, default_budget
-
-        calibration = TrainingContext(loaded, default_budget(loaded, config.seed), progress)
+    context = method.context(loaded, config, progress)  # calibration samples, a training budget, or None
     if config.allocation == "owl":
-        allocation = owl_profile(loaded, targets, config, calibration)
-        mask_set = method.prune(loaded.model, targets, config, calibration, sparsities=allocation.layer_sparsity)
+        allocation = owl_profile(loaded, targets, config, context)
+        mask_set = method.prune(loaded.model, targets, config, context, sparsities=allocation.layer_sparsity)
         mask_set.allocation = allocation
         mask_set.notes.append(owl_note(allocation))
     else:
-        mask_set = method.prune(loaded.model, targets, config, calibration)
-    if calibration is not None:
-        mask_set.notes.extend(calibration.notes)
+        mask_set = method.prune(loaded.model, targets, config, context)
+    if context is not None:
+        mask_set.notes.extend(context.notes)
     return mask_set
 
 
-def owl_only(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop):
+def owl_only(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop) -> OwlAllocation:
     """OWL's allocation for `config` without pruning (the Layers page): its own calibration samples."""
-    config = check_fits(loaded, replace(config, allocation="owl"))
+    config = check_fits(loaded, replace(config, allocation="owl")).config
     targets = find_targets(loaded.model, config.scope, config.include_head)
     samples = calibration_inputs(loaded, config.calib_samples, config.calib_seq_len, config.seed)
     return owl_profile(loaded, targets, config, Calibration(samples, progress))
 
 
-def owl_profile(loaded: LoadedModel, targets: list, config: PruneConfig, calibration: Calibration):
+def owl_profile(loaded: LoadedModel, targets: list, config: PruneConfig, calibration: Calibration) -> OwlAllocation:
     """OWL's per-block outlier ratios and sparsities, measured on the dense model's calibration activations."""
-    from .owl import owl_allocation
-
     staged = Calibration(calibration.samples, lambda f, m: calibration.progress(f, f"OWL outlier profile: {m}"))
     allocation = owl_allocation(loaded.model, targets, config, staged)
     calibration.notes.extend(staged.notes)
     return allocation
 
 
-def owl_note(allocation) -> str:
+def owl_note(allocation: OwlAllocation) -> str:
     """One line on what OWL did, next to the result."""
     ratios, sparsity = allocation.outlier_ratio, allocation.block_sparsity
     return (f"OWL (M = {allocation.m:g}, λ = {allocation.lam:g}): outlier ratios per block {min(ratios):.2%} to "
@@ -290,39 +282,20 @@ def owl_note(allocation) -> str:
             f"mean {allocation.target:.1%})")
 
 
-def _structural_masks(loaded: LoadedModel, config: PruneConfig, unit: str) -> MaskSet:
-    """Whole neurons/heads: the plan says which units go, masks say which weights went (for counts)."""
-    from .structural import plan_for, unit_masks
-
-    start = time.perf_counter()
-    plan = plan_for(loaded, unit, config.sparsity, config.method, config.allocation, config.calib_samples,
-                    config.calib_seq_len, config.seed)
-    masks = unit_masks(loaded.model, plan)
-    targets = [t for t in find_targets(loaded.model, "all") if t.name in masks]
-    note = f"removed {plan.removed} of {sum(plan.units)} {unit}s ({plan.removed / sum(plan.units):.1%})"
-    return MaskSet(targets, masks, seconds=time.perf_counter() - start, notes=[note], plan=plan)
-
-
-def check_fits(loaded: LoadedModel, config: PruneConfig, latency: LatencySpec | None = None) -> PruneConfig:
-    """The config validated against this model: sequence lengths within its positions. Called before any
-    work, so a bad value fails in a second, not with a traceback after the whole prune."""
-    config = config.validated()
+def check_fits(loaded: LoadedModel, config: PruneConfig | ResolvedConfig,
+               latency: LatencySpec | None = None) -> ResolvedConfig:
+    """The config resolved and checked against this model: sequence lengths within its positions. Called
+    before any work, so a bad value fails in a second, not with a traceback after the whole prune."""
+    settings = resolve(config)
     limit = max_positions(loaded.model)
     if latency is not None:
         latency.validated(limit)
-    pattern = parse_pattern(config.pattern)
-    if pattern.structural:
-        from .structural import IMPORTANCE
-
-        calibrated = IMPORTANCE[config.method].needs_calibration
-    else:
-        calibrated = get_method(config.method).info.needs_calibration or config.allocation == "owl"
-    if calibrated:
-        check_length(loaded.model, config.calib_seq_len)
-    return config
+    if settings.calibrated:
+        check_length(loaded.model, settings.config.calib_seq_len)
+    return settings
 
 
-def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None = None,
+def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: DenseBaseline | None = None,
         latency: LatencySpec = LatencySpec(), measure_file: bool = True,
         progress: Progress = _noop, mask_set: MaskSet | None = None,
         summary: MaskSummary | None = None, evaluation: str = "full") -> tuple[PruneResult, nn.Module]:
@@ -336,14 +309,15 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
     train it.
     """
     start = time.perf_counter()
-    config = check_fits(loaded, config, latency)
+    settings = check_fits(loaded, config, latency)
+    config, info = settings.config, settings.method.info
     if baseline is None:
         progress(0.05, "measuring the dense model")
         baseline = dense_baseline(loaded, measure_file, evaluation)
     progress(0.2, f"pruning with {config.method} ({config.pattern}, {config.allocation})")
     if summary is not None and mask_set is None:
         mask_set = summary.to_mask_set()
-    mask_set, pruned = prune_model(loaded, config, lambda f, m: progress(0.2 + 0.2 * f, m), mask_set,
+    mask_set, pruned = prune_model(loaded, settings, lambda f, m: progress(0.2 + 0.2 * f, m), mask_set,
                                    read_only=True)  # measured and returned, never trained
     progress(0.4, "measuring sizes")
     size_targets = find_targets(pruned, "all", include_head=config.include_head)
@@ -363,19 +337,16 @@ def run(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline | None
     lat = measure_latency({"dense": loaded.model, "pruned": pruned}, latency_inputs(loaded, latency),
                           latency.reps, latency.warmup, latency.threads)
     notes = [n for n in [tied_head_note(loaded.model, mask_set.targets)] if n] + mask_set.notes
-    if loaded.key == "smollm2-135m":
-        notes.append(SMOLLM_NOTE)
-    pattern = parse_pattern(config.pattern)
-    info = None if pattern.structural else get_method(config.method).info
-    calibrated = info is not None and (info.needs_calibration or config.allocation == "owl")
-    owl = config.allocation == "owl"
+    if loaded.card.caveat:
+        notes.append(loaded.card.caveat)
+    calibrated, owl = settings.calibrated, config.allocation == "owl"
     result = PruneResult(
         model=loaded.key, method=config.method, pattern=config.pattern, allocation=config.allocation,
         scope=config.scope, include_head=config.include_head, seed=config.seed,
         calib_samples=config.calib_samples if calibrated else None,
         calib_seq_len=config.calib_seq_len if calibrated else None,
-        damping=config.damping if info is not None and info.uses_damping else None,
-        sparsity_target=pattern.fixed_sparsity if pattern.is_nm else config.sparsity,  # of units, if structural
+        damping=config.damping if info.uses_damping else None,
+        sparsity_target=settings.sparsity_target,  # of units, if whole units were removed
         sparsity_actual=sparsity,
         sparsity_model=1.0 - size.params_nonzero / size.params_total,
         params_total=size.params_total, params_nonzero=size.params_nonzero, params_in_scope=in_scope,

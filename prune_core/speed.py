@@ -157,7 +157,7 @@ WHAT = {
 def masked_and_shrunk(loaded, sparsity: float):
     """(mask set, magnitude-masked copy, copy with that share of MLP neurons removed): the two ways
     to prune `sparsity` that every speed comparison puts side by side."""
-    mask_set, masked = prune_model(loaded, PruneConfig("magnitude", sparsity))
+    mask_set, masked = prune_model(loaded, PruneConfig(method="magnitude", sparsity=sparsity))
     return mask_set, masked, shrink(loaded.model, plan_for(loaded, "neuron", sparsity))
 
 

@@ -1,10 +1,10 @@
 """Step mode: a pruning schedule (gradual, movement) advanced a few optimizer steps at a time.
 
-Why: `finetune.train` runs a whole schedule in one go, so a student sees only its end. Here the
+Why: `training_loop.train` runs a whole schedule in one go, so a student sees only its end. Here the
 same loop is driven from outside, Δt optimizer steps (one pruning event of Zhu & Gupta's ramp) per
 call, so a page can redraw the sparsity, a layer's weight histogram with its cut and the validation
 loss after each step (in the spirit of GAN Lab). It trains its own deep copy of the base model (one
-per user); run to the end it gives bit-for-bit the masks and weights of `finetune.train_while_pruning`
+per user); run to the end it gives bit-for-bit the masks and weights of `training_loop.train_while_pruning`
 (tests/test_stepmode.py).
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ import math
 import pandas as pd
 import torch
 
-from .config import PruneConfig
+from .config import PruneConfig, ResolvedConfig, resolve
 from .errors import PruneScopeError
-from .finetune import CurvePoint, FinetuneConfig, TrainingData, _lr_at, _Pattern, default_budget
-from .methods import get_method
+from .training_data import FinetuneConfig, TrainingData, default_budget
+from .training_loop import CurvePoint, KeptPattern, lr_at
 from .tables import histogram_frame
 from .targets import find_targets
 from .zoo import LoadedModel
@@ -29,9 +29,9 @@ MAX_PARAMS = 50_000_000  # every user gets a private copy plus AdamW state (3x t
 class ScheduleStepper:
     """One gradual/movement run on a private copy, advanced on demand."""
 
-    def __init__(self, loaded: LoadedModel, config: PruneConfig, ft: FinetuneConfig | None = None):
-        config = config.validated()
-        method = get_method(config.method)
+    def __init__(self, loaded: LoadedModel, config: PruneConfig | ResolvedConfig, ft: FinetuneConfig | None = None):
+        settings = resolve(config)
+        config, method = settings.config, settings.method
         if not method.info.prunes_during_training:
             raise PruneScopeError(f"step mode follows a pruning schedule during training; '{config.method}' prunes "
                                   "in one shot. Use gradual or movement")
@@ -50,7 +50,7 @@ class ScheduleStepper:
         self.params = dict(self.model.named_parameters())
         self.masks = {t.name: torch.ones_like(self.params[t.name], dtype=torch.bool) for t in self.targets}
         self.pruner = method.pruner(self.targets, config, self.ft)
-        self.pattern = _Pattern(self.targets, self.params, self.masks)
+        self.pattern = KeptPattern(self.targets, self.params, self.masks)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.ft.lr, weight_decay=self.ft.weight_decay)
         self.step = 0
         train_loss, val_loss = self.data.losses(self.model)
@@ -88,10 +88,10 @@ class ScheduleStepper:
         return ran
 
     def _one_step(self) -> None:
-        """One optimizer step, as in `finetune.train`: mask gradients, step, re-apply, prune when due, check."""
+        """One optimizer step, as in `training_loop.train`: mask gradients, step, re-apply, prune when due, check."""
         step = self.step + 1
         for group in self.optimizer.param_groups:
-            group["lr"] = _lr_at(step - 1, self.ft)
+            group["lr"] = lr_at(step - 1, self.ft)
         loss = self.data.loss(self.model, self.data.batch(step - 1))
         value = float(loss.detach())
         if not math.isfinite(value):

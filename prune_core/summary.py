@@ -22,7 +22,7 @@ from .config import PruneConfig
 from .counts import countable, counts_from_masks, masked_counts, score_of
 from .facts import ModelFacts, model_facts, warm_index
 from .masks import LayerStats, MaskSet
-from .masksummary import SMOLLM_NOTE, MaskSummary, dense_sizes, sizes
+from .masksummary import MaskSummary, dense_sizes, sizes
 from .methods import get_method
 from .metrics import size_report
 from .patterns import parse_pattern
@@ -73,8 +73,8 @@ def summarize(loaded, config: PruneConfig, progress: Progress = lambda f, m: Non
         counter, how = counts_from_masks(loaded.model, config, facts, mask_set), "masks"
         notes.extend(mask_set.notes)
     notes = [n for n in [tied_head_note(loaded.model, targets)] if n] + notes
-    if loaded.key == "smollm2-135m":
-        notes.append(SMOLLM_NOTE)
+    if loaded.card.caveat:
+        notes.append(loaded.card.caveat)
     size_names = [n for n, t in facts.targets.items() if config.include_head or t.kind != "head"]
     nnz = {n: counter.nnz.get(n, facts.nonzero[n]) for n in size_names}
     shapes = {n: (facts.targets[n].out_features, facts.targets[n].in_features) for n in size_names}
@@ -158,8 +158,8 @@ def _structural_summary(loaded, config: PruneConfig, facts: ModelFacts, start: f
 
     note = f"removed {plan.removed} of {sum(plan.units)} {unit}s ({plan.removed / sum(plan.units):.1%})"
     notes = [note]
-    if loaded.key == "smollm2-135m":
-        notes.append(SMOLLM_NOTE)
+    if loaded.card.caveat:
+        notes.append(loaded.card.caveat)
     return MaskSummary(
         sparsity_target=config.sparsity, sparsity_actual=removed_w / in_scope,
         sparsity_model=1.0 - size.params_nonzero / size.params_total, params_total=size.params_total,

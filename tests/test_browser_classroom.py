@@ -32,7 +32,8 @@ def test_three_sessions_with_different_settings_at_once(gpt, monkeypatch):
 
     moves = {0: ["ArrowRight"], 1: ["ArrowRight"] * 3, 2: ["ArrowLeft"] * 2}  # 50 % -> 55, 65, 40 %
     targets = {0: 55, 1: 65, 2: 40}
-    expected = {i: quality_estimate(gpt, prune_model(gpt, PruneConfig("magnitude", s / 100))[1], "quick").value
+    expected = {i: quality_estimate(gpt, prune_model(gpt, PruneConfig(method="magnitude", sparsity=s / 100))[1],
+                                    "quick").value
                 for i, s in targets.items()}  # the page's default evaluation
     monkeypatch.setenv("PRUNESCOPE_MAX_JOBS", "1")  # the three runs queue behind each other
     with streamlit_server() as (url, proc), sync_playwright() as pw:

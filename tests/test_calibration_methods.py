@@ -71,7 +71,7 @@ def test_singular_hessian_gets_more_damping_never_nan():
 def test_exact_and_valid_on_real_models_base_untouched(request, model_fixture, method, pattern, sparsity):
     loaded = request.getfixturevalue(model_fixture)
     before = fingerprint(loaded.model)
-    cfg = PruneConfig(method, sparsity, pattern, calib_samples=4, calib_seq_len=32)
+    cfg = PruneConfig(method=method, sparsity=sparsity, pattern=pattern, calib_samples=4, calib_seq_len=32)
     masks, pruned = prune_model(loaded, cfg)
     params = dict(pruned.named_parameters())
     for t in masks.targets:
@@ -117,4 +117,4 @@ def test_blocks_found_for_each_architecture(gpt, bert):
 ])
 def test_calibration_bad_input(gpt, kw, match):
     with pytest.raises(PruneScopeError, match=match):
-        prune_model(gpt, PruneConfig("wanda", 0.5, **{"calib_samples": 2, "calib_seq_len": 16, **kw}))
+        prune_model(gpt, PruneConfig(method="wanda", sparsity=0.5, **{"calib_samples": 2, "calib_seq_len": 16, **kw}))

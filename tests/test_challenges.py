@@ -22,9 +22,11 @@ FAST = LatencySpec(batch=1, seq_len=8, reps=1, warmup=0)
 def gpt_runs(gpt):
     """Real measured runs of tiny-shakespeare-gpt, one per setting the tests need."""
     base = dense_baseline(gpt, measure_file=False)
-    settings = {"magnitude85": PruneConfig("magnitude", 0.85), "magnitude50": PruneConfig("magnitude", 0.5),
-                "2:4": PruneConfig("magnitude", 0.5, "2:4"), "neuron50": PruneConfig("magnitude", 0.5, "neuron"),
-                "neuron30": PruneConfig("magnitude", 0.3, "neuron")}
+    settings = {"magnitude85": PruneConfig(method="magnitude", sparsity=0.85),
+                "magnitude50": PruneConfig(method="magnitude", sparsity=0.5),
+                "2:4": PruneConfig(method="magnitude", sparsity=0.5, pattern="2:4"),
+                "neuron50": PruneConfig(method="magnitude", sparsity=0.5, pattern="neuron"),
+                "neuron30": PruneConfig(method="magnitude", sparsity=0.3, pattern="neuron")}
     return {k: run(gpt, c, base, FAST, measure_file=False)[0] for k, c in settings.items()}
 
 
@@ -60,8 +62,8 @@ def test_a_classifier_goal_refuses_a_language_model_and_accepts_a_classifier(gpt
     sparse = get_challenge("clf-sparse-80")
     assert "scored by accuracy, not perplexity" in sparse.unmet(gpt_runs["magnitude85"])[0]
     base = dense_baseline(bert, measure_file=False)
-    r80 = run(bert, PruneConfig("magnitude", 0.8), base, FAST, measure_file=False)[0]
-    r80_mlp = run(bert, PruneConfig("magnitude", 0.8, scope="mlp"), base, FAST, measure_file=False)[0]
+    r80 = run(bert, PruneConfig(method="magnitude", sparsity=0.8), base, FAST, measure_file=False)[0]
+    r80_mlp = run(bert, PruneConfig(method="magnitude", sparsity=0.8, scope="mlp"), base, FAST, measure_file=False)[0]
     assert sparse.unmet(r80) == [] and sparse.score(r80) == r80.quality
     assert "scope is mlp" in sparse.unmet(r80_mlp)[0]  # 80 % of the MLP alone is not 80 % of the blocks
 

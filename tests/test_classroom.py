@@ -373,8 +373,10 @@ def test_nbytes_counts_shared_storage_once():
 
 
 # ---- pruned deltas instead of pruned copies -----------------------------------------------------
-@pytest.mark.parametrize("config", [PruneConfig("magnitude", 0.5), PruneConfig("sparsegpt", 0.6, calib_samples=4),
-                                    PruneConfig("magnitude", 0.5, pattern="neuron"), PruneConfig("magnitude", 0.0)],
+@pytest.mark.parametrize("config", [PruneConfig(method="magnitude", sparsity=0.5),
+                                    PruneConfig(method="sparsegpt", sparsity=0.6, calib_samples=4),
+                                    PruneConfig(method="magnitude", sparsity=0.5, pattern="neuron"),
+                                    PruneConfig(method="magnitude", sparsity=0.0)],
                          ids=["magnitude", "sparsegpt", "neurons", "dense"])
 def test_delta_rebuilds_the_pruned_copy_exactly_and_is_much_smaller(gpt, config):
     before = fingerprint(gpt.model)

@@ -73,7 +73,7 @@ def test_unstructured_answer_uses_this_cpus_measured_csr_break_even(gpt):
 
 
 def test_neuron_removal_answer_carries_the_measured_speedup(gpt):
-    result, _ = run(gpt, PruneConfig("magnitude", 0.5, pattern="neuron", scope="all"),
+    result, _ = run(gpt, PruneConfig(method="magnitude", sparsity=0.5, pattern="neuron", scope="all"),
                     latency=LatencySpec(batch=4, seq_len=64, reps=5), measure_file=False)
     a = faster.answer_for(gpt, "neuron", result.sparsity_actual, (result.latency_ms_dense, result.latency_ms))
     assert a.verdict == faster.YES and "genuinely smaller" in a.text

@@ -37,7 +37,8 @@ def gpt80(gpt):
     """Magnitude 80 % one-shot, then 40 recovery steps; every step's curve point recorded by the callback."""
     before = fingerprint(gpt.model)
     seen = []
-    result, model = finetune(gpt, PruneConfig("magnitude", 0.8), GPT_FT, progress=lambda p, n: seen.append((p, n)))
+    result, model = finetune(gpt, PruneConfig(method="magnitude", sparsity=0.8), GPT_FT,
+                             progress=lambda p, n: seen.append((p, n)))
     assert fingerprint(gpt.model) == before  # the shared base model is never trained
     return result, model, seen
 
@@ -68,14 +69,15 @@ def test_recovery_beats_one_shot_at_80_percent(gpt80):
 
 
 def test_nm_pattern_holds_after_fine_tuning(bert, bert_base):
-    result, model = finetune(bert, PruneConfig("magnitude", 0.5, pattern="2:4"), BERT_FT, baseline=bert_base)
+    result, model = finetune(bert, PruneConfig(method="magnitude", sparsity=0.5, pattern="2:4"), BERT_FT,
+                             baseline=bert_base)
     params = dict(model.named_parameters())
     assert all(is_nm(params[t.name] != 0, t, 2, 4) for t in find_targets(bert.model))
     assert result.sparsity_actual == pytest.approx(0.5, abs=1e-4) and result.sparsity_target == 0.5
 
 
 def test_deterministic_by_seed(bert, bert_base):
-    runs = [finetune(bert, PruneConfig("magnitude", 0.6), replace(BERT_FT, seed=s), baseline=bert_base)
+    runs = [finetune(bert, PruneConfig(method="magnitude", sparsity=0.6), replace(BERT_FT, seed=s), baseline=bert_base)
             for s in (1, 1, 2)]
     (a, ma), (b, mb), (c, _) = runs
     # same seed, same batches and steps: figures equal up to rounding, zeros bit-identical
@@ -103,7 +105,7 @@ def test_gradual_reaches_the_final_sparsity_on_schedule(bert, bert_base):
     ft = FinetuneConfig(steps=16, lr=1e-3, eval_every=8, loss_samples=32, ramp_start=0.0, ramp_fraction=0.5,
                         prune_every=2)
     before = fingerprint(bert.model)
-    result, model = finetune(bert, PruneConfig("gradual", 0.7), ft, baseline=bert_base)
+    result, model = finetune(bert, PruneConfig(method="gradual", sparsity=0.7), ft, baseline=bert_base)
     assert fingerprint(bert.model) == before
     assert result.quality_pruned is None and result.method == "gradual"
     numel = sum(t.numel for t in find_targets(bert.model))
@@ -116,8 +118,8 @@ def test_gradual_reaches_the_final_sparsity_on_schedule(bert, bert_base):
 
 def test_movement_chooses_other_weights_than_magnitude(bert, bert_base):
     ft = FinetuneConfig(steps=12, lr=1e-3, eval_every=12, loss_samples=32, prune_every=2)
-    mov, m_model = finetune(bert, PruneConfig("movement", 0.5), ft, baseline=bert_base)
-    grad, g_model = finetune(bert, PruneConfig("gradual", 0.5), ft, baseline=bert_base)
+    mov, m_model = finetune(bert, PruneConfig(method="movement", sparsity=0.5), ft, baseline=bert_base)
+    grad, g_model = finetune(bert, PruneConfig(method="gradual", sparsity=0.5), ft, baseline=bert_base)
     assert mov.sparsity_actual == pytest.approx(0.5, abs=1e-4) == grad.sparsity_actual
     a, b = _zeros(m_model, bert), _zeros(g_model, bert)
     differ = sum(int((a[k] != b[k]).sum()) for k in a) / sum(a[k].numel() for k in a)
@@ -129,19 +131,19 @@ def test_training_methods_work_as_registered_methods(bert):
     assert {"gradual", "movement"} <= set(METHODS)
     assert METHODS["gradual"].info.prunes_during_training and not METHODS["magnitude"].info.prunes_during_training
     before = fingerprint(bert.model)
-    masks, pruned = prune_model(bert, PruneConfig("movement", 0.6))
+    masks, pruned = prune_model(bert, PruneConfig(method="movement", sparsity=0.6))
     assert fingerprint(bert.model) == before
     for t in masks.targets:
         assert int((~masks.masks[t.name]).sum()) == round(0.6 * t.numel)
         assert not bool(dict(pruned.named_parameters())[t.name][~masks.masks[t.name]].any())
     assert masks.new_weights and any("training steps" in n for n in masks.notes)
     with pytest.raises(PruneScopeError, match="removes whole units"):
-        PruneConfig("gradual", 0.5, pattern="neuron").validated()
+        PruneConfig(method="gradual", sparsity=0.5, pattern="neuron").validated()
 
 
 def test_divergence_restores_the_last_good_weights(bert, bert_base):
     ft = FinetuneConfig(steps=6, lr=1e6, eval_every=2, loss_samples=32)
-    result, model = finetune(bert, PruneConfig("magnitude", 0.5), ft, baseline=bert_base)
+    result, model = finetune(bert, PruneConfig(method="magnitude", sparsity=0.5), ft, baseline=bert_base)
     assert result.diverged and result.steps_done < ft.steps
     assert any("diverged" in n and "restored" in n for n in result.notes)
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -152,7 +154,7 @@ def test_divergence_restores_the_last_good_weights(bert, bert_base):
 
 def test_stop_keeps_partial_results(bert, bert_base):
     calls = []
-    result, _ = finetune(bert, PruneConfig("gradual", 0.5), BERT_FT, baseline=bert_base,
+    result, _ = finetune(bert, PruneConfig(method="gradual", sparsity=0.5), BERT_FT, baseline=bert_base,
                          should_stop=lambda: calls.append(1) or len(calls) > 3)
     assert result.partial and result.steps_done == 3 and len(result.curve) == 4
     assert any("partial" in n for n in result.notes) and any("sparsity reached only" in n for n in result.notes)
@@ -173,14 +175,14 @@ def test_bad_budgets_are_clear_errors(kw, match):
 
 def test_budgets_the_data_cannot_fill(gpt, bert):
     with pytest.raises(PruneScopeError, match="at most 1024 sequences"):  # capped before the data is read
-        finetune(bert, PruneConfig("magnitude", 0.5), FinetuneConfig(steps=1, batch_size=100_000))
+        finetune(bert, PruneConfig(method="magnitude", sparsity=0.5), FinetuneConfig(steps=1, batch_size=100_000))
     with pytest.raises(PruneScopeError, match="maximum of 256 tokens"):
-        finetune(gpt, PruneConfig("magnitude", 0.5), FinetuneConfig(steps=1, seq_len=512))
+        finetune(gpt, PruneConfig(method="magnitude", sparsity=0.5), FinetuneConfig(steps=1, seq_len=512))
     with pytest.raises(PruneScopeError, match="removes whole"):
-        finetune(gpt, PruneConfig("magnitude", 0.5, pattern="neuron"), FinetuneConfig(steps=1))
+        finetune(gpt, PruneConfig(method="magnitude", sparsity=0.5, pattern="neuron"), FinetuneConfig(steps=1))
     if not torch.cuda.is_available():
         with pytest.raises(PruneScopeError, match="no CUDA GPU"):
-            finetune(bert, PruneConfig("magnitude", 0.5), FinetuneConfig(steps=1, device="cuda"))
+            finetune(bert, PruneConfig(method="magnitude", sparsity=0.5), FinetuneConfig(steps=1, device="cuda"))
 
 
 def _cli(*args):
@@ -214,7 +216,7 @@ def test_cli_json_export_reload_and_recipe_replay(tmp_path, bert):
 
 
 def test_recipe_round_trip_and_bad_recipes(tmp_path):
-    config, ft = PruneConfig("movement", 0.7, seed=3), FinetuneConfig(steps=5, lr=2e-4)
+    config, ft = PruneConfig(method="movement", sparsity=0.7, seed=3), FinetuneConfig(steps=5, lr=2e-4)
     r = recipe("tiny-shakespeare-gpt", config, ft)
     assert read_recipe(json.loads(json.dumps(r)))[:3] == ("tiny-shakespeare-gpt", config.validated(), ft)
     bad = tmp_path / "bad.json"
@@ -249,15 +251,17 @@ def test_cli_bad_input_exits_2_with_one_line(args, match, capsys):
 def test_export_refuses_a_non_empty_folder(tmp_path, bert):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "keep.txt").write_text("mine")
-    result, model = finetune(bert, PruneConfig("magnitude", 0.5), FinetuneConfig(steps=1, loss_samples=8))
+    result, model = finetune(bert, PruneConfig(method="magnitude", sparsity=0.5),
+                             FinetuneConfig(steps=1, loss_samples=8))
     with pytest.raises(PruneScopeError, match="not empty"):
-        export_finetuned(model, bert, result, PruneConfig("magnitude", 0.5), FinetuneConfig(steps=1), tmp_path / "x")
+        export_finetuned(model, bert, result, PruneConfig(method="magnitude", sparsity=0.5), FinetuneConfig(steps=1),
+                         tmp_path / "x")
 
 
 def test_dropout_training_is_seeded_and_leaves_global_rng_alone(bert, bert_base):
     ft = replace(BERT_FT, steps=3, dropout=True)
     state = torch.get_rng_state()
-    a, _ = finetune(bert, PruneConfig("magnitude", 0.5), ft, baseline=bert_base)
+    a, _ = finetune(bert, PruneConfig(method="magnitude", sparsity=0.5), ft, baseline=bert_base)
     assert torch.equal(torch.get_rng_state(), state)
-    b, _ = finetune(bert, PruneConfig("magnitude", 0.5), ft, baseline=bert_base)
+    b, _ = finetune(bert, PruneConfig(method="magnitude", sparsity=0.5), ft, baseline=bert_base)
     assert [p.train_loss for p in a.curve] == [p.train_loss for p in b.curve]

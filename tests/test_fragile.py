@@ -41,7 +41,7 @@ def test_flip_sweep_is_deterministic_and_its_bookkeeping_monotone(bert, sweep):
 
 def test_accuracy_along_the_grid_is_the_evaluation_figure(bert, sweep):
     held_out = datasets.tweets("valid")[:300]
-    _, pruned = prune_model(bert, PruneConfig("magnitude", 0.9))
+    _, pruned = prune_model(bert, PruneConfig(method="magnitude", sparsity=0.9))
     assert sweep.curve["accuracy"].iloc[-1] == evaluate.accuracy(pruned, bert.tokenizer, held_out)
     assert sweep.curve.attrs["dense_accuracy"] == evaluate.accuracy(bert.model, bert.tokenizer, held_out)
     assert evaluate.accuracy(bert.model, bert.tokenizer, datasets.tweets("valid")[:1000]) == 0.925  # the card's
@@ -56,7 +56,7 @@ def test_top_ten_are_the_first_to_flip_and_really_flip(bert, sweep):
     assert keys == sorted(keys)
     assert top["flipped_at"].iloc[0] == sweep.examples["flipped_at"].min()
     first = top.iloc[0]  # an independent path (samples.classify on a fresh pruned copy) agrees
-    _, pruned = prune_model(bert, PruneConfig("magnitude", float(first["flipped_at"])))
+    _, pruned = prune_model(bert, PruneConfig(method="magnitude", sparsity=float(first["flipped_at"])))
     dense_p = samples.classify(bert.model, bert.tokenizer, [first["sentence"]])[0]
     pruned_p = samples.classify(pruned, bert.tokenizer, [first["sentence"]])[0]
     assert max(dense_p, key=dense_p.get) == first["dense_prediction"]
@@ -78,7 +78,7 @@ def test_bad_requests_are_clear_errors(bert, gpt):
 
 
 def test_per_token_losses_on_a_held_out_window(gpt):
-    frame = token_losses(gpt, PruneConfig("magnitude", 0.7))
+    frame = token_losses(gpt, PruneConfig(method="magnitude", sparsity=0.7))
     assert len(frame) == 256 and math.isnan(frame["dense_loss"].iloc[0]) and frame["dense_loss"].iloc[1:].notna().all()
     assert "".join(frame["token"]) == datasets.shakespeare_text("valid")[:256]  # character-level: the text itself
     nll, counts = evaluate.window_nll(gpt.model, gpt.tokenizer, datasets.shakespeare_text("valid"), 256, 256)
@@ -87,7 +87,7 @@ def test_per_token_losses_on_a_held_out_window(gpt):
     worst = worst_tokens(frame, n=15)
     assert len(worst) == 15 and (np.diff(worst["rise"]) <= 0).all()
     assert worst["rise"].iloc[0] == pytest.approx(frame["rise"].max())
-    same = token_losses(gpt, PruneConfig("magnitude", 0.0))
+    same = token_losses(gpt, PruneConfig(method="magnitude", sparsity=0.0))
     assert np.allclose(same["rise"].iloc[1:], 0.0, atol=1e-4)  # nothing pruned: nothing rises
 
 

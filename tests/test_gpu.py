@@ -18,7 +18,7 @@ def test_two_four_twin_equals_magnitude_2_4_pruning(name, request):
     """The twin (Conv1D turned Linear, 2:4 by magnitude) computes what the library's 2:4 run does."""
     loaded = request.getfixturevalue(name)
     twin, targets = two_four_twin(loaded.model)
-    _, masked = prune_model(loaded, PruneConfig("magnitude", 0.5, pattern="2:4"))
+    _, masked = prune_model(loaded, PruneConfig(method="magnitude", sparsity=0.5, pattern="2:4"))
     for t in targets:
         layer = twin.get_submodule(t.module)
         assert isinstance(layer, torch.nn.Linear)

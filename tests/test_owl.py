@@ -57,7 +57,7 @@ def test_counts_sum_to_the_exact_total(gpt):
 
 @pytest.mark.parametrize("method", ["magnitude", "wanda", "sparsegpt"])
 def test_owl_masks_remove_exactly_the_target_within_the_band(gpt, method):
-    config = PruneConfig(method, 0.7, allocation="owl", **FAST)
+    config = PruneConfig(method=method, sparsity=0.7, allocation="owl", **FAST)
     mask_set = prune_masks(gpt, config)
     alloc = mask_set.allocation
     total = sum(t.numel for t in mask_set.targets)
@@ -74,7 +74,7 @@ def test_planted_outlier_features_get_a_lower_sparsity(gpt):
     """Outlier features planted in the inputs of the last block's MLP (its LayerNorm scales 20 of 192
     features by 20): that block's outlier ratio rises and OWL prunes it least. The last block, so no
     other block's inputs change."""
-    config = PruneConfig("magnitude", 0.7, allocation="owl", **FAST)
+    config = PruneConfig(method="magnitude", sparsity=0.7, allocation="owl", **FAST)
     before = owl_only(gpt, config)
     model = copy.deepcopy(gpt.model)
     features = torch.randperm(192, generator=torch.Generator().manual_seed(0))[:20]
@@ -95,7 +95,7 @@ def test_layer_allocation_is_the_per_layer_path_unchanged(gpt, method):
     """The target as every layer's own share gives bit-identical masks (and SparseGPT weights) to the `layer`
     allocation: OWL changes how many weights each layer loses, not how they are chosen; and `layer` itself
     takes no OWL path (no allocation recorded)."""
-    config = PruneConfig(method, 0.6, seed=3, **FAST).validated()
+    config = PruneConfig(method=method, sparsity=0.6, seed=3, **FAST).validated()
     uniform = prune_masks(gpt, config)
     targets = find_targets(gpt.model, "all")
     shares = {t.name: 0.6 for t in targets}
@@ -154,7 +154,7 @@ def test_store_round_trips_owl_settings_and_reads_old_rows(gpt, tmp_path):
     from prune_core.run import run
     from prune_core.store import Store
 
-    result, _ = run(gpt, PruneConfig("magnitude", 0.5, allocation="owl", owl_lambda=0.1, **FAST),
+    result, _ = run(gpt, PruneConfig(method="magnitude", sparsity=0.5, allocation="owl", owl_lambda=0.1, **FAST),
                     measure_file=False)
     store = Store(tmp_path / "r.sqlite")
     new_id = store.add(result.summary())
@@ -169,7 +169,7 @@ def test_store_round_trips_owl_settings_and_reads_old_rows(gpt, tmp_path):
 def test_recipe_round_trips_owl_settings():
     from prune_core.recipe import read_recipe, recipe
 
-    config = PruneConfig("wanda", 0.6, allocation="owl", owl_m=7.0, owl_lambda=0.12).validated()
+    config = PruneConfig(method="wanda", sparsity=0.6, allocation="owl", owl_m=7.0, owl_lambda=0.12).validated()
     assert read_recipe(json.loads(json.dumps(recipe("tiny-shakespeare-gpt", config, None))))[1] == config
 
 

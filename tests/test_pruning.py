@@ -136,7 +136,7 @@ def test_registry_describes_every_method():
 
 @pytest.mark.parametrize("include_head", [False, True])
 def test_a_read_only_copy_shares_only_what_pruning_left_alone(gpt, include_head):
-    config = PruneConfig("magnitude", 0.6, include_head=include_head)
+    config = PruneConfig(method="magnitude", sparsity=0.6, include_head=include_head)
     before = fingerprint(gpt.model)
     masks, private = prune_model(gpt, config)
     _, shared = prune_model(gpt, config, mask_set=masks, read_only=True)

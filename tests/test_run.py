@@ -32,14 +32,14 @@ def test_dense_quality_matches_card(gpt, bert, gpt_base, bert_base):
 
 
 def test_zero_sparsity_changes_nothing(bert, bert_base):
-    result, pruned = run(bert, PruneConfig("magnitude", 0.0), bert_base, FAST)
+    result, pruned = run(bert, PruneConfig(method="magnitude", sparsity=0.0), bert_base, FAST)
     assert result.quality == pytest.approx(result.quality_dense, rel=1e-6)  # another object: rounding may differ
     assert result.sparsity_actual == 0.0
     assert result.size_pruned.file_zstd == result.size_dense.file_zstd
 
 
 def test_heavy_pruning_costs_quality_and_sizes_are_honest(gpt, gpt_base):
-    result, pruned = run(gpt, PruneConfig("magnitude", 0.9), gpt_base, FAST)
+    result, pruned = run(gpt, PruneConfig(method="magnitude", sparsity=0.9), gpt_base, FAST)
     assert result.quality > result.quality_dense * 1.2  # perplexity rises
     assert result.sparsity_actual == pytest.approx(0.9, abs=1e-6)
     dense, sparse = result.size_dense, result.size_pruned
@@ -55,19 +55,19 @@ def test_heavy_pruning_costs_quality_and_sizes_are_honest(gpt, gpt_base):
 
 
 def test_2_4_size_is_reported_only_when_the_pattern_holds(bert, bert_base):
-    result, _ = run(bert, PruneConfig("magnitude", 0.5, pattern="2:4"), bert_base, FAST)
+    result, _ = run(bert, PruneConfig(method="magnitude", sparsity=0.5, pattern="2:4"), bert_base, FAST)
     assert result.size_pruned.nm_2_4 is not None
     assert result.size_pruned.nm_2_4 < result.size_dense.dense_fp32
     assert result.sparsity_target == 0.5
 
 
 def test_more_sparsity_never_helps_magnitude_much(bert, bert_base):
-    q = [run(bert, PruneConfig("magnitude", s), bert_base, FAST)[0].quality for s in (0.2, 0.95)]
+    q = [run(bert, PruneConfig(method="magnitude", sparsity=s), bert_base, FAST)[0].quality for s in (0.2, 0.95)]
     assert q[1] < q[0]
 
 
 def test_result_serialises_with_the_documented_keys(bert, bert_base):
-    result, _ = run(bert, PruneConfig("random", 0.3, seed=1), bert_base, FAST)
+    result, _ = run(bert, PruneConfig(method="random", sparsity=0.3, seed=1), bert_base, FAST)
     row = result.summary()
     for key in ("model", "method", "pattern", "allocation", "sparsity_target", "sparsity_actual",
                 "params_total", "params_nonzero", "quality_metric", "quality_dense", "quality",
@@ -77,7 +77,7 @@ def test_result_serialises_with_the_documented_keys(bert, bert_base):
 
 
 def test_tables_and_charts_build(gpt, gpt_base):
-    result, pruned = run(gpt, PruneConfig("magnitude", 0.5), gpt_base, FAST)
+    result, pruned = run(gpt, PruneConfig(method="magnitude", sparsity=0.5), gpt_base, FAST)
     layers = tables.layers_frame(result)
     assert len(layers) == len(result.layers) and set(layers["kind"]) == {"attention", "mlp"}
     fig = charts.layer_sparsity_chart(layers, 0.5)
@@ -96,7 +96,8 @@ def test_tables_and_charts_build(gpt, gpt_base):
 @pytest.mark.parametrize("which", ["gpt", "bert"])
 def test_export_reloads_with_transformers_zeros_included(request, which, tmp_path):
     loaded = request.getfixturevalue(which)
-    result, pruned = run(loaded, PruneConfig("magnitude", 0.5, pattern="2:4"), None, FAST, measure_file=False)
+    result, pruned = run(loaded, PruneConfig(method="magnitude", sparsity=0.5, pattern="2:4"), None, FAST,
+                         measure_file=False)
     out = export_model(pruned, loaded.tokenizer, tmp_path / "out", result.summary())
     auto = AutoModelForCausalLM if which == "gpt" else AutoModelForSequenceClassification
     again = auto.from_pretrained(str(out), use_safetensors=True).eval()

@@ -21,7 +21,7 @@ def test_csr_linear_matches_dense():
 @pytest.mark.parametrize("which", ["gpt", "bert"])
 def test_csr_model_computes_the_masked_function(request, which):
     loaded = request.getfixturevalue(which)
-    masks, masked = prune_model(loaded, PruneConfig("magnitude", 0.8))
+    masks, masked = prune_model(loaded, PruneConfig(method="magnitude", sparsity=0.8))
     csr = to_csr_model(masked, masks.targets)
     inputs = latency_inputs(loaded, FAST)
     with torch.inference_mode():

@@ -6,7 +6,8 @@ from conftest import fingerprint
 from pages import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
-from prune_core.finetune import FinetuneConfig, train_while_pruning
+from prune_core.training_data import FinetuneConfig
+from prune_core.training_loop import train_while_pruning
 from prune_core.methods import get_method
 from prune_core.stepmode import ScheduleStepper
 from prune_core.targets import find_targets
@@ -15,7 +16,7 @@ from prune_core.targets import find_targets
 @pytest.mark.parametrize("method", ["gradual", "movement"])
 def test_stepping_follows_the_schedule_and_ends_where_the_one_go_run_ends(gpt, method):
     before = fingerprint(gpt.model)
-    config = PruneConfig(method, 0.7)
+    config = PruneConfig(method=method, sparsity=0.7)
     ft = FinetuneConfig(steps=12, lr=1e-3, batch_size=4, seq_len=64, eval_every=1000, loss_samples=4, prune_every=2)
     stepper = ScheduleStepper(gpt, config, ft)
     schedule = stepper.schedule
@@ -43,7 +44,7 @@ def test_stepping_follows_the_schedule_and_ends_where_the_one_go_run_ends(gpt, m
 
 
 def test_histogram_cut_and_chart(gpt):
-    stepper = ScheduleStepper(gpt, PruneConfig("gradual", 0.5))  # the default budget, as the page uses
+    stepper = ScheduleStepper(gpt, PruneConfig(method="gradual", sparsity=0.5))  # the default budget, as the page uses
     assert stepper.events() == [6, 8, 10, 12, 14, 16, 18, 20, 22, 24]  # 40 steps: dense to 4, ramp every 2 to 24
     module = "transformer.h.0.mlp.c_fc"
     hist, cut, removed = stepper.histogram(module)
@@ -62,9 +63,10 @@ def test_histogram_cut_and_chart(gpt):
 
 def test_one_shot_methods_and_bad_steps_are_refused(gpt):
     with pytest.raises(PruneScopeError, match="gradual or movement"):
-        ScheduleStepper(gpt, PruneConfig("magnitude", 0.5))
+        ScheduleStepper(gpt, PruneConfig(method="magnitude", sparsity=0.5))
     with pytest.raises(PruneScopeError, match="whole number"):
-        ScheduleStepper(gpt, PruneConfig("gradual", 0.5), FinetuneConfig(steps=2, batch_size=2, loss_samples=2)).advance(0)
+        ScheduleStepper(gpt, PruneConfig(method="gradual", sparsity=0.5),
+                        FinetuneConfig(steps=2, batch_size=2, loss_samples=2)).advance(0)
 
 
 def test_models_too_big_for_a_private_copy_per_user_are_refused(gpt):
@@ -72,4 +74,4 @@ def test_models_too_big_for_a_private_copy_per_user_are_refused(gpt):
 
     big = replace(gpt, card=replace(gpt.card, params=135_000_000))  # SmolLM2's size on the same (real) weights
     with pytest.raises(PruneScopeError, match="private copy"):
-        ScheduleStepper(big, PruneConfig("gradual", 0.5))
+        ScheduleStepper(big, PruneConfig(method="gradual", sparsity=0.5))

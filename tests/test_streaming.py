@@ -25,7 +25,7 @@ def test_summary_is_ready_while_the_evaluation_is_blocked(gpt, monkeypatch):
         return real(loaded, model, *evaluation)
 
     monkeypatch.setattr(run_module, "quality_estimate", blocked)
-    config = PruneConfig("magnitude", 0.65)
+    config = PruneConfig(method="magnitude", sparsity=0.65)
     out = {}
     measuring = threading.Thread(target=lambda: out.setdefault("run", run(gpt, config, None, FAST)))
     measuring.start()
@@ -80,7 +80,7 @@ def test_quick_evaluation_is_a_quarter_of_the_cards_on_the_same_data(gpt, bert):
     assert eval_settings(bert.card, "quick")["n_examples"] == bert.card.eval["n_examples"] // 4
     with pytest.raises(PruneScopeError, match="unknown evaluation"):
         eval_settings(gpt.card, "thorough")
-    pruned = prune_model(gpt, PruneConfig("magnitude", 0.6))[1]
+    pruned = prune_model(gpt, PruneConfig(method="magnitude", sparsity=0.6))[1]
     q_full, q_quick = quality_estimate(gpt, pruned, "full"), quality_estimate(gpt, pruned, "quick")
     assert (q_full.n, q_quick.n) == (32, 8) and "quick" in q_quick.how and "quick" not in q_full.how
     assert q_quick.hi - q_quick.lo > 1.3 * (q_full.hi - q_full.lo)  # a quarter of the data: a wider interval
@@ -95,7 +95,7 @@ def test_a_run_does_its_extra_work_on_its_own_pruned_copy(gpt):
     from prune_core import samples
 
     st.cache_resource.clear()
-    config, seen = PruneConfig("magnitude", 0.35), {}
+    config, seen = PruneConfig(method="magnitude", sparsity=0.35), {}
 
     def on_copy(pruned, delta):
         seen["text"] = common.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3, pruned)

@@ -17,22 +17,22 @@ from prune_core.targets import find_targets
 from prune_core.zoo import LoadedModel
 
 CONFIGS = [
-    PruneConfig("magnitude", 0.5),
-    PruneConfig("magnitude", 0.95),
-    PruneConfig("magnitude", 0.3, allocation="global"),
-    PruneConfig("magnitude", 0.85, allocation="global", scope="mlp"),
-    PruneConfig("magnitude", 0.6, include_head=True),
-    PruneConfig("magnitude", 0.7, allocation="global", include_head=True),
-    PruneConfig("random", 0.4, seed=3),
-    PruneConfig("random", 0.9, scope="attention"),
-    PruneConfig("random", 0.5, allocation="global"),
-    PruneConfig("magnitude", 0.5, pattern="2:4"),
-    PruneConfig("random", 0.5, pattern="4:8"),
-    PruneConfig("magnitude", 0.5, pattern="neuron"),
-    PruneConfig("magnitude", 0.4, pattern="head", allocation="global"),
-    PruneConfig("wanda", 0.6, calib_samples=4, calib_seq_len=32),
-    PruneConfig("sparsegpt", 0.5, pattern="2:4", calib_samples=4, calib_seq_len=32),
-    PruneConfig("activation", 0.5, pattern="neuron", calib_samples=4, calib_seq_len=32),
+    PruneConfig(method="magnitude", sparsity=0.5),
+    PruneConfig(method="magnitude", sparsity=0.95),
+    PruneConfig(method="magnitude", sparsity=0.3, allocation="global"),
+    PruneConfig(method="magnitude", sparsity=0.85, allocation="global", scope="mlp"),
+    PruneConfig(method="magnitude", sparsity=0.6, include_head=True),
+    PruneConfig(method="magnitude", sparsity=0.7, allocation="global", include_head=True),
+    PruneConfig(method="random", sparsity=0.4, seed=3),
+    PruneConfig(method="random", sparsity=0.9, scope="attention"),
+    PruneConfig(method="random", sparsity=0.5, allocation="global"),
+    PruneConfig(method="magnitude", sparsity=0.5, pattern="2:4"),
+    PruneConfig(method="random", sparsity=0.5, pattern="4:8"),
+    PruneConfig(method="magnitude", sparsity=0.5, pattern="neuron"),
+    PruneConfig(method="magnitude", sparsity=0.4, pattern="head", allocation="global"),
+    PruneConfig(method="wanda", sparsity=0.6, calib_samples=4, calib_seq_len=32),
+    PruneConfig(method="sparsegpt", sparsity=0.5, pattern="2:4", calib_samples=4, calib_seq_len=32),
+    PruneConfig(method="activation", sparsity=0.5, pattern="neuron", calib_samples=4, calib_seq_len=32),
 ]
 
 

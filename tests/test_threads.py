@@ -110,7 +110,7 @@ def test_calibration_hooks_ignore_other_sessions(gpt):
     from prune_core.config import PruneConfig
     from prune_core.run import prune_masks
 
-    config = PruneConfig("wanda", 0.5, calib_samples=4, calib_seq_len=64)
+    config = PruneConfig(method="wanda", sparsity=0.5, calib_samples=4, calib_seq_len=64)
     alone = prune_masks(gpt, config).masks
     stop, errors = threading.Event(), []
     ids = torch.randint(0, gpt.model.config.vocab_size, (2, 64), generator=torch.Generator().manual_seed(1))

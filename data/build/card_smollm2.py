@@ -40,6 +40,7 @@ def main() -> None:
         "how_made": "pretrained by HuggingFaceTB; weights dequantized from 4-bit GGUF Q4_1 to fp32 by transformers",
         "quality_metric": "perplexity", "quality_dense": round(ppl, 4), "eval": EVAL,
         "notes": "weights were dequantized from 4-bit, so their histograms are lumpy",
+        "caveat": "SmolLM2 weights were dequantized from a 4-bit GGUF file, so their histograms are lumpy.",
     }
     out = MODELS_DIR / "smollm2-135m"
     out.mkdir(parents=True, exist_ok=True)

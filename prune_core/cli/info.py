@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 
 from ..config import ALLOCATIONS
-from ..methods import METHODS
+from ..methods import available
 from ..patterns import PATTERNS
-from ..structural import IMPORTANCE
 from ..targets import SCOPES
 from ..zoo import embedded_cards
 
@@ -19,15 +18,16 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_methods(args: argparse.Namespace) -> None:
-    print("methods (importance score) for unstructured and N:M patterns:")
-    for name, m in METHODS.items():
-        calib = " [needs calibration data]" if m.info.needs_calibration else ""
-        calib += " [trains while pruning]" if m.info.prunes_during_training else ""
-        print(f"  {name:<12} {m.info.description}{calib}")
-    print("methods (unit importance) for the structural patterns neuron and head:")
-    for name, imp in IMPORTANCE.items():
-        calib = " [needs calibration data]" if imp.needs_calibration else ""
-        print(f"  {name:<12} [{', '.join(imp.units)}] {imp.description}{calib}")
+    groups = (("importance score", "for unstructured and N:M patterns", ("unstructured",), False),
+              ("unit importance", "for the structural patterns neuron and head", ("neuron", "head"), True))
+    for kind, where, patterns, show_units in groups:
+        print(f"methods ({kind}) {where}:")
+        methods = {name: m for p in patterns for name, m in available(p).items()}
+        for name, m in methods.items():
+            calib = " [needs calibration data]" if m.info.needs_calibration else ""
+            calib += " [trains while pruning]" if m.info.prunes_during_training else ""
+            units = f"[{', '.join(m.info.granularities)}] " if show_units else ""
+            print(f"  {name:<12} {units}{m.info.description}{calib}")
     for title, table in (("patterns", PATTERNS), ("allocations", ALLOCATIONS), ("scopes", SCOPES)):
         print(f"{title}:")
         for name, text in table.items():

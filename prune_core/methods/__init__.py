@@ -1,22 +1,14 @@
-"""Registry of pruning methods, by name. Adding a method = one module + `@register`."""
+"""The method catalogue, by pattern: `available(pattern)`, `get_method(name, pattern)`.
+
+Adding a method = one module + `@register` (see `catalogue.py`). `METHODS` is the catalogue for
+single weights (unstructured and N:M patterns), by name.
+"""
 from __future__ import annotations
 
-from ..errors import PruneScopeError
+from . import basic, sparsegpt, training, units, wanda  # noqa: F401  (each files its methods in the catalogue)
+from .base import MethodInfo, PruningMethod
+from .catalogue import available, get_method, register
 
-METHODS: dict = {}
+METHODS: dict[str, PruningMethod] = available("unstructured")
 
-
-def register(cls):
-    """Class decorator: instantiate and file the method under `cls.info.name`."""
-    METHODS[cls.info.name] = cls()
-    return cls
-
-
-def get_method(name: str):
-    if name not in METHODS:
-        raise PruneScopeError(f"unknown method '{name}'; available: {', '.join(METHODS)}")
-    return METHODS[name]
-
-
-from . import basic  # noqa: E402,F401  (registers the built-in methods)
-from . import sparsegpt, training, wanda  # noqa: E402,F401
+__all__ = ["METHODS", "MethodInfo", "PruningMethod", "available", "get_method", "register"]

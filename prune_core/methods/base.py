@@ -1,23 +1,30 @@
 """The method contract: an importance score, plus shared selection.
 
-A method says how important each weight is. Turning scores into masks (pattern x allocation)
-is shared code, so every method combines with every pattern. A method never writes to the
-model it is given; methods that must (SparseGPT) return new weights in the MaskSet instead.
+A method says how important each weight (or unit) is. Turning scores into masks (pattern x allocation)
+is shared code, so every weight method combines with every weight pattern. A method never writes to the
+model it is given; methods that must (SparseGPT) return new weights in the MaskSet instead. Each method
+builds what it needs beyond the model (`context`: calibration samples, a training budget) and refuses
+the settings it cannot run (`check`), so the run pipeline never asks what kind of method it holds.
 """
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
 
-from ..config import PruneConfig
+from ..calibration import Calibration, calibration_inputs, sequential_prune
+from ..errors import PruneScopeError
 from ..masks import MaskSet
-from ..patterns import global_lowest_k, lowest_k_with_cut, nm_mask, parse_pattern
+from ..patterns import WEIGHT_LEVEL, global_lowest_k, lowest_k_with_cut, nm_mask, parse_pattern
 from ..targets import Target, as_out_in, from_out_in
+
+if TYPE_CHECKING:  # type hints only: PruneConfig validates against this catalogue, so it sits above it
+    from ..config import PruneConfig
+    from ..zoo import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,8 @@ class MethodInfo:
     name: str
     description: str  # one line, shown in the CLI and the page
     needs_calibration: bool = False
-    granularities: tuple[str, ...] = ("unstructured", "N:M")
+    # what it can choose (`patterns.Pattern.granularity`): single weights, or whole units ('neuron', 'head')
+    granularities: tuple[str, ...] = WEIGHT_LEVEL
     explain: str = ""  # two sentences for a student: what it uses that magnitude does not
     uses_damping: bool = False  # reads PruneConfig.damping (it inverts a Hessian)
     # True when the score is |w| itself, so a pruning threshold can be drawn on the histogram.
@@ -39,6 +47,17 @@ class PruningMethod(ABC):
     """Subclass, set `info`, implement `prune`; register with `@register`."""
 
     info: MethodInfo
+
+    def check(self, config: PruneConfig) -> None:
+        """Refuse (PruneScopeError, saying why) settings this method cannot run; called by validation."""
+
+    def context(self, loaded: LoadedModel, config: PruneConfig, progress: Callable[[float, str], None]) -> Any:
+        """What `prune` needs beyond the model, built once per run and passed as its `calibration`:
+        calibration samples when this method or the OWL allocation reads activations, else None."""
+        if self.info.needs_calibration or config.allocation == "owl":
+            samples = calibration_inputs(loaded, config.calib_samples, config.calib_seq_len, config.seed)
+            return Calibration(samples, progress)
+        return None
 
     @abstractmethod
     def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig,
@@ -103,6 +122,11 @@ class CalibratedMethod(PruningMethod):
 
     full_gram: bool = False  # True: needs X^T X; False: only its diagonal (per-input ||X_j||^2)
 
+    def check(self, config: PruneConfig) -> None:
+        if config.allocation == "global":
+            raise PruneScopeError(f"{self.info.name} prunes block by block on calibration data, so allocation "
+                                  "must be 'layer' or 'owl'")
+
     @abstractmethod
     def prune_layer(self, W: torch.Tensor, stats, config: PruneConfig, target: Target,
                     calibration) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -111,8 +135,6 @@ class CalibratedMethod(PruningMethod):
     @torch.no_grad()
     def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig,
               calibration: Any = None, sparsities: dict[str, float] | None = None) -> MaskSet:
-        from ..calibration import sequential_prune
-
         start = time.perf_counter()
         params = dict(model.named_parameters())
 

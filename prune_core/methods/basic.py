@@ -5,7 +5,7 @@ import zlib
 
 import torch
 
-from . import register
+from .catalogue import register
 from .base import MethodInfo, ScoreMethod
 
 

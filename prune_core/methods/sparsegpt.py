@@ -12,7 +12,7 @@ import torch
 from ..calibration import LayerInputStats
 from ..errors import PruneScopeError
 from ..patterns import lowest_k_mask, parse_pattern
-from . import register
+from .catalogue import register
 from .base import CalibratedMethod, MethodInfo
 
 BLOCK = 128  # columns per lazy-update block (the paper's B)

@@ -8,25 +8,31 @@ s_f for the remaining steps. They differ only in the importance: gradual keeps t
 weights with the largest S = -Σ_t W ⊙ ∂L/∂W, i.e. those that training moves *away* from zero
 (the hard, unstructured variant of movement pruning). A pruned weight never comes back.
 
-The training loop itself is `prune_core.finetune.train`; this module only says which weights go
-when. `prune()` trains a private copy on the training split with a small default budget, so these
-methods also work through `prune_core.run.prune_model` (Explore, Compare, CLI `prune`).
+The training loop itself is `prune_core.training_loop.train`; this module only says which weights go
+when. `prune()` trains a private copy on the training split with a small default budget (its `context`),
+so these methods also work through `prune_core.run.prune_model` (Explore, Compare, CLI `prune`).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
 
-from ..config import PruneConfig
 from ..errors import PruneScopeError
 from ..masks import MaskSet
 from ..patterns import parse_pattern
 from ..targets import Target, as_out_in, from_out_in
-from . import register
+from ..training_data import FinetuneConfig, default_budget
+from ..training_loop import TrainingContext, train_while_pruning
 from .base import MethodInfo, PruningMethod, select
+from .catalogue import register
+
+if TYPE_CHECKING:  # type hints only: PruneConfig validates against this catalogue, so it sits above it
+    from ..config import PruneConfig
+    from ..zoo import LoadedModel
 
 
 def cubic_sparsity(step: int, final: float, ramp_end: int, initial: float = 0.0) -> float:
@@ -69,7 +75,7 @@ class Schedule:
 class ScheduledPruner:
     """Keeps importance statistics during training and tightens the masks on the schedule.
 
-    Used by `finetune.train`: `observe` after every backward pass (gradients present, before the
+    Used by `training_loop.train`: `observe` after every backward pass (gradients present, before the
     optimizer step), `step` after every optimizer step; it returns True when the masks changed.
     """
 
@@ -119,11 +125,21 @@ class ScheduledPruner:
 
 
 class TrainingMethod(PruningMethod):
-    """A method whose masks come out of training: `prune` runs `finetune.train` on a private copy."""
+    """A method whose masks come out of training: `prune` runs `training_loop.train` on a private copy."""
 
     movement: bool = False
 
-    def pruner(self, targets: list[Target], config: PruneConfig, ft) -> ScheduledPruner:
+    def check(self, config: PruneConfig) -> None:
+        if config.allocation == "owl":
+            raise PruneScopeError(f"{self.info.name} raises the sparsity on a schedule while training; OWL's "
+                                  "per-block sparsities are for one-shot methods (magnitude, wanda, sparsegpt, random)")
+
+    def context(self, loaded: LoadedModel, config: PruneConfig,
+                progress: Callable[[float, str], None]) -> TrainingContext:
+        """The training data and the small default budget (`training_data.default_budget`)."""
+        return TrainingContext(loaded, default_budget(loaded, config.seed), progress)
+
+    def pruner(self, targets: list[Target], config: PruneConfig, ft: FinetuneConfig) -> ScheduledPruner:
         schedule = Schedule.for_budget(config.sparsity if not parse_pattern(config.pattern).is_nm
                                        else parse_pattern(config.pattern).fixed_sparsity,
                                        ft.steps, ft.ramp_fraction, ft.prune_every, ft.ramp_start)
@@ -132,11 +148,8 @@ class TrainingMethod(PruningMethod):
     def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig, calibration=None) -> MaskSet:
         """Train a copy of `model` on the training split while pruning it; `model` is not touched.
 
-        `calibration` must be a `finetune.TrainingContext` (data, budget, progress);
-        `run.prune_model` builds one with `finetune.default_budget`.
+        `calibration` must be a `training_loop.TrainingContext` (data, budget, progress): `context` builds it.
         """
-        from ..finetune import TrainingContext, train_while_pruning
-
         if not isinstance(calibration, TrainingContext):
             raise PruneScopeError(f"{self.info.name} prunes during training and needs the model's training data; "
                                   "run it through prune_core.run.prune_model or prune_core.finetune.finetune")

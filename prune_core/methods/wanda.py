@@ -9,7 +9,7 @@ import torch
 
 from ..calibration import LayerInputStats
 from ..patterns import nm_mask, parse_pattern, per_row_lowest_k
-from . import register
+from .catalogue import register
 from .base import CalibratedMethod, MethodInfo
 
 

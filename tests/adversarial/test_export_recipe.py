@@ -43,9 +43,9 @@ def _same_weights(a: Path, b: Path) -> None:
 
 
 @pytest.mark.parametrize("which, config", [
-    ("gpt", PruneConfig("magnitude", 0.6, allocation="global")),
-    ("bert", PruneConfig("wanda", 0.5, pattern="2:4", calib_samples=8)),
-    ("gpt", PruneConfig("magnitude", 0.5, pattern="neuron")),
+    ("gpt", PruneConfig(method="magnitude", sparsity=0.6, allocation="global")),
+    ("bert", PruneConfig(method="wanda", sparsity=0.5, pattern="2:4", calib_samples=8)),
+    ("gpt", PruneConfig(method="magnitude", sparsity=0.5, pattern="neuron")),
 ], ids=["gpt-magnitude-global", "bert-wanda-2:4", "gpt-neurons-removed"])
 def test_download_rebuilds_bit_identically(request, tmp_path, capsys, which, config):
     loaded = request.getfixturevalue(which)
@@ -66,7 +66,7 @@ def test_download_rebuilds_bit_identically(request, tmp_path, capsys, which, con
 
 
 def test_recipe_rebuild_in_a_fresh_process(gpt, tmp_path):
-    got = _download(gpt, PruneConfig("random", 0.4, seed=7), tmp_path / "zip")
+    got = _download(gpt, PruneConfig(method="random", sparsity=0.4, seed=7), tmp_path / "zip")
     out = subprocess.run([sys.executable, "-m", "prune_core", "prune", "--recipe", str(got / "recipe.json"),
                           "--export", str(tmp_path / "again"), "--reps", "3", "--no-file-size"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
@@ -76,7 +76,7 @@ def test_recipe_rebuild_in_a_fresh_process(gpt, tmp_path):
 
 
 def test_recipe_export_refuses_a_folder_in_use(capsys, tmp_path, gpt):
-    got = _download(gpt, PruneConfig("magnitude", 0.3), tmp_path / "zip")
+    got = _download(gpt, PruneConfig(method="magnitude", sparsity=0.3), tmp_path / "zip")
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "thesis.txt").write_text("do not overwrite")

@@ -1,0 +1,48 @@
+"""Unit importances (structural patterns 'neuron', 'head') as catalogue methods.
+
+`structural.IMPORTANCE` scores whole MLP neurons or attention heads; here each score becomes a
+`PruningMethod` whose `MethodInfo.granularities` are the units it can rank, so `available('neuron')`
+lists them like any other method. Its masks come with the `StructuralPlan`: the plan says which units
+go (and lets `run.prune_model` build a genuinely smaller copy), the masks say which weights went with
+them (for counts and pictures).
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from ..masks import MaskSet
+from ..patterns import parse_pattern
+from ..structural import IMPORTANCE, plan_units, unit_masks
+from ..targets import Target, find_targets
+from .base import MethodInfo, PruningMethod
+from .catalogue import add
+
+if TYPE_CHECKING:  # type hints only: PruneConfig validates against this catalogue, so it sits above it
+    from ..config import PruneConfig
+    from ..structural import Importance
+
+
+class UnitMethod(PruningMethod):
+    """Remove the least important whole units; `targets` is ignored: the units decide the weights."""
+
+    def __init__(self, importance: Importance):
+        self.info = MethodInfo(importance.name, importance.description,
+                               needs_calibration=importance.needs_calibration, granularities=importance.units)
+
+    def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig, calibration: Any = None) -> MaskSet:
+        """The plan for `config` (unit, share of units, allocation) and the masks of the weights it removes."""
+        start = time.perf_counter()
+        unit = parse_pattern(config.pattern).unit
+        samples = calibration.samples if calibration is not None else None
+        plan = plan_units(model, unit, config.sparsity, self.info.name, config.allocation, samples)
+        masks = unit_masks(model, plan)
+        removed = [t for t in find_targets(model, "all") if t.name in masks]
+        note = f"removed {plan.removed} of {sum(plan.units)} {unit}s ({plan.removed / sum(plan.units):.1%})"
+        return MaskSet(removed, masks, seconds=time.perf_counter() - start, notes=[note], plan=plan)
+
+
+for _importance in IMPORTANCE.values():
+    add(UnitMethod(_importance))

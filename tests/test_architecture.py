@@ -1,0 +1,152 @@
+"""The core's skeleton: prune_core's import graph (top-level *and* function-level imports) has no cycle,
+and prune_core never imports streamlit (it is the library the pages, the CLI and the benches share).
+
+An import inside a function hides a cycle from Python but not from this test. The only imports left out
+are those marked `# optional:` (a heavy dependency loaded only when used: Ray, CUDA paths) and those under
+`if TYPE_CHECKING:` (type hints only, never executed).
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parent.parent / "prune_core"
+
+
+
+def _module(path: Path, root: Path) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> list[str]:
+    """Absolute names an `from X import a, b` may refer to (X itself, and X.a when a is a submodule)."""
+    if node.level:
+        base = module.split(".") if is_package else module.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    return [target] + [f"{target}.{alias.name}" for alias in node.names]
+
+
+def import_graph(root: Path = CORE) -> dict[str, set[str]]:
+    """module -> modules of the package `root` it imports (anywhere in the file, function bodies
+    included), minus optional / type-only ones."""
+    files = {_module(p, root): p for p in root.rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for module, path in files.items():
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        tree = ast.parse(source)
+        skip = _type_checking_lines(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or node.lineno in skip:
+                continue
+            if "# optional:" in lines[node.lineno - 1]:
+                continue
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else _resolve(module, path.name == "__init__.py", node))
+            graph[module].update(n for n in names if n in files and n != module)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_graph_sees_function_level_imports_and_cycles(tmp_path):
+    """The checker on a package made here: a cycle hidden by an import inside a function is found;
+    one marked `# optional:` or under TYPE_CHECKING is not counted."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "low.py").write_text("def f():\n    from .high import g  # hidden\n")
+    (pkg / "high.py").write_text("from . import low\nfrom .low import f\n")
+    (pkg / "opt.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import high\n"
+                                "def h():\n    from . import high  # optional: heavy\n")
+    (pkg / "base.py").write_text("from .opt import h\n")
+    graph = import_graph(pkg)
+    assert "pkg.high" in graph["pkg.low"] and "pkg.low" in graph["pkg.high"] and graph["pkg.opt"] == set()
+    assert _cycles(graph) == [["pkg.high", "pkg.low"]]
+    assert "prune_core.errors" in import_graph()["prune_core.config"]
+
+
+def test_no_import_cycle_in_prune_core():
+    cycles = _cycles(import_graph())
+    assert not cycles, "import cycles among prune_core modules: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_core_never_imports_streamlit():
+    offenders = []
+    for path in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "streamlit"]
+    assert not offenders, offenders
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_imports_inside_functions_are_only_optional_ones():
+    """An import inside a function hides a dependency (that is how the old cycle hid); the only ones
+    left load optional heavy pieces (Ray, CUDA kernels) and say so with `# optional:`."""
+    hidden = []
+    for path in sorted(CORE.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for fn in ast.walk(ast.parse(source)):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                hidden += [f"{path.relative_to(CORE.parent)}:{node.lineno}" for node in ast.walk(fn)
+                           if isinstance(node, (ast.Import, ast.ImportFrom))
+                           and "# optional:" not in lines[node.lineno - 1]]
+    assert not hidden, "imports inside functions without '# optional:': " + ", ".join(hidden)
+
+
+def test_no_core_file_over_400_lines():
+    long = {str(p.relative_to(CORE.parent)): n for p in CORE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert not long, long
