@@ -11,7 +11,7 @@ from prune_core.config import PruneConfig
 from prune_core.disagree import Disagreement, compare_methods, input_norms, scatter_sample
 from prune_core.errors import PruneScopeError
 from prune_core.methods import METHODS
-from prune_core.patterns import PATTERNS, parse_pattern
+from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, parse_pattern
 from prune_core.targets import as_out_in
 
 ONE_SHOT = [name for name, m in METHODS.items() if not m.info.prunes_during_training]
@@ -40,7 +40,7 @@ def _controls() -> tuple[str, str, str, float]:
     c1, c2, c3, c4 = st.columns(4)
     a = c1.selectbox("Method A", ONE_SHOT, index=ONE_SHOT.index("magnitude"), key="dis_a")
     b = c2.selectbox("Method B", ONE_SHOT, index=ONE_SHOT.index("wanda"), key="dis_b")
-    pattern = c3.selectbox("Pattern", [p for p in PATTERNS if not parse_pattern(p).structural], key="dis_pattern")
+    pattern = c3.selectbox("Pattern", [p for p in PATTERNS if parse_pattern(p).granularity in WEIGHT_LEVEL], key="dis_pattern")
     fixed = parse_pattern(pattern).fixed_sparsity
     if fixed is not None:
         c4.caption(f"{pattern} always removes {fixed:.0%} of the weights.")

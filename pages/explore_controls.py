@@ -16,10 +16,9 @@ from pages.urlstate import Controls
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
-from prune_core.methods import METHODS
-from prune_core.patterns import PATTERNS, parse_pattern
+from prune_core.methods import available
+from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, parse_pattern
 from prune_core.run import EVALUATIONS, LatencySpec
-from prune_core.structural import IMPORTANCE
 from prune_core.targets import SCOPES
 from prune_core.zoo import LoadedModel
 
@@ -45,17 +44,15 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
                            help="\n\n".join(f"**{k}**: {v}" for k, v in PATTERNS.items()))
     c2.caption(PATTERNS[pattern])
     parsed = parse_pattern(pattern)
-    if parsed.structural:  # whole units: the methods are unit-importance scores
-        choices = {k: v.description for k, v in IMPORTANCE.items() if parsed.unit in v.units}
-        calibrated = {k for k, v in IMPORTANCE.items() if v.needs_calibration}
-    else:
-        choices = {k: v.info.description for k, v in METHODS.items()}
-        calibrated = {k for k, v in METHODS.items() if v.info.needs_calibration}
+    methods = available(parsed)  # whole units (neuron, head) have their own, unit-importance methods
+    weight_level = parsed.granularity in WEIGHT_LEVEL  # single weights: scope and head are the user's to set
+    choices = {k: m.info.description for k, m in methods.items()}
     method = c1.selectbox("Method (importance score)", list(choices), index=list(choices).index("magnitude"),
-                          key=url.select("method", f"method_{'units' if parsed.structural else 'weights'}", choices,
+                          key=url.select("method", f"method_{'weights' if weight_level else 'units'}", choices,
                                          f" for the pattern {pattern}"), disabled=url.locked("method"),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in choices.items()))
     c1.caption(choices[method])
+    info = methods[method].info
     fixed = parsed.fixed_sparsity
     unit_word = {"neuron": "MLP neurons", "head": "attention heads"}.get(parsed.unit, "weights")
     if fixed is None:
@@ -66,7 +63,7 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
                   help=f"{pattern} always removes {fixed:.0%}")
         sparsity_pct = round(fixed * 100)
     scope = c3.selectbox("Scope", list(SCOPES), format_func=lambda s: f"{s}: {SCOPES[s]}",
-                         key=url.select("scope", "scope", SCOPES), disabled=parsed.structural or url.locked("scope"),
+                         key=url.select("scope", "scope", SCOPES), disabled=not weight_level or url.locked("scope"),
                          help="Structural patterns set the scope themselves: neurons live in the MLP, heads in "
                               "attention.")
     d1, d2, d3 = st.columns(3)
@@ -74,21 +71,21 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
     allocation = d1.radio("Allocation", usable, horizontal=True, key=url.select("allocation", "allocation", usable),
                           disabled=len(usable) == 1 or url.locked("allocation"),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
-    needs_calibration = method in calibrated or allocation == "owl"  # OWL's outlier profile needs data too
+    needs_calibration = info.needs_calibration or allocation == "owl"  # OWL's outlier profile needs data too
     include_head = d2.checkbox("Also prune the output head", value=False, key=url.flag("head", "include_head"),
-                               disabled=parsed.structural or url.locked("head"),
+                               disabled=not weight_level or url.locked("head"),
                                help="Off by default: the head maps features to words/classes and is fragile.")
     seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1,
                            key=url.number("seed", "seed", 0, 10_000), disabled=url.locked("seed"))
-    calib = _calibration_controls(loaded, url, not parsed.structural and METHODS[method].info.uses_damping) \
+    calib = _calibration_controls(loaded, url, info.uses_damping) \
         if needs_calibration else {}
     spec, evaluation, measure_file = _measurement_controls(loaded, url)
     config = PruneConfig(method=method, sparsity=sparsity_pct / 100, pattern=pattern, allocation=allocation,
-                         scope="all" if parsed.structural else scope,
-                         include_head=include_head and not parsed.structural, seed=int(seed), **calib)
+                         scope=scope if weight_level else "all",
+                         include_head=include_head and weight_level, seed=int(seed), **calib)
     url.done()
-    if not parsed.structural:
-        st.info(f"**{method}**: {METHODS[method].info.explain}", icon=":material/school:")
+    if info.explain:
+        st.info(f"**{method}**: {info.explain}", icon=":material/school:")
     return ExploreSettings(config=config, spec=spec, evaluation=evaluation, measure_file=measure_file,
                            needs_calibration=needs_calibration, fixed=fixed is not None)
 

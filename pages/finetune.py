@@ -23,7 +23,7 @@ from prune_core.export import zip_export
 from prune_core.jobs import Job
 from prune_core.finetune import FinetuneConfig, finetune, recovery_budget
 from prune_core.methods import METHODS
-from prune_core.patterns import PATTERNS, parse_pattern
+from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, parse_pattern
 from prune_core.recipe import export_finetuned
 
 JOB = "ft_job"  # session key of this page's background job
@@ -91,7 +91,7 @@ def _controls(loaded) -> tuple[PruneConfig, FinetuneConfig]:
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox("Method", list(METHODS), index=list(METHODS).index("magnitude"), key="ft_method",
                           help="\n\n".join(f"**{k}**: {m.info.description}" for k, m in METHODS.items()))
-    patterns = [p for p in PATTERNS if not parse_pattern(p).structural]
+    patterns = [p for p in PATTERNS if parse_pattern(p).granularity in WEIGHT_LEVEL]
     pattern = c2.selectbox("Pattern", patterns, key="ft_pattern", help="Fine-tuning keeps unstructured and N:M masks.")
     fixed = parse_pattern(pattern).fixed_sparsity
     if fixed is None:

@@ -14,11 +14,10 @@ from pages.nav import hand_over
 from prune_core.config import OWL_HELP, OWL_LAMBDA_RANGE, OWL_M_RANGE, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.masks import layer_stats
-from prune_core.methods import METHODS
-from prune_core.patterns import PATTERNS, parse_pattern
+from prune_core.methods import available, get_method
+from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, parse_pattern
 from prune_core.run import owl_only, prune_masks
 from prune_core.sensitivity import GROUPINGS
-from prune_core.structural import IMPORTANCE
 from prune_core.targets import as_out_in, find_targets
 
 OTHER_NM = "other N:M…"
@@ -165,9 +164,10 @@ def _mask_controls(loaded, url: Controls) -> tuple[str, str, str, float]:
                             disabled=url.locked("nm")).strip() \
         if choice == OTHER_NM else choice
     parsed = parse_pattern(pattern)
-    choices = [k for k, v in IMPORTANCE.items() if parsed.unit in v.units] if parsed.structural else list(METHODS)
+    choices = list(available(parsed))  # whole units (neuron, head) have their own, unit-importance methods
+    kind = "weights" if parsed.granularity in WEIGHT_LEVEL else "units"
     method = c3.selectbox("Method", choices, index=choices.index("magnitude"), disabled=url.locked("method"),
-                          key=url.select("method", f"layers_method_{'units' if parsed.structural else 'weights'}",
+                          key=url.select("method", f"layers_method_{kind}",
                                          choices, f" for the pattern {pattern}"))
     if parsed.fixed_sparsity is not None:
         c4.slider("Sparsity (%)", 0, 95, round(parsed.fixed_sparsity * 100), disabled=True, key="layers_mask_nm",
@@ -193,8 +193,7 @@ def _mask_section(loaded, url: Controls) -> None:
         finally:  # the link and the notes also when a typed N:M is wrong
             url.done()
         parsed = parse_pattern(pattern)
-        needs_data = IMPORTANCE[method].needs_calibration if parsed.structural else \
-            METHODS[method].info.needs_calibration
+        needs_data = get_method(method, parsed).info.needs_calibration
         with st.spinner(f"pruning {loaded.name} with {method} ({pattern})" +
                         (" on calibration data…" if needs_data else "…")):
             packed = _packed_masks(loaded.key, method, pattern, sparsity)
