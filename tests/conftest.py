@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a model hub
@@ -61,3 +63,19 @@ def render_page(module: str, choice: str):
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+MB = 1024**2  # bytes
+
+
+def wait_until(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
+
+
+def start(fn, *args) -> threading.Thread:
+    t = threading.Thread(target=fn, args=args, daemon=True)
+    t.start()
+    return t

@@ -5,134 +5,25 @@ Fixtures are built in tmp_path from the shipped tiny models; canary files prove 
 """
 from __future__ import annotations
 
-import io
 import json
 import os
-import pickle
-import shutil
 import subprocess
 import sys
 import time
-import zipfile
-from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
 from conftest import fingerprint
 from conftest import render_page as _page
 from prune_core.errors import PruneScopeError
-from prune_core.zoo import MODELS_DIR, load_model
-
-ROOT = Path(__file__).resolve().parents[2]
-SUPPORTED = "GPT-2, BERT and Llama families"
+from prune_core.zoo import load_model
 
 
-# ---- fixture builders -------------------------------------------------------------------------------
-def model_copy(tmp_path: Path, name: str = "tiny-shakespeare-gpt", folder: str = "model") -> Path:
-    dst = tmp_path / folder
-    shutil.copytree(MODELS_DIR / name, dst)
-    return dst
-
-
-def set_config(path: Path, config: dict) -> None:
-    (path / "config.json").write_text(json.dumps(config))
-
-
-def edit_weights(path: Path, edit) -> None:
-    weights = load_file(str(path / "model.safetensors"))
-    edit(weights)
-    save_file(weights, str(path / "model.safetensors"))
-
-
-def listing(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-
-
-def remote_code_folder(tmp_path: Path, model_type: str = "evilnet") -> tuple[Path, list[Path]]:
-    """Valid weights and tokenizer, but a config that asks for its own code; the code would drop canaries."""
-    path = model_copy(tmp_path, folder="remote")
-    canaries = [tmp_path / "CONFIG_CODE_RAN", tmp_path / "MODEL_CODE_RAN"]
-    config = json.loads((path / "config.json").read_text())
-    config.update(model_type=model_type, architectures=["EvilForCausalLM"],
-                  auto_map={"AutoConfig": "configuration_evil.EvilConfig",
-                            "AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"})
-    set_config(path, config)
-    for file, canary in zip(("configuration_evil.py", "modeling_evil.py"), canaries):
-        (path / file).write_text(f"open({str(canary)!r}, 'w').write('ran')\n"
-                                 "from transformers import GPT2Config as EvilConfig, GPT2LMHeadModel as EvilForCausalLM\n")
-    return path, canaries
-
-
-class _Canary:
-    """Unpickling this creates a file."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
-def pickle_folder(tmp_path: Path, keep_safetensors: bool = False) -> tuple[Path, Path]:
-    path = model_copy(tmp_path, folder="pickled")
-    canary = tmp_path / "PICKLE_RAN"
-    if not keep_safetensors:
-        (path / "model.safetensors").unlink()
-    (path / "pytorch_model.bin").write_bytes(pickle.dumps(_Canary(canary), protocol=2))
-    return path, canary
-
-
-def llama_405b(tmp_path: Path) -> Path:
-    """A Llama-3.1-405B config next to one unrelated 16-byte tensor."""
-    path = tmp_path / "llama-405b"
-    path.mkdir()
-    set_config(path, {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 16384,
-                      "intermediate_size": 53248, "num_hidden_layers": 126, "num_attention_heads": 128,
-                      "num_key_value_heads": 8, "vocab_size": 128256})
-    save_file({"x": torch.zeros(4)}, str(path / "model.safetensors"))
-    shutil.copy(MODELS_DIR / "tiny-shakespeare-gpt" / "tokenizer.json", path)
-    return path
-
-
-def cli(*args: str, cwd: Path, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    full = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **(env or {})}
-    full = {k: v for k, v in full.items() if v is not None}
-    return subprocess.run([sys.executable, "-m", "prune_core", *args], cwd=cwd, input=stdin, env=full,
-                          capture_output=True, text=True, timeout=300)
-
-
-def assert_refused(proc: subprocess.CompletedProcess, *words: str) -> str:
-    """Exit 2, one line on stderr starting 'error:', no traceback, no prompt; returns the line."""
-    err = proc.stderr.strip()
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert "Traceback" not in err and "Do you wish to run the custom code" not in proc.stdout + err, err
-    assert err.startswith("error:") and len(err.splitlines()) == 1, err
-    for word in words:
-        assert word in err, (word, err)
-    return err
-
-
-def _page_error(folder: str) -> str:
-    at = _page("explore", "other: local folder or hub id…")
-    at.text_input(key="model_other").set_value(folder).run()
-    assert not at.exception, at.exception
-    assert at.error and not at.metric, "the page must stop at the error"
-    return at.error[0].value
-
-
-def _zip(files: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-        for name in links:
-            info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)  # a symlink entry
-            z.writestr(info, "/etc/passwd")
-    return buf.getvalue()
+from hostile import (ROOT, SUPPORTED, page_error, assert_refused, cli, edit_weights, listing, llama_405b,
+                     model_copy, pickle_folder, remote_code_folder, set_config)
 
 
 # ---- remote code and pickles: the canaries ----------------------------------------------------------
@@ -179,8 +70,8 @@ def test_pickle_checkpoint_is_never_unpickled_in_the_cli(tmp_path, keep_safetens
 def test_canaries_through_the_page(tmp_path):
     remote, code_canaries = remote_code_folder(tmp_path)
     pickled, pickle_canary = pickle_folder(tmp_path)
-    assert "never runs code" in _page_error(str(remote))
-    assert "never loads pickled" in _page_error(str(pickled))
+    assert "never runs code" in page_error(str(remote))
+    assert "never loads pickled" in page_error(str(pickled))
     assert not any(c.exists() for c in [*code_canaries, pickle_canary])
 
 
@@ -328,79 +219,3 @@ def test_folder_named_like_a_zoo_model_shows_its_own_figures(tmp_path):
     assert fingerprint(cached_model("tiny-sentiment-bert").model) == before
 
 
-# ---- uploads ----------------------------------------------------------------------------------------
-@pytest.fixture
-def upload_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "uploads"
-    monkeypatch.setenv("PRUNESCOPE_UPLOAD_DIR", str(folder))
-    monkeypatch.delenv("PRUNESCOPE_SHARE_UPLOADS", raising=False)
-    return folder
-
-
-def _model_zip(name: str = "tiny-shakespeare-gpt", extra: dict[str, bytes] | None = None) -> bytes:
-    files = {f"{name}/{p.name}": p.read_bytes() for p in (MODELS_DIR / name).iterdir()}
-    return _zip(files | (extra or {}))
-
-
-@pytest.mark.parametrize("files,links,words", [
-    ({"../escaped.txt": b"x", "config.json": b"{}"}, (), "unsafe path '../escaped.txt'"),
-    ({"/abs/config.json": b"{}"}, (), "unsafe path '/abs/config.json'"),
-    ({"config.json": b"{}"}, ("model.safetensors",), "a link 'model.safetensors'"),
-    ({"README.md": b"hello"}, (), "no config.json"),
-])
-def test_hostile_zips_are_refused_and_write_nothing_outside(tmp_path, upload_dir, files, links, words):
-    from prune_core.uploads import save_upload
-
-    with pytest.raises(PruneScopeError, match=words.replace("(", r"\(")):
-        save_upload([("m.zip", _zip(files, links))], "session1")
-    assert not (tmp_path / "escaped.txt").exists() and not Path("/abs").exists()
-    leftovers = [p for p in upload_dir.rglob("*") if p.is_file()] if upload_dir.exists() else []
-    assert leftovers == []
-
-
-def test_zip_bomb_stops_at_the_limit(tmp_path, upload_dir, monkeypatch):
-    from prune_core import uploads
-
-    monkeypatch.setattr(uploads, "MAX_EXTRACTED", 1_000_000)
-    bomb = _zip({"config.json": b"{}", "model.safetensors": bytes(50_000_000)})  # 50 MB of zeros, ~50 KB zipped
-    assert len(bomb) < 200_000
-    with pytest.raises(PruneScopeError, match="expands to more than 1.0 MB"):
-        uploads.save_upload([("bomb.zip", bomb)], "session1")
-    assert not [p for p in upload_dir.rglob("*") if p.is_file()]
-
-
-def test_upload_keeps_only_model_files_and_is_private_unless_shared(upload_dir, monkeypatch):
-    from prune_core.uploads import save_upload, shared_uploads
-
-    data = _model_zip(extra={"tiny-shakespeare-gpt/modeling_evil.py": b"open('/tmp/x','w')",
-                             "tiny-shakespeare-gpt/pytorch_model.bin": b"not read"})
-    a = save_upload([("gpt.zip", data)], "sessionA")
-    b = save_upload([("gpt.zip", data)], "sessionB")
-    assert a.path != b.path and a.path.parent.name == "sessionA"
-    assert sorted(a.ignored) == ["card.json", "modeling_evil.py", "pytorch_model.bin"]  # our own card.json only
-    assert not list(a.path.glob("*.py")) and not list(a.path.glob("*.bin"))
-    assert load_model(str(a.path)).card.name == "gpt"
-    assert shared_uploads() == {}
-    monkeypatch.setenv("PRUNESCOPE_SHARE_UPLOADS", "1")
-    shared = save_upload([("gpt.zip", data)], "shared")
-    assert shared_uploads() == {f"gpt ({shared.path.name[:8]})": shared.path}
-
-
-def test_upload_through_the_page_is_checked_and_private(upload_dir, tmp_path):
-    from pages.common import UPLOAD
-
-    at = _page("explore", UPLOAD)
-    at.file_uploader(key="model_upload").set_value(("gpt.zip", _model_zip(), "application/zip")).run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.metric and at.session_state["model"].startswith(str(upload_dir / at.session_state["upload_scope"]))
-    other = _page("explore", UPLOAD)  # a second browser session
-    other.file_uploader(key="model_upload").set_value(("gpt.zip", _model_zip(), "application/zip")).run()
-    assert other.session_state["model"] != at.session_state["model"]
-
-    remote, canaries = remote_code_folder(tmp_path)
-    evil = _zip({p.name: p.read_bytes() for p in remote.iterdir()})
-    bad = _page("explore", UPLOAD)
-    bad.file_uploader(key="model_upload").set_value(("evil.zip", evil, "application/zip")).run()
-    assert not bad.exception and bad.error and "never runs code" in bad.error[0].value
-    assert not any(c.exists() for c in canaries)
-    assert not list(upload_dir.rglob("*.py"))
