@@ -26,7 +26,7 @@ from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
 from prune_core.errors import PruneScopeError
 from prune_core.jobs import JobGate
-from prune_core.memory import release_soon
+from prune_core.memory import map_large_blocks, release_soon
 from prune_core.run import LatencySpec, PruneResult, dense_baseline, run
 from prune_core.sensitivity import Proposal, layer_sensitivity, propose
 from prune_core.settings import settings, usable_cores
@@ -56,6 +56,7 @@ def shared_cache() -> SharedCache:
     Not `st.cache_resource` on each function: it bounds entries by count, not bytes, and a cached
     function may not drive a progress bar created outside it (we want live progress and the
     place in line on slow runs)."""
+    map_large_blocks()  # once per server, before the first model loads: freed matrices go back to the OS
     return SharedCache(settings().cache_bytes, job_gate(), limits={"result": settings().results_bytes})
 
 

@@ -161,3 +161,23 @@ def test_torch_threads_wait_passively_when_torch_loads():
                              timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
         assert out.stdout.strip().splitlines()[-1] == "PASSIVE", entry[:80]
+
+
+def test_freed_weight_matrices_go_back_to_the_os():
+    """With large blocks mapped on their own, freeing half of many 3.5 MB matrices (interleaved, so the
+    heap could not shrink from its top) returns their memory at once, even after a 16 MB block was
+    freed (by default that makes glibc raise its mmap threshold to 16 MB, and the matrices stay in its heap)."""
+    code = textwrap.dedent("""
+        import sys, torch
+        from prune_core.memory import map_large_blocks, process_rss
+        if sys.argv[1] == "on":
+            assert map_large_blocks()
+        big = torch.ones(4 * 1024**2); del big  # 16 MB, mapped; freeing it raises the threshold
+        blocks = [torch.ones(896 * 1024) for _ in range(60)]  # 3.5 MB each, touched
+        before = process_rss()
+        del blocks[::2]
+        print((before - process_rss()) / (30 * 896 * 1024 * 4))
+    """)
+    out = subprocess.run([sys.executable, "-c", code, "on"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.strip().splitlines()[-1]) > 0.8  # share of the freed bytes given back
