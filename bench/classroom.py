@@ -1,6 +1,6 @@
 """A class on one server: N headless-browser sessions move the Explore slider at the same moment.
 
-Starts its own server (`streamlit run app.py`, as scripts/run.sh does, MALLOC_ARENA_MAX included),
+Starts its own server (`streamlit run app.py`, as scripts/run.sh does),
 opens N Chromium contexts on Explore, gives session i the seed i (so no two sessions ask for the
 same run: the worst case; --shared gives all the same seed), then makes M moves: in each, every
 session presses one arrow key on the sparsity slider at the same moment (the direction turns at
