@@ -40,6 +40,15 @@ def _shot(page, top_selector: str, bottom_selector: str, path: Path) -> None:
     print("wrote", path.relative_to(ROOT), f"{clip['width']:.0f}x{clip['height']:.0f}")
 
 
+def _open(page, url: str, path: str, heading: str, ready: str) -> None:
+    """Go to a page, wait for its heading, then for the text that says the section is drawn."""
+    page.goto(f"{url}/{path}")
+    page.wait_for_selector(heading, timeout=WAIT)
+    _idle(page)
+    page.wait_for_selector(ready, timeout=WAIT)
+    _idle(page)
+
+
 def _owl_runs(data: str) -> None:
     """Stored runs for Compare: magnitude and Wanda, per-layer and OWL, on the tiny GPT (CLI sweeps)."""
     for allocation in ("layer", "owl"):
@@ -62,10 +71,7 @@ def owl_shots(url: str, page) -> None:
     page.wait_for_selector("text=Line: the sparsity OWL gives the block", timeout=WAIT)
     _idle(page)
     _shot(page, ".st-key-layers_owl", ".st-key-layers_run", DOCS / "layers_owl.png")
-    page.goto(f"{url}/compare")
-    page.wait_for_selector("h1:has-text('Compare')", timeout=WAIT)
-    _idle(page)
-    page.wait_for_selector("text=+ OWL", timeout=WAIT)
+    _open(page, url, "compare", "h1:has-text('Compare')", "text=+ OWL")
     _shot(page, "[data-testid='stPlotlyChart']", "[data-testid='stPlotlyChart']", DOCS / "compare_owl.png")
 
 
@@ -91,11 +97,7 @@ def main() -> None:
             _idle(page)
         _shot(page, "h3:has-text('Step mode')", "[data-testid='stPlotlyChart']", DOCS / "stepmode.png")
 
-        page.goto(f"{url}/compare")
-        page.wait_for_selector("h3:has-text('Which examples break first')", timeout=WAIT)
-        _idle(page)
-        page.wait_for_selector("text=Tokens whose loss rose most", timeout=WAIT)
-        _idle(page)
+        _open(page, url, "compare", "h3:has-text('Which examples break first')", "text=Tokens whose loss rose most")
         _shot(page, "h3:has-text('Which examples break first')", "[data-testid='stDataFrame']", DOCS / "breaks_lm.png")
 
         _pick_model(page, "tiny-sentiment-bert")
