@@ -258,10 +258,10 @@ def main() -> None:
     ap.add_argument("--log", help="keep the server's output in this file")
     ap.add_argument("--tour", action="store_true", help="instead: one session goes through every zoo model")
     args = ap.parse_args()
-    from prune_core.zoo import embedded_cards
+    from prune_core.zoo import BIG_MODEL, embedded_cards
 
     params = {c["name"]: c["params"] for c in embedded_cards()}.get(args.model, 0)
-    verify = params < 50_000_000 if args.verify is None else args.verify
+    verify = params < BIG_MODEL if args.verify is None else args.verify
     plan = plan_moves(args.moves, 0, 1)
     args.expected = expected_quality(args.model, {50} | {s for _, s, _ in plan}) if verify and not args.tour else None
     env = {key: str(value) for key, value in (("PRUNESCOPE_MAX_JOBS", args.max_jobs),

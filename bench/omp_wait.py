@@ -24,7 +24,7 @@ import json, sys, time, torch
 from prune_core.zoo import load_model
 loaded = load_model(sys.argv[2])
 model = loaded.model.eval()
-big = loaded.card.params >= 50_000_000
+big = loaded.card.big
 long, short = torch.randint(0, 60, (1, 32 if big else 128)), torch.randint(0, 60, (1, 8))
 steps_n = 20 if big else 80
 out = {}

@@ -38,7 +38,6 @@ from pages.nav import hand_over
 
 OTHER = "other: local folder or hub id…"
 UPLOAD = "upload a model (zip or files)…"
-LARGE = 50_000_000  # params; above this, the compressed-file size is measured on request
 SENSITIVITY_GRID = [0.3, 0.5, 0.7, 0.9]  # sparsities of the sensitivity analysis (Layers, Compare)
 Progress = Callable[[float, str], None]
 

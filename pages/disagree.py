@@ -54,7 +54,7 @@ def disagree_section(loaded) -> None:
     st.markdown("Two methods remove the same share of weights. Which ones? Each weight is kept by both, pruned by "
                 "both, or pruned by only one of them.")
     if not st.toggle("Compare two methods weight by weight (prunes the model twice)", key="dis_show",
-                     value=loaded.card.params < 50_000_000):
+                     value=not loaded.card.big):
         return
     a, b, pattern, sparsity = _controls()
     try:

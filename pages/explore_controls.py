@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pages.common import LARGE
 from pages.nav import hand_over
 from pages.urlstate import Controls
 from prune_core.calibration import max_positions
@@ -150,7 +149,7 @@ def _measurement_controls(loaded: LoadedModel, url: Controls) -> tuple[LatencySp
                               disabled=url.locked("eval"),
                               help="\n\n".join(f"**{k}**: {v}" for k, v in EVALUATIONS.items()) +
                                    "\n\nDense and pruned are always scored on the same examples.")
-        measure_file = n2.checkbox("Measure compressed file size (zstd)", value=card.params < LARGE,
+        measure_file = n2.checkbox("Measure compressed file size (zstd)", value=not card.big,
                                    key=url.flag("file", "measure_file"), disabled=url.locked("file"),
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
     return spec, evaluation, measure_file

@@ -143,7 +143,7 @@ def page() -> None:
                "neurons gets faster but costs more quality for each parameter removed.")
 
 
-    if st.toggle("Measure the quality/speed trade-off (25, 50, 75 %)", value=loaded.card.params < 50_000_000,
+    if st.toggle("Measure the quality/speed trade-off (25, 50, 75 %)", value=not loaded.card.big,
                  key=tradeoff_key, disabled=url.locked("tradeoff")):
         with st.spinner("pruning, evaluating and timing 7 models…"):
             trade = _tradeoff(loaded.key, spec)
@@ -155,7 +155,7 @@ def page() -> None:
 
 
     with left:
-        if st.toggle("Sweep batch sizes 1–8", value=loaded.card.params < 50_000_000, key=sweep_key,
+        if st.toggle("Sweep batch sizes 1–8", value=not loaded.card.big, key=sweep_key,
                      disabled=url.locked("sweep")):
             with st.spinner("timing batch sizes…"):
                 sweep = _sweep(loaded.key, sparsity, seq_len)

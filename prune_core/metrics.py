@@ -172,6 +172,17 @@ _TIMING = threading.RLock()  # re-entrant: a timed helper may call another
 
 
 @contextmanager
+def torch_threads(threads: int):
+    """`threads` torch threads for the calling thread (its own setting), restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
 def timing_threads(threads: int):
     """Hold the process's one timing slot with `threads` torch threads, restored afterwards.
 
@@ -179,13 +190,8 @@ def timing_threads(threads: int):
     sessions timing at once would each measure the other's load. Every latency figure is taken
     inside this, one at a time.
     """
-    with _TIMING:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
+    with _TIMING, torch_threads(threads):
+        yield
 
 
 @torch.inference_mode()

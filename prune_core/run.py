@@ -60,7 +60,7 @@ class LatencySpec:
     def for_model(cls, card) -> "LatencySpec":
         """Defaults that keep a slider move interactive: for big models (SmolLM2: 0.3 s per 128-token
         call on 2 cores) fewer tokens and repetitions; the setup is printed beside every figure."""
-        if card.params >= 50_000_000:
+        if card.big:
             return cls(seq_len=32, reps=5, warmup=1)
         return cls(seq_len=128 if card.task == "causal-lm" else 64, reps=10)
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
 
 import torch
 from torch import nn
 
 from .calibration import max_positions
+from .metrics import torch_threads
 from .tokens import tokenize
+from .zoo import BIG_MODEL
 
 EXAMPLE_SENTENCES = [
     "I love this, best day ever!",
@@ -28,29 +29,18 @@ def classify(model: nn.Module, tokenizer, sentences: list[str], max_length: int 
     return [{labels[i]: float(p[i]) for i in range(p.numel())} for p in probs]
 
 
-BIG = 50_000_000  # parameters: shorter samples above this
-
-
 def new_tokens(params: int) -> int:
     """Continuation length: shorter for big models so a slider move stays interactive on a CPU."""
-    return 80 if params < BIG else 30
+    return 80 if params < BIG_MODEL else 30
 
 
-@contextlib.contextmanager
-def _decode_threads(model: nn.Module) -> Iterator[None]:
+def _decode_threads(model: nn.Module):
     """One torch thread while a small model decodes token by token: its matmuls are too small to
     share, and a second OpenMP thread only adds wake-ups (tiny GPT, 80 tokens: 0.15 s on one thread,
     0.22 s on two, idle; 0.26 s vs 0.52 s beside a busy core: bench/omp_wait.py). The count is the
     calling thread's own, so other sessions' jobs keep theirs."""
-    if sum(p.numel() for p in model.parameters()) >= BIG:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    small = sum(p.numel() for p in model.parameters()) < BIG_MODEL
+    return torch_threads(1) if small else contextlib.nullcontext()
 
 
 def prompt_budget(model: nn.Module, max_new_tokens: int) -> int | None:

@@ -38,6 +38,9 @@ MODELS_DIR = DATA_DIR / "models"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HUB_TIMEOUT_S = 3.0  # one connection attempt before any hub download, instead of minutes of retries
 SAFE = {"trust_remote_code": False}  # passed to every config, tokenizer and model load
+# parameters: from here a model is "big" on a 2-core CPU, and a slider move does less by default (fewer latency
+# tokens, shorter samples, the zstd file size and the speed sweeps on request)
+BIG_MODEL = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class ModelCard:
     eval: dict = field(default_factory=dict)  # evaluation settings (seq_len, max_tokens, n_examples, ...)
     notes: str = ""
     caveat: str = ""  # about the weights themselves, repeated next to every result (e.g. dequantized from 4-bit)
+
+    @property
+    def big(self) -> bool:
+        return self.params >= BIG_MODEL
 
     @property
     def metric(self) -> Metric:
