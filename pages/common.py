@@ -26,7 +26,7 @@ from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
 from prune_core.errors import PruneScopeError
 from prune_core.jobs import JobGate
-from prune_core.memory import map_large_blocks, release_soon
+from prune_core.memory import freeze_long_lived, map_large_blocks, release_soon
 from prune_core.run import LatencySpec, PruneResult, dense_baseline, run
 from prune_core.sensitivity import Proposal, layer_sensitivity, propose
 from prune_core.settings import settings, usable_cores
@@ -56,6 +56,7 @@ def shared_cache() -> SharedCache:
     function may not drive a progress bar created outside it (we want live progress and the
     place in line on slow runs)."""
     map_large_blocks()  # once per server, before the first model loads: freed matrices go back to the OS
+    freeze_long_lived()  # the imported modules: Streamlit's collection after every run skips them
     return SharedCache(settings().cache_bytes, job_gate(), limits={"result": settings().results_bytes})
 
 
@@ -79,7 +80,11 @@ def heavy(fn):
 def cached_model(name: str) -> LoadedModel:
     """The base model, loaded once and shared by all sessions (read-only); not queued."""
     settings().check_model(name)
-    return shared_cache().get(("model", name), lambda progress: load_model(name), kind="model")
+    def compute(report):
+        loaded = load_model(name)
+        freeze_long_lived()  # the model and the modules its loading imported
+        return loaded
+    return shared_cache().get(("model", name), compute, kind="model")
 
 
 def cached_baseline(name: str, measure_file: bool, progress: Progress | None = None, evaluation: str = "full"):
