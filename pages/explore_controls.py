@@ -150,7 +150,7 @@ def _measurement_controls(loaded: LoadedModel, url: Controls) -> tuple[LatencySp
                               help="\n\n".join(f"**{k}**: {v}" for k, v in EVALUATIONS.items()) +
                                    "\n\nDense and pruned are always scored on the same examples.")
         measure_file = n2.checkbox("Measure compressed file size (zstd)", value=not card.big,
-                                   key=url.flag("file", "measure_file"), disabled=url.locked("file"),
+                                   key=url.flag("file", "measure_file", per_model=loaded.key), disabled=url.locked("file"),
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
     return spec, evaluation, measure_file
 

@@ -96,8 +96,8 @@ class Controls:
             return kind(value)
         return self._bind(name, key, read, _num, per_model)
 
-    def flag(self, name: str, key: str, on: str = "1", off: str = "0") -> str:
-        """A checkbox or toggle: `on`/`off` in the URL (true/false, yes/no also read)."""
+    def flag(self, name: str, key: str, on: str = "1", off: str = "0", per_model: str | None = None) -> str:
+        """A checkbox or toggle: `on`/`off` in the URL (true/false, yes/no also read); `per_model` as in `_bind`."""
         def read(raw: str) -> bool:
             low = raw.lower()
             if low in (on, "1", "true", "yes", "on"):
@@ -105,7 +105,7 @@ class Controls:
             if low in (off, "0", "false", "no", "off"):
                 return False
             raise ValueError(f"write {on} or {off}")
-        return self._bind(name, key, read, lambda v: on if v else off)
+        return self._bind(name, key, read, lambda v: on if v else off, per_model)
 
     def many(self, name: str, key: str, options: Sequence[Any]) -> str:
         """A multiselect: a comma list of its options."""

@@ -108,15 +108,19 @@ def test_a_run_does_its_extra_work_on_its_own_pruned_copy(gpt):
 
 
 def test_latency_settings_follow_the_model_after_a_switch():
+    """The measurement settings start from each model's defaults: a switch does not carry the last
+    model's (SmolLM2 would have kept a small model's zstd measurement: 1.1 s more per move)."""
     from conftest import render_page
 
     at = render_page("explore", "tiny-shakespeare-gpt")
     at.run()
     at.number_input(key="lat_seq_len@tiny-shakespeare-gpt").set_value(100).run()
-    assert at.query_params["seq_len"] == "100"
+    at.checkbox(key="measure_file@tiny-shakespeare-gpt").uncheck().run()
+    assert at.query_params["seq_len"] == "100" and at.query_params["file"] == "0"
     at.selectbox(key="model_choice").set_value("tiny-sentiment-bert").run()
     assert not at.exception, at.exception
     assert at.number_input(key="lat_seq_len@tiny-sentiment-bert").value == 64  # its own default, not 100
+    assert at.checkbox(key="measure_file@tiny-sentiment-bert").value  # its own default, not off
     at.number_input(key="lat_seq_len@tiny-sentiment-bert").set_value(48).run()
     at.run()
     assert at.number_input(key="lat_seq_len@tiny-sentiment-bert").value == 48  # the user's choice stays
