@@ -1,7 +1,6 @@
 """Dense vs pruned outputs on the same input: what a user reads, not just a number."""
 from __future__ import annotations
 
-import contextlib
 
 import torch
 from torch import nn
@@ -34,13 +33,12 @@ def new_tokens(params: int) -> int:
     return 80 if params < BIG_MODEL else 30
 
 
-def _decode_threads(model: nn.Module):
-    """One torch thread while a small model decodes token by token: its matmuls are too small to
-    share, and a second OpenMP thread only adds wake-ups (tiny GPT, 80 tokens: 0.15 s on one thread,
-    0.22 s on two, idle; 0.26 s vs 0.52 s beside a busy core: bench/omp_wait.py). The count is the
-    calling thread's own, so other sessions' jobs keep theirs."""
-    small = sum(p.numel() for p in model.parameters()) < BIG_MODEL
-    return torch_threads(1) if small else contextlib.nullcontext()
+# One torch thread while a model decodes token by token. A small model's matmuls are too small to
+# share: tiny GPT, 80 tokens, 0.15 s on one thread vs 0.22 s on two, idle, and 0.26 s vs 0.52 s beside
+# a busy core (bench/omp_wait.py). A big one is bound by memory, not arithmetic: SmolLM2, 30 tokens,
+# 1.27 s on one thread vs 1.35-1.42 s on two (2-core AMD EPYC). The other core stays free for the
+# browser and the other sessions. The count is the calling thread's own: other jobs keep theirs.
+DECODE_THREADS = 1
 
 
 def prompt_budget(model: nn.Module, max_new_tokens: int) -> int | None:
@@ -73,7 +71,7 @@ def generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 80,
     if budget is not None and ids.shape[1] > budget:
         ids = ids[:, -budget:]
         max_new_tokens = min(max_new_tokens, max_positions(model) - budget)
-    with _decode_threads(model):
+    with torch_threads(DECODE_THREADS):
         out = _decode(model, tokenizer, ids, max_new_tokens, gen, temperature, top_k)
     return tokenizer.decode(out, skip_special_tokens=True)
 

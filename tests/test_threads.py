@@ -4,6 +4,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 from prune_core.budget import parse_size
 from prune_core.errors import PruneScopeError
@@ -181,3 +182,20 @@ def test_freed_weight_matrices_go_back_to_the_os():
     out = subprocess.run([sys.executable, "-c", code, "on"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert float(out.stdout.strip().splitlines()[-1]) > 0.8  # share of the freed bytes given back
+
+
+def test_decoding_runs_on_one_thread_and_restores_the_callers(gpt):
+    """Token-by-token decoding uses one torch thread (samples.DECODE_THREADS); the caller's count is back after."""
+    from prune_core import samples
+
+    seen = []
+    hook = gpt.model.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        samples.generate(gpt.model, gpt.tokenizer, "ROMEO:", 5, seed=0)
+        assert torch.get_num_threads() == 2
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
