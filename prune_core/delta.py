@@ -80,6 +80,8 @@ class PruneDelta:
         base_params = dict(base.named_parameters())
         out = {}
         for name, p in pruned.named_parameters():
+            if p.data_ptr() == base_params[name].data_ptr():  # shared with the base: left alone (no compare)
+                continue
             changed = p != base_params[name]
             if not changed.any():
                 continue

@@ -58,11 +58,15 @@ class LatencySpec:
 
     @classmethod
     def for_model(cls, card) -> "LatencySpec":
-        """Defaults that keep a slider move interactive: for big models (SmolLM2: 0.3 s per 128-token
-        call on 2 cores) fewer tokens and repetitions; the setup is printed beside every figure."""
+        """Defaults that keep a slider move interactive; the setup is printed beside every figure.
+
+        Every move times dense and pruned, interleaved: with a class on one server that was a quarter
+        of the server's work (10 sessions on tiny GPT, py-spy), and timing is one process-wide slot.
+        So 5 repetitions after 1 warm-up (was 10 after 2); big models (SmolLM2: 0.3 s per 128-token
+        call on 2 cores) 3 repetitions of 32 tokens. The Speed page and `--reps` time more carefully."""
         if card.big:
-            return cls(seq_len=32, reps=5, warmup=1)
-        return cls(seq_len=128 if card.task == "causal-lm" else 64, reps=10)
+            return cls(seq_len=32, reps=3, warmup=1)
+        return cls(seq_len=128 if card.task == "causal-lm" else 64, reps=5, warmup=1)
 
 
 @dataclass
