@@ -87,7 +87,8 @@ def test_tables_and_charts_build(gpt, gpt_base):
     pruned_w = dict(pruned.named_parameters())[t.name]
     hist = tables.histogram_frame(dense_w, pruned_w)
     assert hist["before"].sum() == t.params and hist["after"].sum() == t.nonzero
-    assert charts.histogram_chart(hist, "x", t.threshold, t.params - t.nonzero).layout.title.text
+    fig = charts.histogram_chart(hist, "x", t.threshold, t.params - t.nonzero)
+    assert fig.layout.title.text and [list(tr.y) for tr in fig.data] == [list(hist["before"]), list(hist["after"])]
     sizes = tables.sizes_frame(result)
     assert set(sizes["model"]) == {"dense", "pruned"}
     assert "measured" in charts.latency_chart(tables.latency_frame(result)).layout.title.text

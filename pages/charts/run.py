@@ -27,21 +27,31 @@ def layer_sparsity_chart(layers: pd.DataFrame, target: float) -> go.Figure:
 
 
 def histogram_chart(hist: pd.DataFrame, layer: str, threshold: float | None, removed: int) -> go.Figure:
-    """Weight values before pruning vs the weights kept after, same bins."""
+    """Weight values before pruning vs the weights kept after, same bins, drawn as two filled steps.
+
+    Steps, not bars: two SVG paths instead of 160 rectangles redrawn on every slider move (the
+    browser's share of a move; with a class, the students' browsers often share the server's cores)."""
     fig = go.Figure()
     width = float(hist["right"].iloc[0] - hist["left"].iloc[0])
-    fig.add_bar(x=hist["center"], y=hist["before"], width=width, name="dense (before)", marker_color=DENSE,
-                opacity=0.55, hovertemplate="w in [%{x:.4f} ± " + f"{width / 2:.4f}" + "]<br>%{y:,} weights<extra>dense</extra>")
-    fig.add_bar(x=hist["center"], y=hist["after"], width=width, name="kept (after)", marker_color=PRUNED,
-                opacity=0.75, hovertemplate="w in [%{x:.4f} ± " + f"{width / 2:.4f}" + "]<br>%{y:,} weights<extra>kept</extra>")
+    for column, name, colour, opacity, extra in (("before", "dense (before)", DENSE, 0.55, "dense"),
+                                                 ("after", "kept (after)", PRUNED, 0.75, "kept")):
+        fig.add_scatter(x=hist["center"], y=hist[column], name=name, mode="lines", line_shape="hvh",
+                        line=dict(color=colour, width=1), fill="tozeroy", fillcolor=_faded(colour, opacity),
+                        hovertemplate="w in [%{x:.4f} ± " + f"{width / 2:.4f}" + "]<br>%{y:,} weights<extra>"
+                                      + extra + "</extra>")
     if threshold is not None:
         for x in (-threshold, threshold):
             fig.add_vline(x=x, line_dash="dash", line_color="black")
         fig.add_annotation(x=threshold, y=1, yref="paper", text=f"|w| = {threshold:.4f}", showarrow=False,
                            xanchor="left")
-    fig.update_layout(barmode="overlay")
     return layout(fig, f"Weights of {layer}: before and after ({removed:,} removed, not drawn)",
-                   "weight value", "number of weights")
+                  "weight value", "number of weights")
+
+
+def _faded(colour: str, opacity: float) -> str:
+    """'#rrggbb' as an rgba() fill of that opacity."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{opacity})"
 
 
 def size_chart(sizes: pd.DataFrame) -> go.Figure:
