@@ -30,7 +30,10 @@ def _device(model: nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
-LOGITS_BYTES = 128 * 1024**2  # per batch: a class on one server runs several evaluations at once
+# Logits per batch: a class on one server runs several evaluations at once. SmolLM2's quick evaluation
+# (8 windows of 64 tokens, 49 k vocabulary): 128 MB batches peaked 0.31 GB above the model, 32 MB
+# batches 0.09 GB, same figure, as fast (1.18 vs 1.24 s); 16 MB was slower (1.45-1.68 s).
+LOGITS_BYTES = 32 * 1024**2
 
 
 def _vocab(model: nn.Module) -> int:
