@@ -12,7 +12,7 @@ its heaps, where concurrent jobs fragment them. Mapped, each goes back to the OS
 SmolLM2 sessions moving the slider at once peaked at 3.00 GB instead of 3.29 GB (bench/classroom.py).
 
 Long-lived objects are frozen out of the cycle collector (`freeze_long_lived`): Streamlit runs a full
-`gc.collect(2)` after every script run, holding the GIL, and with torch, transformers, plotly and a
+`gc.collect(2)` after every script run, holding the GIL, and with torch, transformers, the charts and a
 model loaded it walks about 490 000 objects: 266 ms per run, for every session of a class. Frozen
 once they are imported or loaded, the same collection takes under 1 ms.
 """

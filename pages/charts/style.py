@@ -13,11 +13,44 @@ AXIS = dict(gridcolor="#EBF0F8", linecolor="#EBF0F8", zerolinecolor="#EBF0F8", a
 LOOK = dict(template="none", paper_bgcolor="white", plot_bgcolor="white", font=dict(color="#2a3f5f"))
 
 
+def _look(title: str, x: str, y: str, height: int) -> dict:
+    return dict(title=title, height=height, margin=dict(l=60, r=20, t=60, b=60), legend=dict(orientation="h", y=-0.25),
+                xaxis=dict(AXIS, title=x), yaxis=dict(AXIS, title=y), **LOOK)
+
+
 def layout(fig: go.Figure, title: str, x: str, y: str, height: int = 380) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=60, r=20, t=60, b=60),
-                      legend=dict(orientation="h", y=-0.25), xaxis=dict(AXIS, title=x), yaxis=dict(AXIS, title=y),
-                      **LOOK)
+    fig.update_layout(**_look(title, x, y, height))
     return fig
+
+
+def figure(traces: list, title: str, x: str, y: str, height: int = 380, *, xaxis: dict | None = None,
+           yaxis: dict | None = None, rules: tuple = (), **extra) -> go.Figure:
+    """A whole chart in one constructor call. plotly validates the layout once: Explore's per-layer chart
+    takes 1.7 ms instead of 12-14 ms built with add_hline and update_layout, and a slider move builds
+    five charts while holding the GIL that the other sessions wait for. `rules`: from `rule`."""
+    look = _look(title, x, y, height)
+    look["xaxis"].update(xaxis or {})
+    look["yaxis"].update(yaxis or {})
+    shapes = [shape for shape, _ in rules]
+    notes = [note for _, note in rules if note is not None] + list(extra.pop("annotations", []))
+    return go.Figure(traces, layout=dict(look, shapes=shapes, annotations=notes, **extra))
+
+
+def rule(axis: str, at: float, colour: str = "black", dash: str | None = None, text: str | None = None,
+         where: str = "top left") -> tuple[dict, dict | None]:
+    """A line across the plot at `at` on `axis` ("x": vertical, "y": horizontal), with an optional label
+    at `where` ("top left", "bottom left", "top right"), as (shape, annotation) for `figure`."""
+    line = dict(color=colour, width=2, **({"dash": dash} if dash else {}))
+    if axis == "y":
+        shape = dict(type="line", xref="paper", x0=0, x1=1, y0=at, y1=at, line=line)
+    else:
+        shape = dict(type="line", yref="paper", y0=0, y1=1, x0=at, x1=at, line=line)
+    if text is None:
+        return shape, None
+    vertical, horizontal = where.split()
+    note = (dict(xref="paper", x=0 if horizontal == "left" else 1, y=at, yanchor="bottom" if vertical == "top" else "top")
+            if axis == "y" else dict(yref="paper", y=1, x=at, yanchor="top"))
+    return shape, dict(note, text=text, showarrow=False, xanchor=horizontal if axis == "y" else "left")
 
 
 def standalone_html(fig: go.Figure) -> str:
