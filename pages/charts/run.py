@@ -18,7 +18,7 @@ def layer_sparsity_chart(layers: pd.DataFrame, target: float) -> go.Figure:
             for kind, part in layers.groupby("kind", sort=False)]
     return figure(bars, "Sparsity per layer", "layer (model order)", "weights removed (%)", 420,
                   xaxis=dict(categoryorder="array", categoryarray=list(layers["layer"]), tickangle=-60),
-                  yaxis=dict(range=[0, 100]),
+                  yaxis=dict(range=[0, 100]), legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"),
                   rules=(rule("y", target * 100, dash="dash", text=f"target {target:.0%}"),
                          rule("y", 0, DENSE, text="dense: 0 %", where="bottom left")))
 
