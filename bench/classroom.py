@@ -10,7 +10,8 @@ Per move and session it times the key press until (a) the new sparsity is on scr
 app is idle (all results drawn); checks the figures are right (sparsity exact, held-out quality
 against the same run computed here before the moves, for models under 50 M parameters or with
 --verify); counts errors (exceptions, st.error boxes, timeouts, a dead server); and samples the
-server's RSS: before the moves, peak, after each move, and after --settle seconds idle.
+server's RSS: before the moves, peak, after each move, and after --settle seconds idle; and the CPU
+seconds the server and the browsers used during the moves (they share the machine's cores here).
 
     python bench/classroom.py --model tiny-shakespeare-gpt --sessions 10 --moves 5
     python bench/classroom.py --model smollm2-135m --sessions 5 --moves 2
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -184,6 +186,42 @@ def process_rss(pid: int) -> int:
         return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def browser_pids() -> list[int]:
+    """The Chromium processes this bench started (descendants of this process named chrom*)."""
+    parent, name = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    head, tail = f.read().rsplit(")", 1)
+            except OSError:
+                continue
+            parent[int(entry)], name[int(entry)] = int(tail.split()[1]), head.split("(", 1)[1]
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            pid = parent.get(pid, 0)
+        return False
+    return [pid for pid in parent if "chrom" in name[pid] and ours(pid)]
+
+
+def cpu_split(server: int) -> dict[str, float]:
+    """CPU seconds so far of the server and of the browsers (the per-move difference is what counts)."""
+    return {"server": cpu_seconds(server), "browsers": sum(cpu_seconds(p) for p in browser_pids())}
+
+
 async def sample_rss(pid: int, out: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         out.append(process_rss(pid))
@@ -203,22 +241,23 @@ async def drive(url: str, pid: int, args) -> None:
         print(f"{args.sessions} sessions open and showing results in {time.perf_counter() - t0:.1f} s")
         rss_before, samples, stop = process_rss(pid), [], asyncio.Event()
         sampler = asyncio.create_task(sample_rss(pid, samples, stop))
-        after_move = []
+        cpu_before, after_move = cpu_split(pid), []
         for m, (kind, sparsity, base_seed) in enumerate(plan):
             await asyncio.gather(*(move(s, kind, sparsity, base_seed + (0 if args.shared else s.index),
                                         args.timeout, args.expected) for s in sessions))
             after_move.append(process_rss(pid))
             if args.progress and (m + 1) % args.progress == 0:
                 print(f"  move {m + 1}: RSS {after_move[-1] / 1e9:.2f} GB", flush=True)
+        cpu = {k: v - cpu_before[k] for k, v in cpu_split(pid).items()}
         await asyncio.sleep(args.settle)
         stop.set()
         await sampler
         rss_after = process_rss(pid)
         await browser.close()
-    report(sessions, plan, rss_before, max(samples + [rss_before]), after_move, rss_after, args)
+    report(sessions, plan, rss_before, max(samples + [rss_before]), after_move, rss_after, cpu, args)
 
 
-def report(sessions, plan, rss_before, rss_peak, after_move, rss_after, args) -> None:
+def report(sessions, plan, rss_before, rss_peak, after_move, rss_after, cpu, args) -> None:
     shown = [t for s in sessions for t in s.shown]
     done = [t for s in sessions for t in s.done]
     errors = [e for s in sessions for e in s.errors]
@@ -229,6 +268,11 @@ def report(sessions, plan, rss_before, rss_peak, after_move, rss_after, args) ->
     for name, xs in (("new sparsity on screen", shown), ("all results, app idle", done)):
         if xs:
             print(f"  {name:<24} p50 {statistics.median(xs):6.2f} s   max {max(xs):6.2f} s   (n={len(xs)})")
+    n = len(sessions) * len(plan)
+    print(f"  CPU during the moves: server {cpu['server']:.1f} s, browsers {cpu['browsers']:.1f} s; per session and "
+          f"move {cpu['server'] / n:.2f} s + {cpu['browsers'] / n:.2f} s, so one round of {len(sessions)} moves needs "
+          f"at least {(cpu['server'] + cpu['browsers']) / len(plan) / max(1, len(os.sched_getaffinity(0))):.1f} s "
+          f"on this machine's {len(os.sched_getaffinity(0))} cores")
     checked = "checked against in-process runs" if args.expected is not None else "quality not checked (--verify)"
     print(f"  errors {len(errors)}; wrong figures {len(wrong)} ({checked})")
     for line in (errors + wrong)[:10]:
