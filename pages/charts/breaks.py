@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .style import DENSE, PRUNED, layout
+from .style import DENSE, PRUNED, figure
 
 
 def flip_curve(curve: pd.DataFrame, method: str) -> go.Figure:
@@ -16,17 +16,16 @@ def flip_curve(curve: pd.DataFrame, method: str) -> go.Figure:
     x = np.concatenate([[0.0], curve["sparsity"].to_numpy()]) * 100
     flipped = np.concatenate([[0], curve["flipped"].to_numpy()])
     differ = np.concatenate([[0], curve["differ_now"].to_numpy()])
-    fig = go.Figure()
-    fig.add_scatter(x=x, y=flipped, mode="lines+markers", name="flipped at or below this sparsity",
-                    line=dict(color=PRUNED, width=2),
-                    hovertemplate="%{x:.0f} % sparsity<br>%{y} examples have flipped<extra></extra>")
-    fig.add_scatter(x=x, y=differ, mode="lines", name="differ from dense at this sparsity",
-                    line=dict(color="#2e86de", dash="dot"),
-                    hovertemplate="%{x:.0f} % sparsity<br>%{y} predictions differ from dense<extra></extra>")
-    fig.add_scatter(x=[0], y=[0], mode="markers", name="dense (nothing flipped)", marker=dict(color=DENSE, size=10),
-                    hovertemplate="dense model: the reference<extra></extra>")
-    return layout(fig, f"Examples whose predicted label flipped ({method}" + (f", {n} held-out examples)" if n else ")"),
-                   "sparsity (% of weights in scope removed)", "examples (count)", 400)
+    lines = [go.Scatter(x=x, y=flipped, mode="lines+markers", name="flipped at or below this sparsity",
+                        line=dict(color=PRUNED, width=2),
+                        hovertemplate="%{x:.0f} % sparsity<br>%{y} examples have flipped<extra></extra>"),
+             go.Scatter(x=x, y=differ, mode="lines", name="differ from dense at this sparsity",
+                        line=dict(color="#2e86de", dash="dot"),
+                        hovertemplate="%{x:.0f} % sparsity<br>%{y} predictions differ from dense<extra></extra>"),
+             go.Scatter(x=[0], y=[0], mode="markers", name="dense (nothing flipped)", marker=dict(color=DENSE, size=10),
+                        hovertemplate="dense model: the reference<extra></extra>")]
+    return figure(lines, f"Examples whose predicted label flipped ({method}" + (f", {n} held-out examples)" if n else ")"),
+                  "sparsity (% of weights in scope removed)", "examples (count)", 400)
 
 
 def token_heat_html(frame: pd.DataFrame, vmax: float | None = None) -> str:
