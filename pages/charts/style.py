@@ -21,7 +21,7 @@ def _look(title: str, x: str, y: str, height: int) -> dict:
 def figure(traces: list, title: str, x: str, y: str, height: int = 380, *, xaxis: dict | None = None,
            yaxis: dict | None = None, rules: tuple = (), **extra) -> go.Figure:
     """A whole chart in one constructor call. plotly validates the layout once: Explore's per-layer chart
-    takes 1.7 ms instead of 12-14 ms built with add_hline and update_layout, and a slider move builds
+    takes 3.4 ms instead of 15 ms built with add_hline and update_layout, and a slider move builds
     five charts while holding the GIL that the other sessions wait for. `rules`: from `rule`."""
     look = _look(title, x, y, height)
     look["xaxis"].update(xaxis or {})
