@@ -124,3 +124,15 @@ def test_latency_settings_follow_the_model_after_a_switch():
     at.number_input(key="lat_seq_len@tiny-sentiment-bert").set_value(48).run()
     at.run()
     assert at.number_input(key="lat_seq_len@tiny-sentiment-bert").value == 48  # the user's choice stays
+
+
+def test_per_layer_table_comes_on_request():
+    """The per-layer table is drawn only when asked for (not sent on every slider move), then with a row a layer."""
+    from conftest import render_page
+
+    at = render_page("explore", "tiny-shakespeare-gpt")
+    at.run()
+    assert not any("threshold" in getattr(df.value, "columns", []) for df in at.dataframe)
+    at.toggle(key="layer_table").set_value(True).run()
+    tables = [df.value for df in at.dataframe if "threshold" in getattr(df.value, "columns", [])]
+    assert not at.exception and len(tables) == 1 and len(tables[0]) == 16  # tiny GPT: 4 blocks x 4 matrices
