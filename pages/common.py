@@ -56,7 +56,7 @@ def shared_cache() -> SharedCache:
     function may not drive a progress bar created outside it (we want live progress and the
     place in line on slow runs)."""
     map_large_blocks()  # once per server, before the first model loads: freed matrices go back to the OS
-    freeze_long_lived()  # the imported modules: Streamlit's collection after every run skips them
+    freeze_long_lived()  # what start-up imported: a full collection skips it (prune_core.memory)
     return SharedCache(settings().cache_bytes, job_gate(), limits={"result": settings().results_bytes})
 
 
@@ -80,11 +80,7 @@ def heavy(fn):
 def cached_model(name: str) -> LoadedModel:
     """The base model, loaded once and shared by all sessions (read-only); not queued."""
     settings().check_model(name)
-    def compute(report):
-        loaded = load_model(name)
-        freeze_long_lived()  # the model and the modules its loading imported
-        return loaded
-    return shared_cache().get(("model", name), compute, kind="model")
+    return shared_cache().get(("model", name), lambda progress: load_model(name), kind="model")
 
 
 def cached_baseline(name: str, measure_file: bool, progress: Progress | None = None, evaluation: str = "full"):

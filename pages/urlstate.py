@@ -27,6 +27,7 @@ starts a new experiment.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 from urllib.parse import urlencode
@@ -55,6 +56,12 @@ class _Bound:
 
     key: str
     write: Callable[[Any], str]
+
+
+def widget_class(key: str) -> str:
+    """The CSS class Streamlit's frontend gives the element of widget `key` ("st-key-" + the key with
+    every character other than letters, digits, _ and - written as -): a per-model key holds '@'."""
+    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
 
 
 @dataclass
@@ -165,7 +172,7 @@ class Controls:
         if name in _LATER.get(self.page, ()):
             st.session_state.setdefault(_LATER_BOUND, {}).setdefault(self.page, {})[name] = self.bound[name]
         if name in _names("hide"):  # rendered, so its value still applies, but not shown
-            st.html(f"<style>.st-key-{key} {{display: none}}</style>")
+            st.html(f"<style>.{widget_class(key)} {{display: none}}</style>")
         return key
 
     # ---- after the controls --------------------------------------------------------------------------

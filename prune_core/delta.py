@@ -80,7 +80,7 @@ class PruneDelta:
         base_params = dict(base.named_parameters())
         out = {}
         for name, p in pruned.named_parameters():
-            if p.data_ptr() == base_params[name].data_ptr():  # shared with the base: left alone (no compare)
+            if p is base_params[name]:  # the base's own parameter, shared by the copy: left alone (no compare)
                 continue
             changed = p != base_params[name]
             if not changed.any():

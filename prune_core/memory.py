@@ -11,10 +11,11 @@ after the first large free, up to 32 MiB, so the 3.5 MB matrices of pruned SmolL
 its heaps, where concurrent jobs fragment them. Mapped, each goes back to the OS when freed: five
 SmolLM2 sessions moving the slider at once peaked at 3.00 GB instead of 3.29 GB (bench/classroom.py).
 
-Long-lived objects are frozen out of the cycle collector (`freeze_long_lived`): Streamlit runs a full
-`gc.collect(2)` after every script run, holding the GIL, and with torch, transformers, the charts and a
-model loaded it walks about 490 000 objects: 266 ms per run, for every session of a class. Frozen
-once they are imported or loaded, the same collection takes under 1 ms.
+Full collections: Streamlit runs `gc.collect(2)` after every script run, holding the GIL, and with
+torch, transformers, the charts and a model loaded it walks about 490 000 objects: 266 ms per run, for
+every session of a class. The server turns that off (.streamlit/config.toml, runner.postScriptGC) and
+leaves cycles to Python's own generational collector; what start-up imported is frozen out of it
+(`freeze_long_lived`), so the rare full collection that remains takes under 1 ms for those objects.
 """
 from __future__ import annotations
 
@@ -47,10 +48,11 @@ def map_large_blocks(threshold: int = LARGE_BLOCK) -> bool:
 
 
 def freeze_long_lived() -> int:
-    """Move every object alive now into the collector's permanent generation, so that full collections
-    skip it; returns how many are frozen. For moments when what is alive is meant to live (modules just
-    imported, a base model just loaded). Frozen objects are still freed by reference counting (an evicted
-    model is: tests/test_memory.py); only a reference cycle among them would outlive its last user."""
+    """Collect, then move every object still alive into the collector's permanent generation, so that
+    full collections skip it; returns how many are frozen. Everything alive is frozen, not only modules:
+    call it once, at start-up, when nothing transient lives (a frozen object in a reference cycle is never
+    collected; one freed by reference counting still is: tests/test_memory.py)."""
+    gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
 

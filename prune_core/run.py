@@ -60,10 +60,10 @@ class LatencySpec:
     def for_model(cls, card) -> "LatencySpec":
         """Defaults that keep a slider move interactive; the setup is printed beside every figure.
 
-        Every move times dense and pruned, interleaved: with a class on one server that was a quarter
-        of the server's work (10 sessions on tiny GPT, py-spy), and timing is one process-wide slot.
-        So 5 repetitions after 1 warm-up (was 10 after 2); big models (SmolLM2: 0.3 s per 128-token
-        call on 2 cores) 3 repetitions of 32 tokens. The Speed page and `--reps` time more carefully."""
+        Every move times dense and pruned, interleaved: with a class on one server, ten repetitions each
+        were a quarter of the server's work (10 sessions on tiny GPT, py-spy), in one process-wide timing
+        slot. So 5 repetitions after 1 warm-up; big models (SmolLM2: 0.3 s per 128-token call on 2 cores)
+        3 of 32 tokens. The Speed page and `--reps` time more carefully."""
         if card.big:
             return cls(seq_len=32, reps=3, warmup=1)
         return cls(seq_len=128 if card.task == "causal-lm" else 64, reps=5, warmup=1)
@@ -326,8 +326,9 @@ def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: Den
     progress(0.4, "measuring sizes")
     size_targets = find_targets(pruned, "all", include_head=config.include_head)
     if summary is not None:  # counted already, bit-identically (tests/test_summary.py)
-        # the copy holds the pruned weights now: drop this run's reference to the masks (SmolLM2: 106 MB
-        # freed for the evaluation and timing, per concurrent run)
+        # the copy holds the pruned weights now: drop this run's reference to the masks. Where the summary
+        # counted without masks (data-free methods), that frees them for the evaluation and timing (SmolLM2:
+        # 106 MB per concurrent run); masks a method computed stay with the cached summary.
         mask_set = replace(mask_set, masks={}, new_weights={})
         layers, in_scope, sparsity = summary.layers, summary.params_in_scope, summary.sparsity_actual
         size = replace(summary.size_pruned, file_zstd=file_bytes(pruned, size_targets, baseline.file_sizes)

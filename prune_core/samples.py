@@ -1,7 +1,6 @@
 """Dense vs pruned outputs on the same input: what a user reads, not just a number."""
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 

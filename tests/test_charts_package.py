@@ -26,3 +26,23 @@ def test_chart_modules_are_not_page_files():
 
     assert {"run", "speed", "compare", "layers", "disagree", "breaks", "style"} <= charts
     assert all(callable(getattr(package, name)) or name.isupper() for name in package.__all__)
+
+
+def test_a_line_label_sits_on_its_line_on_a_log_axis():
+    """plotly places shapes by value but annotations by log10 of it on a log axis: the dense line's label of a
+    perplexity chart (log y) must be at log10 of the dense figure, the line itself at the figure."""
+    import pandas as pd
+
+    from pages import charts
+
+    runs = pd.DataFrame({"method": ["magnitude", "wanda"], "quality": [30.0, 25.0], "latency_ms": [5.0, 5.1],
+                         "sparsity_target": [0.5, 0.5], "pattern": ["unstructured"] * 2,
+                         "allocation": ["layer"] * 2, "seed": [0, 0]})
+    fig = charts.compare_chart(runs, "latency_ms", "latency (ms)", "perplexity", dense_quality=20.0)
+    assert fig.layout.yaxis.type == "log"
+    line = next(s for s in fig.layout.shapes if s.y0 == 20.0)
+    label = next(a for a in fig.layout.annotations if a.text.startswith("dense"))
+    assert line.y1 == 20.0 and abs(label.y - 1.3010299956639813) < 1e-12
+    linear = charts.compare_chart(runs.assign(quality=[0.8, 0.7]), "latency_ms", "latency (ms)", "accuracy",
+                                  dense_quality=0.9)
+    assert next(a for a in linear.layout.annotations if a.text.startswith("dense")).y == 0.9

@@ -88,7 +88,8 @@ def test_tables_and_charts_build(gpt, gpt_base):
     hist = tables.histogram_frame(dense_w, pruned_w)
     assert hist["before"].sum() == t.params and hist["after"].sum() == t.nonzero
     fig = charts.histogram_chart(hist, "x", t.threshold, t.params - t.nonzero)
-    assert fig.layout.title.text and [list(tr.y) for tr in fig.data] == [list(hist["before"]), list(hist["after"])]
+    assert fig.layout.title.text and [list(tr.y)[:-1] for tr in fig.data] == [list(hist["before"]), list(hist["after"])]
+    assert fig.data[0].x[0] == hist["left"].iloc[0] and fig.data[0].x[-1] == hist["right"].iloc[-1]  # whole bins
     sizes = tables.sizes_frame(result)
     assert set(sizes["model"]) == {"dense", "pruned"}
     assert "measured" in charts.latency_chart(tables.latency_frame(result)).layout.title.text

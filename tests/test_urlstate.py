@@ -14,7 +14,7 @@ EXPLORE = {"pattern": ("selectbox", "pattern"), "method": ("selectbox", "method_
            "damping": ("number_input", "damping"), "batch": ("number_input", "lat_batch@tiny-shakespeare-gpt"),
            "seq_len": ("number_input", "lat_seq_len@tiny-shakespeare-gpt"),
            "reps": ("number_input", "lat_reps@tiny-shakespeare-gpt"),
-           "file": ("checkbox", "measure_file"), "eval": ("radio", "evaluation"), "layer": ("selectbox", "hist_layer"),
+           "file": ("checkbox", "measure_file@tiny-shakespeare-gpt"), "eval": ("radio", "evaluation"), "layer": ("selectbox", "hist_layer"),
            "challenge": ("selectbox", "challenge"), "reveal": ("toggle", "predict_mode")}
 SPEED = {"sparsity": ("slider", "speed_sparsity"), "batch": ("number_input", "speed_batch"),
          "seq_len": ("number_input", "speed_seq"), "reps": ("number_input", "speed_reps"),
@@ -169,17 +169,19 @@ def test_model_from_the_url_and_a_preset_session_wins():
 
 def test_lock_hide_and_the_exercise_banner():
     at = _open("explore", {"model": "tiny-shakespeare-gpt", "method": "random", "sparsity": "30",
-                           "lock": "model,method,pattern,sparsity", "hide": "seed,scope", "reps": "3"})
+                           "lock": "model,method,pattern,sparsity", "hide": "seed,scope,reps", "reps": "3"})
     assert at.selectbox(key="model_choice").disabled
     assert at.selectbox(key="method_weights").disabled and at.selectbox(key="pattern").disabled
     assert at.slider(key="sparsity").disabled and at.slider(key="sparsity").value == 30
     assert not at.number_input(key="seed").disabled  # hidden, not locked
     banner = next(i.value for i in at.info if "This is an exercise" in i.value)
     assert "**method** = `random`" in banner and "**pattern** = `unstructured`" in banner
-    assert "**sparsity** = `30`" in banner and "**model** = `tiny-shakespeare-gpt`" in banner and "hidden (still applied): **scope**, **seed**" in banner
+    assert "**sparsity** = `30`" in banner and "**model** = `tiny-shakespeare-gpt`" in banner and "hidden (still applied): **reps**, **scope**, **seed**" in banner
     styles = [e.proto.body for e in at.get("html")]
     assert any(".st-key-seed {display: none}" in s for s in styles) and \
         any(".st-key-scope {display: none}" in s for s in styles)
+    # a per-model key ('@'): the class as Streamlit's frontend writes it (other characters become '-')
+    assert any(".st-key-lat_reps-tiny-shakespeare-gpt {display: none}" in s for s in styles)
     assert at.metric[0].value == "30.0%"
 
     everything = _open("speed", {"model": "tiny-sentiment-bert", "lock": "all", "reps": "3", "tradeoff": "0",

@@ -48,7 +48,8 @@ def compare_chart(df: pd.DataFrame, x: str, x_title: str, quality_metric: str, d
         values = [v for v in list(df["quality"]) + [dense_quality] if v and v > 0]
         yaxis = dict(type="log", range=[math.log10(min(values)) - 0.05, math.log10(max(values)) + 0.05])
     return figure(traces, f"{quality_metric} vs {x_title}", x_title, f"held-out {quality_metric}", 420, yaxis=yaxis,
-                  rules=(rule("y", dense_quality, DENSE, "dash", f"dense {dense_quality:.4g}", "top right"),))
+                  rules=(rule("y", dense_quality, DENSE, "dash", f"dense {dense_quality:.4g}", "top right",
+                              log=metric.log_scale),))
 
 
 def tolerance_chart(table: pd.DataFrame) -> go.Figure:

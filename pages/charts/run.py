@@ -29,9 +29,12 @@ def histogram_chart(hist: pd.DataFrame, layer: str, threshold: float | None, rem
     Steps, not bars: two SVG paths instead of 160 rectangles redrawn on every slider move (the
     browser's share of a move; with a class, the students' browsers often share the server's cores)."""
     width = float(hist["right"].iloc[0] - hist["left"].iloc[0])
-    steps = [go.Scatter(x=hist["center"], y=hist[column], name=name, mode="lines", line_shape="hvh",
-                        line=dict(color=colour, width=1), fill="tozeroy", fillcolor=_faded(colour, opacity),
-                        hovertemplate="w in [%{x:.4f} ± " + f"{width / 2:.4f}" + "]<br>%{y:,} weights<extra>"
+    edges = [*hist["left"], float(hist["right"].iloc[-1])]  # each step spans its whole bin, the outer ones too
+    centres = [*hist["center"], float(hist["center"].iloc[-1])]
+    steps = [go.Scatter(x=edges, y=[*hist[column], int(hist[column].iloc[-1])], name=name, mode="lines",
+                        line_shape="hv", line=dict(color=colour, width=1), fill="tozeroy",
+                        fillcolor=_faded(colour, opacity), customdata=centres,
+                        hovertemplate="w in [%{customdata:.4f} ± " + f"{width / 2:.4f}" + "]<br>%{y:,} weights<extra>"
                                       + extra + "</extra>")
              for column, name, colour, opacity, extra in (("before", "dense (before)", DENSE, 0.55, "dense"),
                                                           ("after", "kept (after)", PRUNED, 0.75, "kept"))]

@@ -90,7 +90,7 @@ def crossover_chart(frame: pd.DataFrame, your_tokens: int | None = None) -> go.F
                            customdata=[_crossover_hover(r) for r in rows.itertuples()],
                            hovertemplate="%{customdata}<extra>" + str(gpu) + "</extra>"))
     rules = (rule("y", your_tokens, DENSE, "dash", f"this page's batch: {your_tokens:,} tokens (dense wins below the "
-                  "bars)", "top right"),) if your_tokens else ()
+                  "bars)", "top right", log=True),) if your_tokens else ()
     missing = frame[~frame["measured"]]["shape"].tolist() if len(frame) else []
     sub = "hatched 'never': 2:4 never beat dense up to the largest batch measured" + (
         f"; not measured: {', '.join(missing)}" if missing else "")

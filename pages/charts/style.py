@@ -1,6 +1,8 @@
 """The look every chart shares: colours, the plotly_white style written out, titles and axes."""
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 DENSE, PRUNED = "#7f8c8d", "#d35400"
@@ -32,9 +34,11 @@ def figure(traces: list, title: str, x: str, y: str, height: int = 380, *, xaxis
 
 
 def rule(axis: str, at: float, colour: str = "black", dash: str | None = None, text: str | None = None,
-         where: str = "top left") -> tuple[dict, dict | None]:
-    """A line across the plot at `at` on `axis` ("x": vertical, "y": horizontal), with an optional label
-    at `where` ("top left", "bottom left", "top right"), as (shape, annotation) for `figure`."""
+         where: str = "top left", log: bool = False) -> tuple[dict, dict | None]:
+    """A line across the plot at `at` on `axis` ("y": horizontal, its label at `where`: "top left",
+    "bottom left", "top right"; "x": vertical, its label at the top right of the line), as (shape,
+    annotation) for `figure`. `log`: that axis is logarithmic; plotly places shapes by value there but
+    annotations by log10 of it."""
     line = dict(color=colour, width=2, **({"dash": dash} if dash else {}))
     if axis == "y":
         shape = dict(type="line", xref="paper", x0=0, x1=1, y0=at, y1=at, line=line)
@@ -42,10 +46,14 @@ def rule(axis: str, at: float, colour: str = "black", dash: str | None = None, t
         shape = dict(type="line", yref="paper", y0=0, y1=1, x0=at, x1=at, line=line)
     if text is None:
         return shape, None
-    vertical, horizontal = where.split()
-    note = (dict(xref="paper", x=0 if horizontal == "left" else 1, y=at, yanchor="bottom" if vertical == "top" else "top")
-            if axis == "y" else dict(yref="paper", y=1, x=at, yanchor="top"))
-    return shape, dict(note, text=text, showarrow=False, xanchor=horizontal if axis == "y" else "left")
+    place = math.log10(at) if log else at
+    if axis == "y":
+        vertical, horizontal = where.split()
+        note = dict(xref="paper", x=0 if horizontal == "left" else 1, y=place, xanchor=horizontal,
+                    yanchor="bottom" if vertical == "top" else "top")
+    else:
+        note = dict(yref="paper", y=1, x=place, xanchor="left", yanchor="top")
+    return shape, dict(note, text=text, showarrow=False)
 
 
 def side_by_side(titles: list[str], spacing: float, x: dict, y: dict, square: bool = False) -> dict:
