@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .layers import block_share
-from .style import DENSE, figure, on_panel, rule, side_by_side
+from .style import DENSE, LOOK, figure, matrix_panels, on_panel, rule
 
 CLASS_COLOURS = ("#d5dbdb", "#e67e22", "#2e86de", "#17202a")  # kept by both, only A, only B, pruned by both
 
@@ -71,13 +71,11 @@ def disagreement_heatmap(codes, a: str, b: str, title: str, crop: int = 64, max_
                                              + "<br>".join(f"{n}: %{{customdata[{i}]:.1%}}" for i, n in enumerate(names))
                                              + "<extra>whole matrix</extra>",
                                **on_panel(len(panels))))
-    grid = side_by_side(panels, 0.14, dict(title="input features (columns)", constrain="domain"),
-                        dict(title="output features (rows)", autorange="reversed", constrain="domain"), square=True)
+    grid = matrix_panels(panels, 0.14)
     counts = np.bincount(codes.reshape(-1), minlength=4)
-    return go.Figure(heat, layout=dict(title=f"{title}<br><sup>" + "; ".join(f"{n} {c / codes.size:.1%}" for n, c in
-                                                                            zip(names, counts)) + "</sup>",
-                                       template="plotly_white", height=600, margin=dict(l=60, r=20, t=110, b=60),
-                                       **grid))
+    return go.Figure(heat, layout=dict(LOOK, title=f"{title}<br><sup>" + "; ".join(f"{n} {c / codes.size:.1%}" for n, c
+                                                                                  in zip(names, counts)) + "</sup>",
+                                       height=600, margin=dict(l=60, r=20, t=110, b=60), **grid))
 
 
 def why_scatter(sample: pd.DataFrame, a: str, b: str, layer: str, tokens: int) -> go.Figure:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .style import DENSE, LOOK, PRUNED, figure, on_panel, rule, side_by_side
+from .style import DENSE, LOOK, PRUNED, figure, matrix_panels, on_panel, rule
 
 
 def sensitivity_heatmap(sens: pd.DataFrame, quality_metric: str, group_by: str = "layer") -> go.Figure:
@@ -100,8 +100,7 @@ def mask_heatmap(mask, title: str, crop: int = 64, max_cells: int = 192, group: 
                    "%{z:.1%} kept<extra>whole matrix</extra>",
                    f"whole {rows}×{cols} matrix" + (f", each cell = share kept in a {block}×{block} block"
                                                      if block > 1 else " (every weight)")))
-    grid = side_by_side([p[5] for p in panels], 0.12, dict(title="input features (columns)", constrain="domain"),
-                        dict(title="output features (rows)", autorange="reversed", constrain="domain"), square=True)
+    grid = matrix_panels([p[5] for p in panels], 0.12)
     heat = [go.Heatmap(z=z, x=x, y=y, customdata=custom, hovertemplate=hover, colorscale=scale, zmin=0, zmax=1,
                        showscale=i == len(panels), colorbar=bar, **on_panel(i))
             for i, (z, x, y, custom, hover, _) in enumerate(panels, start=1)]

@@ -71,6 +71,13 @@ def side_by_side(titles: list[str], spacing: float, x: dict, y: dict, square: bo
     return out
 
 
+def matrix_panels(titles: list[str], spacing: float) -> dict:
+    """`side_by_side` for weight matrices drawn as heatmaps: inputs across, outputs down from the top,
+    one unit as long on both axes."""
+    return side_by_side(titles, spacing, dict(title="input features (columns)", constrain="domain"),
+                        dict(title="output features (rows)", autorange="reversed", constrain="domain"), square=True)
+
+
 def on_panel(i: int) -> dict:
     """The axes of panel `i` (from 1) of `side_by_side`, as a trace's xaxis/yaxis."""
     n = str(i) if i > 1 else ""
