@@ -64,6 +64,11 @@ def widget_class(key: str) -> str:
     return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
 
 
+def _hide(key: str) -> None:
+    """Widget `key` rendered, so its value still applies, but not shown (`hide=` of an exercise link)."""
+    st.html(f"<style>.{widget_class(key)} {{display: none}}</style>")
+
+
 @dataclass
 class Controls:
     """The URL side of one page's controls for one run (make it once per run, near the top)."""
@@ -171,8 +176,8 @@ class Controls:
         self.bound[name] = _Bound(key, write)
         if name in _LATER.get(self.page, ()):
             st.session_state.setdefault(_LATER_BOUND, {}).setdefault(self.page, {})[name] = self.bound[name]
-        if name in _names("hide"):  # rendered, so its value still applies, but not shown
-            st.html(f"<style>.{widget_class(key)} {{display: none}}</style>")
+        if name in _names("hide"):
+            _hide(key)
         return key
 
     # ---- after the controls --------------------------------------------------------------------------
@@ -268,7 +273,7 @@ def bind_model(options: Sequence[str], shareable: Sequence[str]) -> str:
                                         f"{_listing(list(shareable))}); the default model is used instead."]
             del st.query_params[MODEL]
     if MODEL in _names("hide"):
-        st.html(f"<style>.st-key-{MODEL_KEY} {{display: none}}</style>")
+        _hide(MODEL_KEY)
     current = st.session_state.get(MODEL_KEY)
     if current in shareable:
         st.query_params[MODEL] = current
