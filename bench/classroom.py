@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from prune_core.memory import process_rss  # noqa: E402
 
 STEP, TOP = 5, 95  # the Explore slider: 0..95 % in steps of 5
 # Idle: no "running" widget and no element left over from the previous run (Streamlit marks those stale).
@@ -175,15 +176,6 @@ async def open_session(browser, url: str, index: int, model: str, seed: int, tim
     await page.wait_for_function(SHOWS, arg="50.0%", timeout=timeout * 1000, polling=100)
     await page.get_by_role("slider").first.focus()
     return session
-
-
-def process_rss(pid: int) -> int:
-    """Resident bytes of the server (Linux /proc)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
-    except (OSError, StopIteration):  # the server is gone
-        return 0
 
 
 def cpu_seconds(pid: int) -> float:
