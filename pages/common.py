@@ -61,7 +61,21 @@ def shared_cache() -> SharedCache:
 
 
 def _updates(progress: Progress | None) -> Callable[[JobStatus], None] | None:
-    return None if progress is None else (lambda s: progress(min(1.0, s.fraction), s.text))
+    """The cache's status reports as progress-bar updates, each only when what the bar shows changes.
+
+    A session waiting in line is told its place four times a second; every call of a Streamlit
+    progress bar is a message the browser renders, so ten waiting students would cost the server's
+    cores (which their browsers share in bench/classroom.py) forty identical redraws a second."""
+    if progress is None:
+        return None
+    shown: list[tuple[int, str]] = []
+
+    def update(status: JobStatus) -> None:
+        now = (round(100 * min(1.0, status.fraction)), status.text)
+        if not shown or shown[-1] != now:
+            shown[:] = [now]
+            progress(now[0] / 100, now[1])
+    return update
 
 
 def heavy(fn):

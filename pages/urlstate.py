@@ -172,7 +172,7 @@ class Controls:
                     self.notes.append(note)
                 del st.query_params[name]
         if key in st.session_state:  # the widget's current value, the user's latest move included
-            st.query_params[name] = write(st.session_state[key])
+            _set_param(name, write(st.session_state[key]))
         self.bound[name] = _Bound(key, write)
         if name in _LATER.get(self.page, ()):
             st.session_state.setdefault(_LATER_BOUND, {}).setdefault(self.page, {})[name] = self.bound[name]
@@ -276,10 +276,17 @@ def bind_model(options: Sequence[str], shareable: Sequence[str]) -> str:
         _hide(MODEL_KEY)
     current = st.session_state.get(MODEL_KEY)
     if current in shareable:
-        st.query_params[MODEL] = current
+        _set_param(MODEL, current)
     elif MODEL in st.query_params and current is not None:
         del st.query_params[MODEL]
     return MODEL_KEY
+
+
+def _set_param(name: str, value: str) -> None:
+    """Write `name=value` into the URL only if it changes: every write is a message the browser handles
+    (16 per Explore rerun before, most of them rewriting what the URL already said)."""
+    if st.query_params.get(name) != value:
+        st.query_params[name] = value
 
 
 def page_url(page: str) -> str:

@@ -23,8 +23,30 @@ def _wait_measured(page) -> None:
                            timeout=120_000)
 
 
+def _sent(frames: list[bytes]) -> tuple[list[str], list[str]]:
+    """(element types of the deltas, headings as "heading:TEXT"; other message types) in the server's
+    websocket frames."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    elements, messages = [], []
+    for frame in frames:
+        msg = ForwardMsg()
+        msg.ParseFromString(frame if isinstance(frame, bytes) else frame.encode())
+        kind = msg.WhichOneof("type")
+        if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            element = msg.delta.new_element
+            elements.append(element.WhichOneof("type"))
+            if elements[-1] == "heading":
+                elements.append(f"heading:{element.heading.body}")
+        else:
+            messages.append(kind)
+    return elements, messages
+
+
 def test_slider_moves_and_charts_redraw(tmp_path):
     with streamlit_server() as (url, proc), browser_page() as page:
+        frames = []
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
         page.goto(url)
         page.wait_for_selector("text=Weights removed", timeout=120_000)
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
@@ -48,6 +70,20 @@ def test_slider_moves_and_charts_redraw(tmp_path):
         # the per-layer chart redrew with the new target line
         page.wait_for_selector("text=target 80%", timeout=60_000)
         page.screenshot(path=str(tmp_path / "after.png"))
+        # one more move reruns Explore's fragment only: the sidebar's page links and the page title are not
+        # sent again, and the URL is rewritten once (the sparsity), not once per control
+        frames.clear()
+        slider.focus()
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+                                  .some(e => e.innerText.trim() === '75.0%')""", timeout=120_000)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+        _wait_measured(page)
+        elements, messages = _sent(frames)
+        assert elements.count("plotly_chart") >= 3 and "page_link" not in elements
+        assert "heading:Same input, dense vs pruned" in elements
+        assert not [e for e in elements if e.startswith("heading:Explore")]
+        assert messages.count("page_info_changed") == 1 and "sparsity=75" in page.url
         body = page.inner_text("body")
         assert "Traceback" not in body and "pages/ directory" not in body
 

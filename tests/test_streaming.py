@@ -136,3 +136,22 @@ def test_per_layer_table_comes_on_request():
     at.toggle(key="layer_table").set_value(True).run()
     tables = [df.value for df in at.dataframe if "threshold" in getattr(df.value, "columns", [])]
     assert not at.exception and len(tables) == 1 and len(tables[0]) == 16  # tiny GPT: 4 blocks x 4 matrices
+
+
+def test_progress_bar_redrawn_only_when_it_changes():
+    """A session waiting in line hears its place four times a second; the bar is sent to the browser only
+    when its fraction (to the percent) or its text changes."""
+    from pages.common import _updates
+    from prune_core.cache import JobStatus
+
+    drawn = []
+    update = _updates(lambda fraction, text: drawn.append((fraction, text)))
+    for status in [JobStatus("queued", place=3, running=2)] * 5 + [JobStatus("queued", place=2, running=2)] * 4 + [
+            JobStatus("running", 0.2, "pruning"), JobStatus("running", 0.201, "pruning"),
+            JobStatus("running", 0.4, "measuring sizes"), JobStatus("running", 1.5, "done")]:
+        update(status)
+    assert [t for _, t in drawn] == ["waiting: 3rd in line (2 heavy jobs running on this server)",
+                                     "waiting: 2nd in line (2 heavy jobs running on this server)",
+                                     "pruning", "measuring sizes", "done"]
+    assert [f for f, _ in drawn] == [0.0, 0.0, 0.2, 0.4, 1.0]
+    assert _updates(None) is None

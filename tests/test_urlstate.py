@@ -223,3 +223,26 @@ def test_bad_values_are_ignored_with_a_note(page, params, named, tmp_path, monke
     for text in named:  # a dropped value leaves the URL
         name = text.split("=")[0]
         assert at.query_params.get(name) != text.split("=", 1)[1]
+
+
+def test_the_url_is_written_only_when_a_value_changes(monkeypatch):
+    """Each write of st.query_params is a message the browser handles: a rerun rewrites only what changed."""
+    import streamlit as st
+
+    from pages import urlstate
+
+    class Params(dict):
+        writes = 0
+
+        def __setitem__(self, key, value):
+            Params.writes += 1
+            super().__setitem__(key, value)
+
+    params = Params(sparsity="50", method="magnitude")
+    monkeypatch.setattr(st, "query_params", params)
+    urlstate._set_param("sparsity", "50")
+    urlstate._set_param("method", "magnitude")
+    assert Params.writes == 0
+    urlstate._set_param("sparsity", "55")
+    urlstate._set_param("seed", "3")
+    assert Params.writes == 2 and params == {"sparsity": "55", "method": "magnitude", "seed": "3"}
