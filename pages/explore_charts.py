@@ -20,8 +20,7 @@ class Figures:
     """The places of the charts that change with the measurement."""
 
     size: object
-    quality: object
-    latency: object
+    measured: object  # quality and latency, one chart
 
     @classmethod
     def draw(cls, loaded: LoadedModel, summary: MaskSummary, target: float, measure_file: bool,
@@ -51,24 +50,23 @@ class Figures:
             st.caption("Masks do not shrink the dense fp32 model. Sparse formats pay for indices: CSR only wins at "
                        "high sparsity; a bitmask wins earlier; 2:4 appears only when that pattern holds."
                        + (" The zstd file size comes with the measurement." if measure_file else ""))
-            quality_slot = st.empty()
-            quality_slot.info(f"Held-out {loaded.card.quality_metric}: measuring…", icon=":material/hourglass_top:")
-            latency_slot = st.empty()
-            latency_slot.info("Latency: measuring…", icon=":material/hourglass_top:")
+            measured_slot = st.empty()
+            measured_slot.info(f"Held-out {loaded.card.quality_metric} and latency: measuring…",
+                               icon=":material/hourglass_top:")
         # on request, not in a closed expander: its rows were sent and drawn on every slider move anyway
         # (about 0.09 s of the browser's time per move for the tiny GPT, more for SmolLM2's 210 layers)
         if st.toggle("Per-layer table", key="layer_table", help="Every weight matrix with its size, nonzero "
                      "count, sparsity and magnitude cut."):
             st.dataframe(layers[["layer", "kind", "out_features", "in_features", "params", "nonzero", "sparsity",
                                  "threshold"]], hide_index=True, width="stretch")
-        return cls(size=size_slot, quality=quality_slot, latency=latency_slot)
+        return cls(size=size_slot, measured=measured_slot)
 
     def fill(self, result: PruneResult) -> None:
         """The measured charts in their places (the sizes again when the zstd file size came with them)."""
         if result.size_pruned.file_zstd is not None:
             self.size.plotly_chart(charts.size_chart(sizes_frame(result)), width="stretch")
-        self.quality.plotly_chart(charts.quality_chart(quality_frame(result), result.quality_metric), width="stretch")
-        self.latency.plotly_chart(charts.latency_chart(latency_frame(result)), width="stretch")
+        self.measured.plotly_chart(charts.measured_chart(quality_frame(result), latency_frame(result),
+                                                         result.quality_metric), width="stretch")
 
 
 if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)

@@ -92,7 +92,11 @@ def test_tables_and_charts_build(gpt, gpt_base):
     assert fig.data[0].x[0] == hist["left"].iloc[0] and fig.data[0].x[-1] == hist["right"].iloc[-1]  # whole bins
     sizes = tables.sizes_frame(result)
     assert set(sizes["model"]) == {"dense", "pruned"}
-    assert "measured" in charts.latency_chart(tables.latency_frame(result)).layout.title.text
+    measured = charts.measured_chart(tables.quality_frame(result), tables.latency_frame(result), "perplexity")
+    latency = measured.data[1]  # the second panel: median with its interquartile range
+    assert (latency.xaxis, list(latency.y)) == ("x2", [result.latency_ms_dense, result.latency_ms])
+    assert list(latency.error_y.array) == pytest.approx([result.latency_dense.q3_ms - result.latency_ms_dense,
+                                                         result.latency_pruned.q3_ms - result.latency_ms])
 
 
 @pytest.mark.parametrize("which", ["gpt", "bert"])

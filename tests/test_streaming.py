@@ -38,11 +38,11 @@ def test_summary_is_ready_while_the_evaluation_is_blocked(gpt, monkeypatch):
     assert summary.size_pruned == result.size_pruned.__class__(**{**result.size_pruned.to_dict(), "file_zstd": None})
     assert summary.params_nonzero == result.params_nonzero and summary.sparsity_actual == result.sparsity_actual
     assert result.quality_lo < result.quality < result.quality_hi
-    fig = charts.quality_chart(tables.quality_frame(result), "perplexity")  # the interval is drawn
-    bar = fig.data[0]
+    fig = charts.measured_chart(tables.quality_frame(result), tables.latency_frame(result), "perplexity")
+    bar = fig.data[0]  # the interval is drawn
     assert list(bar.error_y.array) == pytest.approx([result.quality_dense_hi - result.quality_dense,
                                                      result.quality_hi - result.quality])
-    assert "windows" in fig.layout.title.text
+    assert "windows" in fig.layout.annotations[-1].text  # how it was measured, under the bars
     reused, _ = run(gpt, config, None, FAST, summary=summary)  # the page's path: counts from the cheap phase
     assert reused.size_pruned == result.size_pruned and reused.layers == result.layers
     assert reused.quality == result.quality and reused.sparsity_actual == result.sparsity_actual

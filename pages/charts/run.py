@@ -1,12 +1,14 @@
 """One pruning run (Explore): per-layer sparsity, weight histograms, sizes, quality and latency."""
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 import plotly.graph_objects as go
 
 from prune_core.quality import metric_named
 
-from .style import DENSE, KIND_COLOURS, PRUNED, figure, rule
+from .style import AXIS, DENSE, KIND_COLOURS, PRUNED, figure, on_panel, rule, side_by_side
 
 
 def layer_sparsity_chart(layers: pd.DataFrame, target: float) -> go.Figure:
@@ -63,28 +65,35 @@ def size_chart(sizes: pd.DataFrame) -> go.Figure:
                   yaxis=dict(autorange="reversed"))
 
 
-def _dense_pruned_bars(frame: pd.DataFrame, value: str, lo: str, hi: str, custom: list[str], hover: str) -> go.Bar:
+def _dense_pruned_bars(frame: pd.DataFrame, value: str, lo: str, hi: str, custom: list[str], hover: str,
+                       panel: int) -> go.Bar:
     """Dense beside pruned as bars with asymmetric error bars from `lo` to `hi` (an interval or a spread)."""
     return go.Bar(
         x=frame["model"], y=frame[value], marker_color=[DENSE if m == "dense" else PRUNED for m in frame["model"]],
         error_y=dict(type="data", symmetric=False, array=frame[hi] - frame[value], arrayminus=frame[value] - frame[lo]),
-        customdata=frame[custom].to_numpy(), hovertemplate=hover)
+        customdata=frame[custom].to_numpy(), hovertemplate=hover, showlegend=False, **on_panel(panel))
 
 
-def quality_chart(quality: pd.DataFrame, metric: str) -> go.Figure:
-    """Held-out quality of dense and pruned with their 95 % intervals: overlapping bars = within noise."""
-    bars = _dense_pruned_bars(quality, "value", "lo", "hi", ["lo", "hi", "how"],
-                              "%{x}: " + metric + " %{y:.4g}<br>95 % interval %{customdata[0]:.4g}–"
-                              "%{customdata[1]:.4g}<br>%{customdata[2]}<extra></extra>")
-    how = quality["how"].iloc[0]
-    return figure([bars], f"Held-out {metric} with 95 % intervals<br><sup>{how}; same data for both</sup>", "",
-                  metric_named(metric).worded, 340)
+def measured_chart(quality: pd.DataFrame, latency: pd.DataFrame, metric: str) -> go.Figure:
+    """What the measurement adds, dense beside pruned in two panels: held-out quality with its 95 % intervals
+    (overlapping bars = within noise) and the median forward latency with its interquartile range.
 
-
-def latency_chart(latency: pd.DataFrame) -> go.Figure:
-    """Median forward latency with the interquartile range as error bars."""
-    bars = _dense_pruned_bars(latency, "median_ms", "q1_ms", "q3_ms", ["q1_ms", "q3_ms", "min_ms"],
-                              "%{x}: median %{y:.2f} ms<br>quartiles %{customdata[0]:.2f}–%{customdata[1]:.2f} ms"
-                              "<br>min %{customdata[2]:.2f} ms<extra></extra>")
-    setup = latency["setup"].iloc[0]
-    return figure([bars], f"Forward latency (measured)<br><sup>{setup}</sup>", "", "milliseconds (median, IQR)", 340)
+    One chart, not two: Streamlit draws every changed chart anew in the browser (about 50 ms each on one
+    core), and in a class the students' browsers may share the server's cores."""
+    worded = metric_named(metric).worded
+    bars = [_dense_pruned_bars(quality, "value", "lo", "hi", ["lo", "hi", "how"],
+                               "%{x}: " + metric + " %{y:.4g}<br>95 % interval %{customdata[0]:.4g}–"
+                               "%{customdata[1]:.4g}<br>%{customdata[2]}<extra></extra>", 1),
+            _dense_pruned_bars(latency, "median_ms", "q1_ms", "q3_ms", ["q1_ms", "q3_ms", "min_ms"],
+                               "%{x}: median %{y:.2f} ms<br>quartiles %{customdata[0]:.2f}–%{customdata[1]:.2f} ms"
+                               "<br>min %{customdata[2]:.2f} ms<extra></extra>", 2)]
+    panels = side_by_side(["", ""], 0.22, dict(AXIS), dict(AXIS))
+    del panels["annotations"]  # the axis titles name the panels
+    panels["yaxis"]["title"], panels["yaxis2"]["title"] = worded, "latency (ms, median, IQR)"
+    # how each was measured, under the bars, wrapped: the chart sits in a narrow column and plotly does not wrap
+    lines = textwrap.wrap(f"{quality['how'].iloc[0]}; same data for both.", 70) + textwrap.wrap(
+        f"Latency: {latency['setup'].iloc[0]}", 70)
+    how = dict(text="<br>".join(lines), xref="paper", yref="paper", x=0, y=-0.12, xanchor="left", yanchor="top",
+               align="left", showarrow=False, font=dict(size=11))
+    return figure(bars, f"Measured: held-out {metric} and latency", "", "", 320 + 16 * len(lines),
+                  margin=dict(l=60, r=20, t=50, b=50 + 16 * len(lines)), annotations=[how], **panels)
