@@ -4,9 +4,11 @@ from importlib import import_module
 import streamlit as st
 
 from pages.common import model_picker
+from pages.live_chart import serve_plotly_js
 from pages.nav import DEFAULT_PAGE, PAGES as SPECS, handed_over
 
 st.set_page_config(page_title="PruneScope", page_icon=":material/content_cut:", layout="wide")
+serve_plotly_js()
 
 # Each page is the page() function of the module named like its URL path (the table: pages/nav.py).
 PAGES = {s.path: st.Page(import_module(f"pages.{s.path}").page, title=s.title, icon=s.icon, url_path=s.path,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from pages.live_chart import live_chart
 from pages.nav import hand_over
 from pages.urlstate import Controls
 from pages import charts
@@ -17,18 +18,20 @@ from prune_core.zoo import LoadedModel
 
 @dataclass
 class Figures:
-    """The places of the charts that change with the measurement."""
+    """Where the measured chart goes, and the note that says it is being measured."""
 
-    size: object
-    measured: object  # quality and latency, one chart
+    note: object  # "measuring…" above the chart until the measurement is done
+    column: object  # the chart is appended to this column once measured
 
     @classmethod
     def draw(cls, loaded: LoadedModel, summary: MaskSummary, target: float, measure_file: bool,
              url: Controls) -> "Figures":
-        """Every chart the counts can draw; placeholders for the measured ones. `target`: the line on the
-        per-layer chart."""
+        """Every chart the counts can draw; "measuring…" where the measured one goes. `target`: the line on
+        the per-layer chart. Each chart keeps its key from move to move, so the browser updates it in place
+        (pages/live_chart.py); the measured one of the last move stays, faded by Streamlit as out of date and
+        under "measuring…", until the new one replaces it."""
         layers = layers_frame(summary)
-        st.plotly_chart(charts.layer_sparsity_chart(layers, target), width="stretch")
+        live_chart(charts.layer_sparsity_chart(layers, target), "explore_layers")
         st.caption("Each bar is one weight matrix. With *layer* allocation every bar sits on the target line; with "
                    "*global* allocation one threshold is shared, so layers with small weights lose more.")
         left, right = st.columns([3, 2])
@@ -39,34 +42,32 @@ class Figures:
             row = layers[layers["layer"] == layer_name].iloc[0]
             target_layer = next(t for t in summary.layers if t.module == row["module"])
             dense_w, pruned_w = summary.weight_pair(loaded.model, target_layer)
-            st.plotly_chart(charts.histogram_chart(histogram_frame(dense_w, pruned_w), layer_name,
-                                                   target_layer.threshold, target_layer.params - target_layer.nonzero),
-                            width="stretch")
+            live_chart(charts.histogram_chart(histogram_frame(dense_w, pruned_w), layer_name, target_layer.threshold,
+                                              target_layer.params - target_layer.nonzero), "explore_histogram")
             st.caption("Grey: all weights before pruning. Orange: the weights that survive. Magnitude pruning cuts "
                        "out a band around zero (dashed lines: the cut); random pruning thins every value evenly.")
         with right:
-            size_slot = st.empty()
-            size_slot.plotly_chart(charts.size_chart(sizes_frame(summary)), width="stretch")
+            live_chart(charts.size_chart(sizes_frame(summary)), "explore_sizes")
             st.caption("Masks do not shrink the dense fp32 model. Sparse formats pay for indices: CSR only wins at "
                        "high sparsity; a bitmask wins earlier; 2:4 appears only when that pattern holds."
-                       + (" The zstd file size comes with the measurement." if measure_file else ""))
-            measured_slot = st.empty()
-            measured_slot.info(f"Held-out {loaded.card.quality_metric} and latency: measuring…",
-                               icon=":material/hourglass_top:")
+                       + (" The zstd file size is on the card above, measured with quality and latency."
+                          if measure_file else ""))
+            note = st.empty()
+            note.info(f"Held-out {loaded.card.quality_metric} and latency: measuring…", icon=":material/hourglass_top:")
         # on request, not in a closed expander: its rows were sent and drawn on every slider move anyway
         # (about 0.09 s of the browser's time per move for the tiny GPT, more for SmolLM2's 210 layers)
         if st.toggle("Per-layer table", key="layer_table", help="Every weight matrix with its size, nonzero "
                      "count, sparsity and magnitude cut."):
             st.dataframe(layers[["layer", "kind", "out_features", "in_features", "params", "nonzero", "sparsity",
                                  "threshold"]], hide_index=True, width="stretch")
-        return cls(size=size_slot, measured=measured_slot)
+        return cls(note=note, column=right)
 
     def fill(self, result: PruneResult) -> None:
-        """The measured charts in their places (the sizes again when the zstd file size came with them)."""
-        if result.size_pruned.file_zstd is not None:
-            self.size.plotly_chart(charts.size_chart(sizes_frame(result)), width="stretch")
-        self.measured.plotly_chart(charts.measured_chart(quality_frame(result), latency_frame(result),
-                                                         result.quality_metric), width="stretch")
+        """The measured chart in its place, the note gone."""
+        self.note.empty()
+        with self.column:
+            live_chart(charts.measured_chart(quality_frame(result), latency_frame(result), result.quality_metric),
+                       "explore_measured")
 
 
 if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)

@@ -73,14 +73,21 @@ def test_slider_moves_and_charts_redraw(tmp_path):
         # one more move reruns Explore's fragment only: the sidebar's page links and the page title are not
         # sent again, and the URL is rewritten once (the sparsity), not once per control
         frames.clear()
+        page.evaluate("() => document.querySelectorAll('.js-plotly-plot').forEach((c, i) => c.dataset.tag = i)")
         slider.focus()
         page.keyboard.press("ArrowLeft")
         page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
                                   .some(e => e.innerText.trim() === '75.0%')""", timeout=120_000)
         page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
         _wait_measured(page)
+        page.wait_for_function("""() => !document.querySelector('[data-testid="stStatusWidget"]')
+                                  && !document.body.innerText.includes('measuring…')""", timeout=120_000)
         elements, messages = _sent(frames)
-        assert elements.count("plotly_chart") >= 3 and "page_link" not in elements
+        assert elements.count("bidi_component") == 4 and "page_link" not in elements
+        # every chart was updated in place (pages/live_chart.py), none thrown away and built anew
+        assert page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(c => c.dataset.tag)") == \
+            ["0", "1", "2", "3"]
+        page.wait_for_selector("text=target 75%", timeout=60_000)
         assert "heading:Same input, dense vs pruned" in elements
         assert not [e for e in elements if e.startswith("heading:Explore")]
         assert messages.count("page_info_changed") == 1 and "sparsity=75" in page.url

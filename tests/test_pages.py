@@ -240,3 +240,21 @@ def test_paper_page_claim_c_over_seeds():
     assert not at.exception and not at.error, (at.exception, at.error)
     assert [b.value for b in list(at.success) + list(at.warning) + list(at.error) if "Verdict" in b.value]
     assert len(at.get("plotly_chart")) == 2  # quality per seed, generalization gap per seed
+
+
+def test_plotly_js_is_served_from_the_static_folder(tmp_path, monkeypatch):
+    """Explore's in-place charts load plotly.js from the app's static folder: copied there from the plotly
+    package, and copied again when the package's copy changed."""
+    from pages import live_chart
+
+    monkeypatch.setattr(live_chart, "STATIC", tmp_path / "static")
+    live_chart.serve_plotly_js()
+    served = tmp_path / "static" / live_chart.PLOTLY_JS
+    assert served.read_bytes() == live_chart.SOURCE.read_bytes()
+    served.write_text("stale")
+    live_chart.serve_plotly_js()
+    assert served.stat().st_size == live_chart.SOURCE.stat().st_size
+    import tomllib
+    from pathlib import Path
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["enableStaticServing"] is True

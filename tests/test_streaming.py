@@ -64,8 +64,8 @@ def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(
     assert values["Nonzero parameters"].endswith(" M")
     assert values["Held-out perplexity"] == "measuring…"  # a placeholder, never a stale number
     assert values["Latency (median)"] == "measuring…"
-    charts = at.get("plotly_chart")
-    titles = " ".join(c.proto.spec for c in charts)
+    charts = at.get("bidi_component")  # pages/live_chart.py: figures as JSON in the component's data
+    titles = " ".join(c.proto.json for c in charts)
     assert "Sparsity per layer" in titles and "Weights of" in titles and "storage format" in titles
     assert any("measuring" in i.value for i in at.info)
 
