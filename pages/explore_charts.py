@@ -16,6 +16,9 @@ from prune_core.tables import histogram_frame, latency_frame, layers_frame, qual
 from prune_core.zoo import LoadedModel
 
 
+MEASURED = "explore_measured"  # the measured chart's key (and CSS class st-key-…)
+
+
 @dataclass
 class Figures:
     """Where the measured chart goes, and the note that says it is being measured."""
@@ -28,8 +31,8 @@ class Figures:
              url: Controls) -> "Figures":
         """Every chart the counts can draw; "measuring…" where the measured one goes. `target`: the line on
         the per-layer chart. Each chart keeps its key from move to move, so the browser updates it in place
-        (pages/live_chart.py); the measured one of the last move stays, faded by Streamlit as out of date and
-        under "measuring…", until the new one replaces it."""
+        (pages/live_chart.py); the measured one of the last move stays, greyed out under "measuring…", until
+        the new one replaces it."""
         layers = layers_frame(summary)
         live_chart(charts.layer_sparsity_chart(layers, target), "explore_layers")
         st.caption("Each bar is one weight matrix. With *layer* allocation every bar sits on the target line; with "
@@ -53,7 +56,12 @@ class Figures:
                        + (" The zstd file size is on the card above, measured with quality and latency."
                           if measure_file else ""))
             note = st.empty()
-            note.info(f"Held-out {loaded.card.quality_metric} and latency: measuring…", icon=":material/hourglass_top:")
+            with note.container():
+                st.info(f"Held-out {loaded.card.quality_metric} and latency: measuring…", icon=":material/hourglass_top:")
+                # the last move's chart, until the new one replaces it: greyed out, never shown as current
+                # (markdown, not st.html: a style-only st.html goes to a page-wide container that outlives the note)
+                st.markdown(f"<style>.st-key-{MEASURED} {{ opacity: 0.25; filter: grayscale(1); }}</style>",
+                            unsafe_allow_html=True)
         # on request, not in a closed expander: its rows were sent and drawn on every slider move anyway
         # (about 0.09 s of the browser's time per move for the tiny GPT, more for SmolLM2's 210 layers)
         if st.toggle("Per-layer table", key="layer_table", help="Every weight matrix with its size, nonzero "
@@ -67,7 +75,7 @@ class Figures:
         self.note.empty()
         with self.column:
             live_chart(charts.measured_chart(quality_frame(result), latency_frame(result), result.quality_metric),
-                       "explore_measured")
+                       MEASURED)
 
 
 if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)

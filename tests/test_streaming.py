@@ -68,6 +68,8 @@ def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(
     titles = " ".join(c.proto.json for c in charts)
     assert "Sparsity per layer" in titles and "Weights of" in titles and "storage format" in titles
     assert any("measuring" in i.value for i in at.info)
+    # the last move's measured chart (updated in place once measured) is greyed out meanwhile
+    assert any(".st-key-explore_measured { opacity" in m.value for m in at.markdown)
 
 
 def test_quick_evaluation_is_a_quarter_of_the_cards_on_the_same_data(gpt, bert):
