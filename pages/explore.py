@@ -31,21 +31,13 @@ def page() -> None:
         "things change: how much **quality** the model loses on text it never saw, how **big** it is in each "
         "storage format, and how **fast** it runs. The dense (unpruned) model is always shown beside it.")
     _glossary()
+    url = Controls("explore")
     loaded = get_model()
     if loaded is None:
         st.stop()
     card = loaded.card
     st.caption(f"**{card.name}** · {card.task} · {card.params / 1e6:.2f} M parameters · {card.source}"
                + (f" · ⚠ {card.notes}" if card.notes else ""))
-    _live(loaded)
-
-
-@st.fragment
-def _live(loaded: LoadedModel) -> None:
-    """Everything a slider move changes. A fragment: a control moved here reruns only this, so the
-    sidebar, the title and the glossary are neither recomputed nor sent to the browser again (in a class
-    the students' browsers redraw every element a rerun sends; a model switch still reruns the page)."""
-    url = Controls("explore")
     settings = read_controls(loaded, url)
     config = settings.config
     guess = predict_gate(loaded, config, url, settings.evaluation)
