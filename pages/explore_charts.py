@@ -1,5 +1,5 @@
 """Explore's charts: sparsity per layer, one layer's weight histogram and the sizes at once (from the
-weights and masks); quality and latency in places that say "measuring…" until the measurement is done."""
+weights and masks); quality and latency in one chart once measured, "measuring…" until then."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,10 +58,11 @@ class Figures:
             note = st.empty()
             with note.container():
                 st.info(f"Held-out {loaded.card.quality_metric} and latency: measuring…", icon=":material/hourglass_top:")
-                # the last move's chart, until the new one replaces it: greyed out, never shown as current
-                # (markdown, not st.html: a style-only st.html goes to a page-wide container that outlives the note)
-                st.markdown(f"<style>.st-key-{MEASURED} {{ opacity: 0.25; filter: grayscale(1); }}</style>",
-                            unsafe_allow_html=True)
+                # the last move's chart, until the new one replaces it: greyed out and without hover, never
+                # read as current (markdown, not st.html: a style-only st.html goes to a page-wide container
+                # that outlives the note)
+                st.markdown(f"<style>.st-key-{MEASURED} {{ opacity: 0.25; filter: grayscale(1); "
+                            "pointer-events: none; }</style>", unsafe_allow_html=True)
         # on request, not in a closed expander: its rows were sent and drawn on every slider move anyway
         # (about 0.09 s of the browser's time per move for the tiny GPT, more for SmolLM2's 210 layers)
         if st.toggle("Per-layer table", key="layer_table", help="Every weight matrix with its size, nonzero "
@@ -71,11 +72,11 @@ class Figures:
         return cls(note=note, column=right)
 
     def fill(self, result: PruneResult) -> None:
-        """The measured chart in its place, the note gone."""
-        self.note.empty()
+        """The measured chart in its place, then the note (and its greying) gone."""
         with self.column:
             live_chart(charts.measured_chart(quality_frame(result), latency_frame(result), result.quality_metric),
                        MEASURED)
+        self.note.empty()
 
 
 if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)

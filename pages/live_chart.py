@@ -4,12 +4,16 @@
 old chart away and builds the new one from nothing: on Explore that was most of the browser's work per
 move (0.28 of 0.51 s of one core for the tiny GPT), and in a class the students' browsers may share the
 server's cores. This component keeps one chart per key and hands the new figure to `Plotly.react`,
-which updates what changed. plotly.js (the copy inside the plotly package) is served once per page from
-the app's static folder (`.streamlit/config.toml`: server.enableStaticServing).
+which updates what changed. plotly.js (the copy inside the plotly package) is loaded once per browser
+page from the app's static folder (`.streamlit/config.toml`: server.enableStaticServing); the chart
+uses that copy only, never the one Streamlit's own charts put on `window.Plotly`.
 """
 from __future__ import annotations
 
-import shutil
+import logging
+import os
+import tempfile
+import threading
 from pathlib import Path
 
 import plotly
@@ -19,11 +23,26 @@ import streamlit as st
 from pages.nav import hand_over
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
-PLOTLY_JS = "plotly.min.js"
-SOURCE = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
+SOURCE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+PLOTLY_JS = f"plotly-{plotly.__version__}.min.js"  # the version in the name: a served file is never stale
 FONT = '"Source Sans", "Source Sans Pro", sans-serif'  # the app's own, which st.plotly_chart would apply
+_log = logging.getLogger(__name__)
+_served = threading.Lock()
 
 _JS = """
+function plotlyJs(src) {  // one load per page, shared by every chart; retried after a failure
+  if (!window.__prunescopePlotly) {
+    window.__prunescopePlotly = new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = src;
+      script.onload = () => window.Plotly ? resolve(window.Plotly) : reject(new Error(src + ' defined no Plotly'));
+      script.onerror = () => reject(new Error('could not load ' + src));
+      document.head.appendChild(script);
+    }).catch(error => { window.__prunescopePlotly = null; throw error; });
+  }
+  return window.__prunescopePlotly;
+}
+
 export default function (component) {
   const { data, parentElement } = component;
   const el = parentElement.querySelector('.prunescope-chart');
@@ -33,16 +52,11 @@ export default function (component) {
     figure.layout.title = Object.assign({ x: 0, xanchor: 'left', font: { size: 16, weight: 'bold' } },
                                         figure.layout.title);
   }
-  const draw = () => window.Plotly.react(el, figure.data, figure.layout, data.config);
-  if (window.Plotly) { draw(); return; }
-  let script = document.getElementById('prunescope-plotly-js');
-  if (!script) {
-    script = document.createElement('script');
-    script.id = 'prunescope-plotly-js';
-    script.src = data.src;
-    document.head.appendChild(script);
-  }
-  script.addEventListener('load', draw, { once: true });
+  let plotly = null;
+  plotlyJs(data.src)
+    .then(P => { plotly = P; return P.react(el, figure.data, figure.layout, data.config); })
+    .catch(error => { el.textContent = 'This chart could not be drawn (' + error.message + '); reload the page.'; });
+  return () => { if (!el.isConnected && plotly) plotly.purge(el); };  // unmounted: drop its listeners
 }
 """
 _CHART = st.components.v2.component("prunescope_live_chart", html='<div class="prunescope-chart"></div>',
@@ -50,18 +64,29 @@ _CHART = st.components.v2.component("prunescope_live_chart", html='<div class="p
 
 
 def serve_plotly_js() -> None:
-    """Put plotly.js in the static folder Streamlit serves (once per server; refreshed if the plotly
-    package changed)."""
+    """Put plotly.js in the static folder Streamlit serves, once; written to a temporary file and renamed,
+    so a browser or another server never reads half a file. A folder that cannot be written is logged:
+    the charts then say they could not be drawn."""
     target = STATIC / PLOTLY_JS
-    if not target.exists() or target.stat().st_size != SOURCE.stat().st_size:
-        STATIC.mkdir(exist_ok=True)
-        shutil.copyfile(SOURCE, target)
+    with _served:
+        if target.exists():
+            return
+        part = None
+        try:
+            STATIC.mkdir(exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=STATIC, suffix=".part", delete=False) as part:
+                part.write(SOURCE.read_bytes())
+            os.replace(part.name, target)
+        except OSError as exc:
+            _log.warning("cannot serve plotly.js from %s: %s", STATIC, exc)
+            if part is not None:
+                Path(part.name).unlink(missing_ok=True)
 
 
 def live_chart(fig: go.Figure, key: str) -> None:
-    """Draw `fig` under `key`; the next run's figure under the same key updates this chart in place."""
-    # the figure as one JSON string, parsed in the browser: Streamlit serializes and hashes what it is
-    # given, and a string costs it nothing to walk (the GIL the other sessions wait for)
+    """Draw `fig` under `key`; the next run's figure under the same key updates this chart in place.
+    One call per key and run (a second raises Streamlit's duplicate-key error)."""
+    # the figure as one JSON string, parsed in the browser: no walk of plotly's nested dicts here
     _CHART(key=key, data={"figure": fig.to_json(), "font": FONT, "src": f"app/static/{PLOTLY_JS}",
                           "config": {"responsive": True, "displaylogo": False}}, height="content")
 

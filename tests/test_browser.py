@@ -50,7 +50,7 @@ def test_slider_moves_and_charts_redraw(tmp_path):
         _wait_measured(page)
         ppl_before = float(_metric(page, "Held-out perplexity"))
         n_plots = page.locator(".js-plotly-plot").count()
-        assert n_plots >= 3  # sparsity per layer, histogram, sizes, latency
+        assert n_plots >= 3  # sparsity per layer, histogram, sizes (then quality and latency)
         page.screenshot(path=str(tmp_path / "before.png"))
 
         slider = page.get_by_role("slider").first
@@ -84,6 +84,11 @@ def test_slider_moves_and_charts_redraw(tmp_path):
         assert page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(c => c.dataset.tag)") == \
             ["0", "1", "2", "3"]
         page.wait_for_selector("text=target 75%", timeout=60_000)
+        # the greying of the last move's measured chart (a style keyed on its element) matched it and is gone
+        measured = page.locator(".st-key-explore_measured")
+        assert measured.locator(".js-plotly-plot").count() == 1
+        assert measured.evaluate("e => [getComputedStyle(e).opacity, getComputedStyle(e).pointerEvents]") == \
+            ["1", "auto"]
         assert messages.count("page_info_changed") == 1 and "sparsity=75" in page.url
         body = page.inner_text("body")
         assert "Traceback" not in body and "pages/ directory" not in body
@@ -169,3 +174,16 @@ def test_finetune_live_curves_and_stop_keeps_a_partial_result():
         page.wait_for_selector("text=these are partial results", timeout=120_000)
         page.wait_for_selector("text=Download the fine-tuned model", timeout=120_000)
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_charts_say_so_when_plotly_js_cannot_load():
+    """Explore's in-place charts load plotly.js from the app's static folder; if that fails, each chart
+    says it could not be drawn (instead of an empty space), and the rest of the page works."""
+    with streamlit_server() as (url, proc), browser_page() as page:
+        page.route("**/app/static/plotly-*.min.js", lambda route: route.abort())
+        page.goto(url)
+        page.wait_for_selector("text=Weights removed", timeout=120_000)
+        page.wait_for_selector("text=This chart could not be drawn (could not load", timeout=60_000)
+        _wait_measured(page)
+        assert page.locator("text=This chart could not be drawn").count() >= 3
+        assert page.locator(".js-plotly-plot").count() == 0
