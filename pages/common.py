@@ -68,12 +68,13 @@ def _updates(progress: Progress | None) -> Callable[[JobStatus], None] | None:
     cores (which their browsers share in bench/classroom.py) forty identical redraws a second."""
     if progress is None:
         return None
-    shown: list[tuple[int, str]] = []
+    shown: tuple[int, str] | None = None  # (percent, text) on the bar now
 
     def update(status: JobStatus) -> None:
+        nonlocal shown
         now = (round(100 * min(1.0, status.fraction)), status.text)
-        if not shown or shown[-1] != now:
-            shown[:] = [now]
+        if now != shown:
+            shown = now
             progress(now[0] / 100, now[1])
     return update
 

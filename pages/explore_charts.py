@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages.live_chart import live_chart
 from pages.nav import hand_over
-from pages.urlstate import Controls
+from pages.urlstate import Controls, widget_class
 from pages import charts
 from prune_core.run import PruneResult
 from prune_core.summary import MaskSummary
@@ -16,7 +16,7 @@ from prune_core.tables import histogram_frame, latency_frame, layers_frame, qual
 from prune_core.zoo import LoadedModel
 
 
-MEASURED = "explore_measured"  # the measured chart's key (and CSS class st-key-…)
+MEASURED = "explore_measured"  # the measured chart's key (its element's CSS class: urlstate.widget_class)
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Figures:
                 # the last move's chart, until the new one replaces it: greyed out and without hover, never
                 # read as current (markdown, not st.html: a style-only st.html goes to a page-wide container
                 # that outlives the note)
-                st.markdown(f"<style>.st-key-{MEASURED} {{ opacity: 0.25; filter: grayscale(1); "
+                st.markdown(f"<style>.{widget_class(MEASURED)} {{ opacity: 0.25; filter: grayscale(1); "
                             "pointer-events: none; }</style>", unsafe_allow_html=True)
         # on request, not in a closed expander: its rows were sent and drawn on every slider move anyway
         # (about 0.09 s of the browser's time per move for the tiny GPT, more for SmolLM2's 210 layers)
