@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -60,21 +61,27 @@ def shared_cache() -> SharedCache:
     return SharedCache(settings().cache_bytes, job_gate(), limits={"result": settings().results_bytes})
 
 
-def _updates(progress: Progress | None) -> Callable[[JobStatus], None] | None:
-    """The cache's status reports as progress-bar updates, each only when what the bar shows changes.
+def _updates(progress: Progress | None, every: float = 0.5,
+             clock: Callable[[], float] = time.monotonic) -> Callable[[JobStatus], None] | None:
+    """The cache's status reports as progress-bar updates: only when what the bar shows changes, and
+    at most one per `every` seconds.
 
-    A session waiting in line is told its place four times a second; every call of a Streamlit
-    progress bar is a message the browser renders, so ten waiting students would cost the server's
-    cores (which their browsers share in bench/classroom.py) forty identical redraws a second."""
+    Every call of a Streamlit progress bar is a message the browser renders (a pass over the whole
+    page: about 20 ms of one browser's CPU for the tiny GPT's Explore). A session waiting in line is
+    told its place four times a second and a running job reports each of its phases, so ten students
+    would otherwise cost the server's cores (which their browsers share in bench/classroom.py) dozens
+    of redraws a second. A change skipped here shows at the next report after `every`: a waiting
+    session is told its place again at the next poll, a job's next phase replaces the skipped one."""
     if progress is None:
         return None
     shown: tuple[int, str] | None = None  # (percent, text) on the bar now
+    sent = -float("inf")  # when it was drawn
 
     def update(status: JobStatus) -> None:
-        nonlocal shown
-        now = (round(100 * min(1.0, status.fraction)), status.text)
-        if now != shown:
-            shown = now
+        nonlocal shown, sent
+        now, t = (round(100 * min(1.0, status.fraction)), status.text), clock()
+        if now != shown and t - sent >= every:
+            shown, sent = now, t
             progress(now[0] / 100, now[1])
     return update
 

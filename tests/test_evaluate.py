@@ -71,6 +71,22 @@ def test_perplexity_uses_only_the_first_max_tokens(tiny_gpt: GPT2LMHeadModel) ->
     assert perplexity(tiny_gpt, tok, TEXT, 64, 128) == perplexity(tiny_gpt, tok, TEXT[:128] + "zzz", 64, 128)
 
 
+def test_held_out_tokens_are_tokenised_once_per_tokenizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every slider move scores the same text: its ids are kept per tokenizer, equal to a fresh tokenisation."""
+    from prune_core import evaluate
+
+    calls = []
+    real = evaluate.tokenize
+    monkeypatch.setattr(evaluate, "tokenize", lambda *a, **k: calls.append(a[1][:5]) or real(*a, **k))
+    tok, other = char_tokenizer(), char_tokenizer()
+    fresh = real(tok, TEXT, add_special_tokens=False)["input_ids"]
+    assert evaluate._first_tokens(tok, TEXT, 100) == fresh[:100] and len(calls) == 1
+    assert evaluate._first_tokens(tok, TEXT, 100) == fresh[:100] and len(calls) == 1  # kept
+    assert evaluate._first_tokens(tok, TEXT, 50) == fresh[:50] and len(calls) == 2  # another cut
+    assert evaluate._first_tokens(other, TEXT, 100) == fresh[:100] and len(calls) == 3  # another tokenizer
+    assert evaluate._first_tokens(tok, TEXT[1:], 100) == fresh[1:101] and len(calls) == 4  # another text
+
+
 def test_training_mode_is_refused_not_changed(tiny_gpt: GPT2LMHeadModel) -> None:
     tok = char_tokenizer()
     tiny_gpt.train()

@@ -142,18 +142,21 @@ def test_per_layer_table_comes_on_request():
 
 def test_progress_bar_redrawn_only_when_it_changes():
     """A session waiting in line hears its place four times a second; the bar is sent to the browser only
-    when its fraction (to the percent) or its text changes."""
+    when its fraction (to the percent) or its text changes, and at most twice a second."""
     from pages.common import _updates
     from prune_core.cache import JobStatus
 
-    drawn = []
-    update = _updates(lambda fraction, text: drawn.append((fraction, text)))
-    for status in [JobStatus("queued", place=3, running=2)] * 5 + [JobStatus("queued", place=2, running=2)] * 4 + [
-            JobStatus("running", 0.2, "pruning"), JobStatus("running", 0.201, "pruning"),
-            JobStatus("running", 0.4, "measuring sizes"), JobStatus("running", 1.5, "done")]:
+    drawn, now = [], [0.0]
+    update = _updates(lambda fraction, text: drawn.append((fraction, text)), every=0.5, clock=lambda: now[0])
+    queued = [(0.25 * i, JobStatus("queued", place=3 if i < 3 else 2, running=2)) for i in range(6)]  # 0 .. 1.25 s
+    for now[0], status in queued + [
+            (1.5, JobStatus("running", 0.2, "pruning")), (2.1, JobStatus("running", 0.201, "pruning")),
+            (2.2, JobStatus("running", 0.4, "measuring sizes")), (2.3, JobStatus("running", 0.5, "evaluating")),
+            (2.8, JobStatus("running", 1.5, "done"))]:
         update(status)
-    assert [t for _, t in drawn] == ["waiting: 3rd in line (2 heavy jobs running on this server)",
-                                     "waiting: 2nd in line (2 heavy jobs running on this server)",
-                                     "pruning", "measuring sizes", "done"]
-    assert [f for f, _ in drawn] == [0.0, 0.0, 0.2, 0.4, 1.0]
+    # the same state is not drawn again (place 3 four times a second, 20.1 % after 20 %); a change within
+    # 0.5 s of the last drawing waits for the next report ("evaluating", 0.1 s after "measuring sizes")
+    assert drawn == [(0.0, "waiting: 3rd in line (2 heavy jobs running on this server)"),
+                     (0.0, "waiting: 2nd in line (2 heavy jobs running on this server)"),
+                     (0.2, "pruning"), (0.4, "measuring sizes"), (1.0, "done")]
     assert _updates(None) is None
