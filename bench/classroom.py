@@ -112,8 +112,10 @@ async def move(session: Session, kind: str, sparsity: int, seed: int, timeout: f
     page = session.page
     start = time.perf_counter()
     try:
-        if kind == "seed":
+        if kind == "seed":  # the sparsity on screen stays: wait until the rerun has taken the new seed
             await set_seed(page, seed)
+            await page.wait_for_function("(s) => new URLSearchParams(location.search).get('seed') === s",
+                                         arg=str(seed), timeout=timeout * 1000, polling=20)
         else:
             await page.keyboard.press("ArrowRight" if sparsity > session.sparsity else "ArrowLeft")
         await settle(session, f"{sparsity:.1f}%", timeout, start)

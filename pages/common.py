@@ -151,8 +151,17 @@ def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: 
             report(0.95, "the pruned model's outputs")
             with_copy(pruned, delta)
         return result, delta
-    return shared_cache().get(("run", name, config.validated(), spec, measure_file, evaluation), compute,
-                              heavy=True, on_update=_updates(progress))
+    return shared_cache().get(_run_key(name, config, spec, measure_file, evaluation), compute, heavy=True,
+                              on_update=_updates(progress))
+
+
+def _run_key(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, evaluation: str) -> tuple:
+    return "run", name, config.validated(), spec, measure_file, evaluation
+
+
+def has_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, evaluation: str = "full") -> bool:
+    """Whether `cached_run` with these arguments would return at once (measured before, still cached)."""
+    return _run_key(name, config, spec, measure_file, evaluation) in shared_cache()
 
 
 def cached_sensitivity(name: str, group_by: str = "layer") -> pd.DataFrame:

@@ -72,6 +72,25 @@ def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(
     assert any(".st-key-explore_measured { opacity" in m.value for m in at.markdown)
 
 
+def test_a_measurement_waits_for_the_browser_to_draw_only_when_it_is_not_cached(monkeypatch):
+    """Before measuring, Explore pauses so the browser can draw the cheap figures; a cached result comes at once."""
+    from pages import common, explore
+
+    pauses = []
+    monkeypatch.setattr(explore, "sleep", pauses.append)
+    st.cache_resource.clear()
+    at = AppTest.from_string("from pages.common import model_picker\nfrom pages import explore\n"
+                             "model_picker()\nexplore.page()", default_timeout=300)
+    at.session_state["model_choice"] = "tiny-shakespeare-gpt"
+    at.run()
+    assert not at.exception and pauses == [explore.DRAW_PAUSE]
+    assert len(common.shared_cache().keys("result")) >= 1
+    at.run()  # the same setting again: measured, so no pause
+    assert not at.exception and pauses == [explore.DRAW_PAUSE]
+    at.slider[0].set_value(60).run()  # a new sparsity: a new measurement
+    assert not at.exception and pauses == [explore.DRAW_PAUSE] * 2
+
+
 def test_quick_evaluation_is_a_quarter_of_the_cards_on_the_same_data(gpt, bert):
     from prune_core.errors import PruneScopeError
     from prune_core.run import eval_settings, prune_model, quality_estimate
