@@ -66,11 +66,10 @@ def _updates(progress: Progress | None, every: float = 0.5,
     """The cache's status reports as progress-bar updates: only when what the bar shows changes, and
     at most one per `every` seconds.
 
-    Every call of a Streamlit progress bar is a message the browser renders (a pass over the whole
-    page: about 20 ms of one browser's CPU for the tiny GPT's Explore). A session waiting in line is
-    told its place four times a second and a running job reports each of its phases, so ten students
-    would otherwise cost the server's cores (which their browsers share in bench/classroom.py) dozens
-    of redraws a second. A change skipped here shows at the next report after `every`: a waiting
+    Every call of a Streamlit progress bar is a message the browser renders. A session waiting in line
+    is told its place four times a second and a running job reports each of its phases, so ten
+    students would otherwise cost the server's cores (which their browsers share in
+    bench/classroom.py) dozens of redraws a second. A change skipped here shows at the next report after `every`: a waiting
     session is told its place again at the next poll, a job's next phase replaces the skipped one."""
     if progress is None:
         return None
