@@ -69,8 +69,9 @@ def _updates(progress: Progress | None, every: float = 0.5,
     Every call of a Streamlit progress bar is a message the browser renders. A session waiting in line
     is told its place four times a second and a running job reports each of its phases, so ten
     students would otherwise cost the server's cores (which their browsers share in
-    bench/classroom.py) dozens of redraws a second. A change skipped here shows at the next report after `every`: a waiting
-    session is told its place again at the next poll, a job's next phase replaces the skipped one."""
+    bench/classroom.py) dozens of redraws a second. A change skipped here shows at the next report
+    after `every`: a waiting session is told its place again at the next poll, a job's next phase
+    replaces the skipped one."""
     if progress is None:
         return None
     shown: tuple[int, str] | None = None  # (percent, text) on the bar now

@@ -3,7 +3,8 @@ import threading
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
+
+from conftest import render_page
 
 from pages import charts
 from prune_core import tables
@@ -54,11 +55,7 @@ def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(
 
     monkeypatch.setattr(run_module, "quality_estimate", never)
     st.cache_resource.clear()  # an earlier test may have measured this very setting: the shared cache would answer
-    at = AppTest.from_string("from pages.common import model_picker\nfrom pages import explore\n"
-                             "model_picker()\nexplore.page()", default_timeout=300)
-    at.session_state["model_choice"] = "tiny-shakespeare-gpt"
-    at.run()
-    assert not at.exception, at.exception
+    at = render_page("explore", "tiny-shakespeare-gpt")
     values = {m.label: m.value for m in at.metric}
     assert values["Weights removed (in scope)"] == "50.0%"
     assert values["Nonzero parameters"].endswith(" M")
@@ -79,11 +76,8 @@ def test_a_measurement_waits_for_the_browser_to_draw_only_when_it_is_not_cached(
     pauses = []
     monkeypatch.setattr(explore, "sleep", pauses.append)
     st.cache_resource.clear()
-    at = AppTest.from_string("from pages.common import model_picker\nfrom pages import explore\n"
-                             "model_picker()\nexplore.page()", default_timeout=300)
-    at.session_state["model_choice"] = "tiny-shakespeare-gpt"
-    at.run()
-    assert not at.exception and pauses == [explore.DRAW_PAUSE]
+    at = render_page("explore", "tiny-shakespeare-gpt")
+    assert pauses == [explore.DRAW_PAUSE]
     assert len(common.shared_cache().keys("result")) >= 1
     at.run()  # the same setting again: measured, so no pause
     assert not at.exception and pauses == [explore.DRAW_PAUSE]
