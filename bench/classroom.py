@@ -17,6 +17,11 @@ seconds the server and the browsers used during the moves (they share the machin
     python bench/classroom.py --model smollm2-135m --sessions 5 --moves 2
     python bench/classroom.py --model smollm2-135m --sessions 1 --moves 200 --progress 20
     python bench/classroom.py --tour      # one user through the four zoo models: RSS after each
+    python bench/classroom.py --server-cpus 0,1   # a 2-core server, the browsers on the other cores
+
+By default the browsers share the server's cores, which in a real class run on the students' own
+machines. On a machine with more than two cores, --server-cpus pins the server to those cores and the
+bench with its browsers to the rest: a class on one 2-core server, as the issue puts it.
 """
 from __future__ import annotations
 
@@ -258,15 +263,15 @@ def report(sessions, plan, rss_before, rss_peak, after_move, rss_after, cpu, arg
     wrong = [w for s in sessions for w in s.wrong]
     print(f"model {args.model}, {args.sessions} sessions x {len(plan)} moves "
           f"({'same seed: identical settings shared' if args.shared else 'a seed per session: no two alike'}), "
-          f"server settings {args.server_env or 'default'}")
+          f"server settings {args.server_env or 'default'}; {args.cores}")
     for name, xs in (("new sparsity on screen", shown), ("all results, app idle", done)):
         if xs:
             print(f"  {name:<24} p50 {statistics.median(xs):6.2f} s   max {max(xs):6.2f} s   (n={len(xs)})")
     n = len(sessions) * len(plan)
     print(f"  CPU during the moves: server {cpu['server']:.1f} s, browsers {cpu['browsers']:.1f} s; per session and "
           f"move {cpu['server'] / n:.2f} s + {cpu['browsers'] / n:.2f} s, so one round of {len(sessions)} moves needs "
-          f"at least {(cpu['server'] + cpu['browsers']) / len(plan) / max(1, len(os.sched_getaffinity(0))):.1f} s "
-          f"on this machine's {len(os.sched_getaffinity(0))} cores")
+          f"at least {(cpu['server'] + cpu['browsers']) / len(plan) / args.total_cores:.1f} s "
+          f"on this machine's {args.total_cores} cores")
     checked = "checked against in-process runs" if args.expected is not None else "quality not checked (--verify)"
     print(f"  errors {len(errors)}; wrong figures {len(wrong)} ({checked})")
     for line in (errors + wrong)[:10]:
@@ -277,6 +282,17 @@ def report(sessions, plan, rss_before, rss_peak, after_move, rss_after, cpu, arg
         base = after_move[19]
         print(f"  RSS after move 20 {base / 1e9:.3f} GB, after move {len(after_move)} {after_move[-1] / 1e9:.3f} GB: "
               f"growth {100 * (after_move[-1] - base) / base:+.1f} %")
+
+
+def split_cores(spec: str) -> set[int]:
+    """The server's cores from "0,1"; this process (and the browsers it starts) keeps the others."""
+    mine = os.sched_getaffinity(0)
+    server = {int(c) for c in spec.split(",")}
+    if not server <= mine or not mine - server:
+        raise SystemExit(f"--server-cpus {spec}: needs cores of {sorted(mine)} and at least one left for "
+                         "the browsers")
+    os.sched_setaffinity(0, mine - server)
+    return server
 
 
 def main() -> None:
@@ -295,7 +311,10 @@ def main() -> None:
     ap.add_argument("--arena-max", help="MALLOC_ARENA_MAX for the server (default: glibc's)")
     ap.add_argument("--log", help="keep the server's output in this file")
     ap.add_argument("--tour", action="store_true", help="instead: one session goes through every zoo model")
+    ap.add_argument("--server-cpus", help="cores for the server only, e.g. 0,1; the browsers get the others")
     args = ap.parse_args()
+    args.total_cores = len(os.sched_getaffinity(0))
+    server_cpus = split_cores(args.server_cpus) if args.server_cpus else None
     from prune_core.zoo import BIG_MODEL, embedded_cards
 
     params = {c["name"]: c["params"] for c in embedded_cards()}.get(args.model, 0)
@@ -306,7 +325,9 @@ def main() -> None:
                                               ("PRUNESCOPE_MEMORY_BUDGET", args.budget),
                                               ("MALLOC_ARENA_MAX", args.arena_max)) if value not in (None, "")}
     args.server_env = env
-    with streamlit_server(timeout=180, env=env, log_path=args.log) as (url, proc):
+    args.cores = (f"server on cores {sorted(server_cpus)}, browsers on {sorted(os.sched_getaffinity(0))}"
+                  if server_cpus else f"server and browsers share {len(os.sched_getaffinity(0))} cores")
+    with streamlit_server(timeout=180, env=env, log_path=args.log, cpus=server_cpus) as (url, proc):
         asyncio.run(tour(url, proc.pid, args) if args.tour else drive(url, proc.pid, args))
         if proc.poll() is not None:
             print(f"  the server DIED (exit {proc.returncode})")

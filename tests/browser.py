@@ -24,12 +24,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(timeout: float = 90.0, env: dict[str, str] | None = None, log_path: str | None = None):
+def streamlit_server(timeout: float = 90.0, env: dict[str, str] | None = None, log_path: str | None = None,
+                     cpus: set[int] | None = None):
     """Yield the base URL of a freshly started `streamlit run app.py`; stop it afterwards.
 
     The server's output goes to a temporary file, not a pipe: nobody reads a pipe while the
     server runs, and once its 64 KB buffer is full the server would block on its next print.
-    `log_path` keeps that output in a file of your choice."""
+    `log_path` keeps that output in a file of your choice. `cpus`: the only cores the server may
+    use (all its threads; the app sizes its thread counts from them)."""
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **(env or {}))
     log = open(log_path, "w+", encoding="utf-8") if log_path else tempfile.TemporaryFile(mode="w+")
@@ -37,7 +39,8 @@ def streamlit_server(timeout: float = 90.0, env: dict[str, str] | None = None, l
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout
