@@ -56,8 +56,8 @@ def test_slider_moves_and_charts_redraw(tmp_path):
         assert _metric(page, "Weights removed") == "50.0%"
         _wait_measured(page)
         ppl_before = float(_metric(page, "Held-out perplexity"))
-        n_plots = page.locator(".js-plotly-plot").count()
-        assert n_plots >= 3  # sparsity per layer, histogram, sizes (then quality and latency)
+        # sparsity per layer, histogram, sizes (then quality and latency): Plotly draws them asynchronously
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
         page.screenshot(path=str(tmp_path / "before.png"))
 
         slider = page.get_by_role("slider").first
