@@ -91,6 +91,12 @@ def expected_quality(model: str, sparsities: set[int]) -> dict[int, float]:
             for s in sorted(sparsities)}
 
 
+def quality_mismatch(expected: dict[int, float], sparsity: int, shown: float) -> str | None:
+    """Why the shown held-out quality is not the in-process run's (relative tolerance 1e-3), or None."""
+    want = expected[sparsity]
+    return f"{sparsity} %: shows {shown}, expected {want:.4g}" if abs(shown - want) > 1e-3 * abs(want) else None
+
+
 async def metric(page, label: str) -> str:
     card = page.locator('[data-testid="stMetric"]', has_text=label).first
     return (await card.locator('[data-testid="stMetricValue"]').inner_text()).strip()
@@ -129,9 +135,8 @@ async def move(session: Session, kind: str, sparsity: int, seed: int, timeout: f
             session.errors.append(f"error box at {sparsity} %: {(await page.inner_text('body'))[-300:]!r}")
         if expected is not None:
             label = "Held-out perplexity" if await page.locator("text=Held-out perplexity").count() else "Held-out accuracy"
-            got = float(await metric(page, label))
-            if abs(got - expected[sparsity]) > 1e-3 * abs(expected[sparsity]):
-                session.wrong.append(f"{sparsity} %: shows {got}, expected {expected[sparsity]:.4g}")
+            if wrong := quality_mismatch(expected, sparsity, float(await metric(page, label))):
+                session.wrong.append(wrong)
     except Exception as exc:  # timeouts, a dead page: counted, the bench goes on
         session.errors.append(f"{kind} to {sparsity} %: {type(exc).__name__}: {str(exc).splitlines()[0]}")
     finally:

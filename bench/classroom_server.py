@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from classroom import expected_quality, plan_moves  # noqa: E402
+from classroom import expected_quality, plan_moves, quality_mismatch  # noqa: E402
 
 
 def share_runtime() -> None:
@@ -51,6 +51,10 @@ def metric(at, label: str) -> str:
     return next(m.value for m in at.metric if label in m.label)
 
 
+def seed_box(at):
+    return next(n for n in at.number_input if n.label == "Seed")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="tiny-shakespeare-gpt")
@@ -72,15 +76,15 @@ def main() -> None:
     share_runtime()
     sessions = [render_page("explore", args.model) for _ in range(args.sessions)]
     for i, at in enumerate(sessions):
-        next(n for n in at.number_input if n.label == "Seed").set_value(i).run()
+        seed_box(at).set_value(i).run()
     times: list[float] = []
     problems: list[str] = []
-    cpu0, wall0 = time.process_time(), 0.0
+    cpu0, moving = time.process_time(), 0.0  # CPU before, seconds of moves
 
     def move(at, i: int, kind: str, sparsity: int, seed: int, start: float) -> None:
         try:
             if kind == "seed":
-                next(n for n in at.number_input if n.label == "Seed").set_value(seed + i)
+                seed_box(at).set_value(seed + i)
             else:
                 at.slider[0].set_value(sparsity)
             at.run()
@@ -91,9 +95,8 @@ def main() -> None:
                 problems.append(f"session {i}: shows {metric(at, 'Weights removed')}, expected {sparsity} %")
             else:
                 label = "Held-out perplexity" if any("perplexity" in m.label for m in at.metric) else "Held-out accuracy"
-                got = float(metric(at, label))
-                if abs(got - expected[sparsity]) > 1e-3 * abs(expected[sparsity]):
-                    problems.append(f"session {i} at {sparsity} %: {label} {got}, expected {expected[sparsity]:.4g}")
+                if wrong := quality_mismatch(expected, sparsity, float(metric(at, label))):
+                    problems.append(f"session {i}, {label}: {wrong}")
         except Exception as exc:  # counted, the bench goes on
             problems.append(f"session {i} at {sparsity} %: {type(exc).__name__}: {exc}")
 
@@ -105,14 +108,14 @@ def main() -> None:
             t.start()
         for t in threads:
             t.join()
-        wall0 += time.perf_counter() - start
+        moving += time.perf_counter() - start
     cpu = time.process_time() - cpu0
     print(f"model {args.model}, {args.sessions} sessions x {len(plan)} moves (a seed per session: no two alike), "
           f"server only (AppTest, no browsers), torch {torch.get_num_threads()} threads, "
           f"{len(os.sched_getaffinity(0))} cores")
     print(f"  all results on the page   p50 {statistics.median(times):6.2f} s   max {max(times):6.2f} s   "
           f"(n={len(times)})")
-    print(f"  CPU {cpu:.1f} s in {wall0:.1f} s of moves ({cpu / wall0:.2f} cores busy); "
+    print(f"  CPU {cpu:.1f} s in {moving:.1f} s of moves ({cpu / moving:.2f} cores busy); "
           f"{cpu / len(times):.2f} s per session and move")
     print(f"  errors and wrong figures: {len(problems)}")
     for line in problems[:10]:
