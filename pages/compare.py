@@ -1,6 +1,6 @@
 """Compare: a grid of methods x sparsities on the picked model, every run stored, charts with Pareto front.
 
-A sweep runs as a background job (pages/background.py) and can be stopped: the Stop button (or any
+A sweep runs as a background job (pages/ui/background.py) and can be stopped: the Stop button (or any
 other control: Streamlit reruns the page on every click, interrupting the script but not the job)
 sets a flag the sweep checks at each stage of a run; the runs that finished are kept and the next
 run of the page says how many.
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from pages import charts
-from pages.breaks import breaks_section
-from pages.background import place_text, settle, start_job, stop_button, watch
-from pages.common import cached_proposal, faster_expander, get_model
-from pages.urlstate import Controls
-from pages.nav import hand_over
+from pages.ui import charts
+from pages.ui.breaks import breaks_section
+from pages.ui.background import place_text, settle, start_job, stop_button, watch
+from pages.ui.common import cached_proposal, faster_expander, get_model
+from pages.ui.urlstate import Controls
+from pages.ui.nav import hand_over
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.jobs import Job
@@ -240,5 +240,5 @@ def _charts(runs: pd.DataFrame, store: Store, rep_key: str) -> None:
                        "prunescope_latency.html", "text/html")
 
 
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/ui/nav.py)
     hand_over(__file__)

@@ -11,14 +11,14 @@ from time import sleep
 
 import streamlit as st
 
-from pages.common import cached_run, cached_summary, get_model, has_run, warm_model
-from pages.explore_cards import Cards, predict_gate
-from pages.explore_charts import Figures
-from pages.explore_controls import ExploreSettings, read_controls
-from pages.explore_outputs import Outputs, download, refine
-from pages.nav import hand_over
-from pages.scoreboard import challenge_section
-from pages.urlstate import Controls
+from pages.ui.common import cached_run, cached_summary, get_model, has_run, warm_model
+from pages.ui.explore_cards import Cards, predict_gate
+from pages.ui.explore_charts import Figures
+from pages.ui.explore_controls import ExploreSettings, read_controls
+from pages.ui.explore_outputs import Outputs, download, refine
+from pages.ui.nav import hand_over
+from pages.ui.scoreboard import challenge_section
+from pages.ui.urlstate import Controls
 from prune_core import teaching
 from prune_core.errors import PruneScopeError
 from prune_core.summary import MaskSummary
@@ -115,5 +115,5 @@ def _glossary() -> None:
         st.markdown("\n\n".join(f"**{term}**: {text}" for term, text in teaching.GLOSSARY.items()))
 
 
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/ui/nav.py)
     hand_over(__file__)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from pages import charts
-from pages.background import place_text, settle, start_job, stop_button, watch
-from pages.common import get_model, shared_cache
-from pages.stepmode import step_section
-from pages.nav import hand_over
+from pages.ui import charts
+from pages.ui.background import place_text, settle, start_job, stop_button, watch
+from pages.ui.common import get_model, shared_cache
+from pages.ui.stepmode import step_section
+from pages.ui.nav import hand_over
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.export import zip_export
@@ -194,5 +194,5 @@ def _run_section(loaded) -> None:
         _report(job, loaded)
 
 
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/ui/nav.py)
     hand_over(__file__)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import charts
-from pages.scoreboard import scoreboards_admin
-from pages.nav import hand_over
+from pages.ui import charts
+from pages.ui.scoreboard import scoreboards_admin
+from pages.ui.nav import hand_over
 from prune_core.errors import PruneScopeError
 from prune_core.store import Store
 
@@ -51,5 +51,5 @@ def page() -> None:
         st.rerun()
 
 
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/ui/nav.py)
     hand_over(__file__)

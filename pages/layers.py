@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import charts
-from pages.common import SENSITIVITY_GRID, cached_model, cached_proposal, cached_sensitivity, get_model, heavy
-from pages.disagree import disagree_section
-from pages.urlstate import Controls
-from pages.nav import hand_over
+from pages.ui import charts
+from pages.ui.common import SENSITIVITY_GRID, cached_model, cached_proposal, cached_sensitivity, get_model, heavy
+from pages.ui.disagree import disagree_section
+from pages.ui.urlstate import Controls
+from pages.ui.nav import hand_over
 from prune_core.config import OWL_HELP, OWL_LAMBDA_RANGE, OWL_M_RANGE, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.masks import layer_stats
@@ -213,5 +213,5 @@ def _mask_section(loaded, url: Controls) -> None:
                f"{', default calibration data' if needs_data else ''}) and this matrix is shown. {LOOK_FOR[key]}")
 
 
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/ui/nav.py)
     hand_over(__file__)

@@ -3,8 +3,8 @@ this server holds in memory against its budget (what a teacher checks before a c
 import pandas as pd
 import streamlit as st
 
-from pages.common import job_gate, shared_cache
-from pages.nav import hand_over
+from pages.ui.common import job_gate, shared_cache
+from pages.ui.nav import hand_over
 from prune_core.budget import human
 from prune_core.memory import process_rss
 from prune_core.settings import settings
@@ -58,5 +58,5 @@ def _server() -> None:
                 "`PRUNESCOPE_MEMORY_BUDGET` (README: *Running it for a class*).")
 
 
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/ui/nav.py)
     hand_over(__file__)

@@ -5,9 +5,9 @@ import json
 
 import streamlit as st
 
-from pages import charts
-from pages.common import faster_expander, get_model
-from pages.nav import hand_over
+from pages.ui import charts
+from pages.ui.common import faster_expander, get_model
+from pages.ui.nav import hand_over
 from prune_core import paper
 from prune_core.errors import PruneScopeError
 from prune_core.finetune import recovery_budget
@@ -146,5 +146,5 @@ def page() -> None:
                    f"{loaded.name}.json` reruns the same experiments and compares the verdicts.")
 
 
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/ui/nav.py)
     hand_over(__file__)

@@ -7,10 +7,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages import charts
-from pages.common import cached_model, get_model, heavy
-from pages.urlstate import Controls
-from pages.nav import hand_over
+from pages.ui import charts
+from pages.ui.common import cached_model, get_model, heavy
+from pages.ui.urlstate import Controls
+from pages.ui.nav import hand_over
 from prune_core import faster
 from prune_core.errors import PruneScopeError
 from prune_core.gpu import crossings, cuda_problem, layer_shapes, measure_2_4
@@ -205,5 +205,5 @@ def _crossover(loaded, tokens: int) -> None:
                "`bench/gpu_semi_structured.py --shapes zoo`.")
 
 
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
+if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/ui/nav.py)
     hand_over(__file__)

@@ -92,7 +92,7 @@ def test_slider_moves_and_charts_redraw(tmp_path):
             page.wait_for_timeout(100)
         # a large message the browser already holds (a figure seen on the way to 80 %) comes as a ref_hash
         assert 4 <= elements.count("bidi_component") + messages.count("ref_hash") and "plotly_chart" not in elements
-        # every chart was updated in place (pages/live_chart.py), none thrown away and built anew
+        # every chart was updated in place (pages/ui/live_chart.py), none thrown away and built anew
         assert page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(c => c.dataset.tag)") == \
             ["0", "1", "2", "3"]
         page.wait_for_selector("text=target 75%", timeout=60_000)
@@ -126,7 +126,7 @@ def _sidebar_while_loading(page, heading: str, timeout: float = 120) -> set[str]
 def test_every_page_reachable_by_link_and_by_url_on_a_fresh_server():
     # The first request to a fresh server is a deep link: Streamlit runs it in its legacy pages/
     # mode; our page hands over to app.py, which must land on the page that was asked for, and
-    # the helper module pages/common.py must never be listed, not even for a moment.
+    # the helper module pages/ui/common.py must never be listed, not even for a moment.
     with streamlit_server() as (url, proc), browser_page() as page:
         page.goto(f"{url}/models")
         seen = _sidebar_while_loading(page, "Model zoo")

@@ -101,7 +101,7 @@ def test_a_copied_link_reproduces_the_figures_in_a_fresh_browser(tmp_path):
 
 def test_a_fresh_servers_first_request_for_another_page_keeps_the_links_settings(tmp_path):
     """/layers?... as the very first request of a fresh server: Streamlit's legacy pages/ mode runs
-    pages/layers.py, which hands over to app.py (pages/nav.py); the user lands on Layers, with the
+    pages/layers.py, which hands over to app.py (pages/ui/nav.py); the user lands on Layers, with the
     link's model and sparsity, and the address keeps them."""
     with streamlit_server(env={"PRUNESCOPE_DATA": str(tmp_path)}) as (url, proc), browser_page() as page:
         page.goto(url + "/layers?model=tiny-sentiment-bert&sparsity=30&sensitivity=0")

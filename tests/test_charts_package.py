@@ -16,14 +16,18 @@ def test_the_core_never_imports_plotly():
     assert not [p for p in (ROOT / "prune_core").rglob("*.py") if "plotly" in p.read_text(encoding="utf-8")]
 
 
-def test_chart_modules_are_not_page_files():
-    # Streamlit's legacy multipage mode (a fresh server's first request) lists every pages/*.py file;
-    # the charts are a package one folder down, so they never show up as pages.
-    page_files = {p.stem for p in (ROOT / "pages").glob("*.py")}
-    charts = {p.stem for p in (ROOT / "pages" / "charts").glob("*.py")}
-    assert (ROOT / "pages" / "charts" / "__init__.py").is_file() and "charts" not in page_files
-    from pages import charts as package
+def test_pages_folder_holds_only_the_real_pages():
+    # Streamlit's legacy multipage mode (a fresh server's first request) lists every pages/*.py file:
+    # those are exactly the navigation's pages, each handing over to app.py; helpers and charts live
+    # in pages/ui/, a package it never lists.
+    from pages.ui import charts as package
+    from pages.ui.nav import PAGE_PATHS
 
+    page_files = {p.stem: p.read_text(encoding="utf-8") for p in (ROOT / "pages").glob("*.py")}
+    assert set(page_files) == set(PAGE_PATHS)
+    assert all('hand_over(__file__)' in text for text in page_files.values())
+    assert not [p for p in (ROOT / "pages" / "ui").rglob("*.py") if "\n    hand_over(__file__)" in p.read_text()]
+    charts = {p.stem for p in (ROOT / "pages" / "ui" / "charts").glob("*.py")}
     assert {"run", "speed", "compare", "layers", "disagree", "breaks", "style"} <= charts
     assert all(callable(getattr(package, name)) or name.isupper() for name in package.__all__)
 
@@ -33,7 +37,7 @@ def test_a_line_label_sits_on_its_line_on_a_log_axis():
     perplexity chart (log y) must be at log10 of the dense figure, the line itself at the figure."""
     import pandas as pd
 
-    from pages import charts
+    from pages.ui import charts
 
     runs = pd.DataFrame({"method": ["magnitude", "wanda"], "quality": [30.0, 25.0], "latency_ms": [5.0, 5.1],
                          "sparsity_target": [0.5, 0.5], "pattern": ["unstructured"] * 2,

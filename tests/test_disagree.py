@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import fingerprint
-from pages import charts
+from pages.ui import charts
 from prune_core.disagree import CLASSES, MAX_POINTS, class_codes, class_counts, compare_methods, input_norms, scatter_sample
 from prune_core.errors import PruneScopeError
 from prune_core.targets import as_out_in

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from conftest import render_page
 
-from pages import charts
+from pages.ui import charts
 from prune_core import faster
 from prune_core.config import PruneConfig
 from prune_core.gpu import layer_shapes

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import fingerprint
-from pages import charts
+from pages.ui import charts
 from prune_core import datasets, evaluate, samples
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import fingerprint
-from pages.charts import mask_heatmap
+from pages.ui.charts import mask_heatmap
 from prune_core.config import PruneConfig
 from prune_core.run import prune_masks
 from prune_core.targets import as_out_in

@@ -4,7 +4,7 @@ import torch
 from conftest import assert_outputs_close
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-from pages import charts
+from pages.ui import charts
 from prune_core import tables
 from prune_core.config import PruneConfig
 from prune_core.export import export_model

@@ -74,7 +74,7 @@ def test_kinds_found_for_gpt_bert_and_llama_names(gpt, bert):
 
 
 def test_sensitivity_by_kind_prunes_every_block_together(bert):
-    from pages.charts import sensitivity_heatmap
+    from pages.ui.charts import sensitivity_heatmap
     from prune_core.sensitivity import expand_allocation
 
     before = fingerprint(bert.model)

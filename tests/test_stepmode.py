@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import fingerprint
-from pages import charts
+from pages.ui import charts
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.training_data import FinetuneConfig

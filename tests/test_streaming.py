@@ -6,7 +6,7 @@ import streamlit as st
 
 from conftest import render_page
 
-from pages import charts
+from pages.ui import charts
 from prune_core import tables
 from prune_core import run as run_module
 from prune_core.config import PruneConfig
@@ -61,7 +61,7 @@ def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(
     assert values["Nonzero parameters"].endswith(" M")
     assert values["Held-out perplexity"] == "measuring…"  # a placeholder, never a stale number
     assert values["Latency (median)"] == "measuring…"
-    charts = at.get("bidi_component")  # pages/live_chart.py: figures as JSON in the component's data
+    charts = at.get("bidi_component")  # pages/ui/live_chart.py: figures as JSON in the component's data
     titles = " ".join(c.proto.json for c in charts)
     assert "Sparsity per layer" in titles and "Weights of" in titles and "storage format" in titles
     assert any("measuring" in i.value for i in at.info)
@@ -71,7 +71,8 @@ def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(
 
 def test_a_measurement_waits_for_the_browser_to_draw_only_when_it_is_not_cached(monkeypatch):
     """Before measuring, Explore pauses so the browser can draw the cheap figures; a cached result comes at once."""
-    from pages import common, explore
+    from pages import explore
+    from pages.ui import common
 
     pauses = []
     monkeypatch.setattr(explore, "sleep", pauses.append)
@@ -106,7 +107,7 @@ def test_quick_evaluation_is_a_quarter_of_the_cards_on_the_same_data(gpt, bert):
 
 
 def test_a_run_does_its_extra_work_on_its_own_pruned_copy(gpt):
-    from pages import common
+    from pages.ui import common
     from prune_core import samples
 
     st.cache_resource.clear()
@@ -156,7 +157,7 @@ def test_per_layer_table_comes_on_request():
 def test_progress_bar_redrawn_only_when_it_changes():
     """A session waiting in line hears its place four times a second; the bar is sent to the browser only
     when its fraction (to the percent) or its text changes, and at most twice a second."""
-    from pages.common import _updates
+    from pages.ui.common import _updates
     from prune_core.cache import JobStatus
 
     drawn, now = [], [0.0]

@@ -1,4 +1,4 @@
-"""The whole state in the URL (pages/urlstate.py): every control of Explore, Speed, Layers and Compare
+"""The whole state in the URL (pages/ui/urlstate.py): every control of Explore, Speed, Layers and Compare
 is read from the query string and written back; exercise links lock, hide and reveal; bad values
 are ignored with a note that names them. Pages run through AppTest, widgets drive real runs."""
 from __future__ import annotations
@@ -30,7 +30,7 @@ COMPARE = {"methods": ("multiselect", "cmp_methods"), "grid": ("text_input", "cm
 
 def _open(page: str, params: dict[str, str], model_in_session: str | None = None) -> AppTest:
     """A page as a link opens it: a fresh session whose URL carries `params` (the model included)."""
-    at = AppTest.from_string(f"from pages.common import model_picker\nfrom pages import {page}\n"
+    at = AppTest.from_string(f"from pages.ui.common import model_picker\nfrom pages import {page}\n"
                              f"model_picker()\n{page}.page()", default_timeout=300)
     if model_in_session:
         at.session_state["model_choice"] = model_in_session
@@ -229,7 +229,7 @@ def test_the_url_is_written_only_when_a_value_changes(monkeypatch):
     """Each write of st.query_params is a message the browser handles: a rerun rewrites only what changed."""
     import streamlit as st
 
-    from pages import urlstate
+    from pages.ui import urlstate
 
     class Params(dict):
         writes = 0

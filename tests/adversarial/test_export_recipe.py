@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import fingerprint
-from pages import charts
+from pages.ui import charts
 from prune_core.cli import main
 from prune_core.config import PruneConfig
 from prune_core.export import zip_export

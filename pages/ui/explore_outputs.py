@@ -7,8 +7,7 @@ from typing import Callable
 
 import streamlit as st
 
-from pages.common import cached_run, dense_generation, pruned_classification, pruned_generation
-from pages.nav import hand_over
+from pages.ui.common import cached_run, dense_generation, pruned_classification, pruned_generation
 from prune_core import samples
 from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
@@ -122,7 +121,3 @@ def download(loaded: LoadedModel, config: PruneConfig, result: PruneResult, delt
                        on_click="ignore")
     st.caption("Rebuild it bit for bit from the recipe: `python -m prune_core prune --recipe recipe.json "
                "--export DIR`.")
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

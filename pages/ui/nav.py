@@ -1,14 +1,14 @@
 """The app's pages in one table, and the hand-over of a deep link opened on a fresh server.
 
-app.py builds its navigation from `PAGES`, pages/urlstate.py its page addresses: a page is added
+app.py builds its navigation from `PAGES`, pages/ui/urlstate.py its page addresses: a page is added
 here once. Each page is drawn by the `page()` function of the module named like its URL path.
 
 Why a hand-over: until the first run of app.py calls st.navigation, Streamlit serves the app in its
-legacy pages/ mode, where every file of pages/ is a page run as a script. So the first request of a
-fresh server for /layers?sparsity=70 runs pages/layers.py as `__main__`. Every file of pages/ ends
-with `if __name__ == "__main__": hand_over(__file__)`: the page asked for (the file's name; a helper
-module is no page, so the default page) is noted in the session and app.py takes over, with the
-URL's parameters, and switches to it (`handed_over`).
+legacy pages/ mode, where every file directly in pages/ is a page run as a script. So the first
+request of a fresh server for /layers?sparsity=70 runs pages/layers.py as `__main__`. The eight page
+files end with `if __name__ == "__main__": hand_over(__file__)`: the page asked for (the file's name)
+is noted in the session and app.py takes over, with the URL's parameters, and switches to it
+(`handed_over`). Helpers live in pages/ui/, which that legacy mode never lists.
 """
 from __future__ import annotations
 
@@ -55,7 +55,3 @@ def handed_over() -> str | None:
     one (that one app.py shows anyway); else None."""
     page = st.session_state.pop(_DEEP_LINK, None)
     return page if page in PAGE_PATHS and page != DEFAULT_PAGE else None
-
-
-if __name__ == "__main__":
-    hand_over(__file__)

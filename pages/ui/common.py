@@ -34,8 +34,7 @@ from prune_core.settings import settings, usable_cores
 from prune_core.summary import MaskSummary, summarize, warm
 from prune_core.uploads import SHARED_SCOPE, save_upload, shared_uploads, sharing
 from prune_core.zoo import EMBEDDED, LoadedModel, load_model, resolve
-from pages.urlstate import bind_model, locked
-from pages.nav import hand_over
+from pages.ui.urlstate import bind_model, locked
 
 OTHER = "other: local folder or hub id…"
 UPLOAD = "upload a model (zip or files)…"
@@ -305,6 +304,3 @@ def faster_expander(loaded: LoadedModel, runs) -> None:
         st.dataframe(table, hide_index=True, width="stretch")
         for answer in answers:
             st.markdown(answer.markdown())
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.urlstate import Controls, page_url
-from pages.nav import hand_over
+from pages.ui.urlstate import Controls, page_url
 from prune_core.challenges import CHALLENGES, Challenge, check_name, for_task, get_challenge
 from prune_core.errors import PruneScopeError
 from prune_core.run import PruneResult
@@ -111,7 +110,3 @@ def scoreboards_admin() -> None:
             st.error("Wrong teacher token: the scoreboard was not cleared.")
             return
         st.success(f"Cleared {store.clear_entries(key, model)} entries.")
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

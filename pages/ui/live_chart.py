@@ -20,9 +20,8 @@ import plotly
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.nav import hand_over
 
-STATIC = Path(__file__).resolve().parents[1] / "static"
+STATIC = Path(__file__).resolve().parents[2] / "static"
 SOURCE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PLOTLY_JS = f"plotly-{plotly.__version__}.min.js"  # the version in the name: a served file is never stale
 FONT = '"Source Sans", "Source Sans Pro", sans-serif'  # the app's own, which st.plotly_chart would apply
@@ -89,7 +88,3 @@ def live_chart(fig: go.Figure, key: str) -> None:
     # the figure as one JSON string, parsed in the browser: no walk of plotly's nested dicts here
     _CHART(key=key, data={"figure": fig.to_json(), "font": FONT, "src": f"app/static/{PLOTLY_JS}",
                           "config": {"responsive": True, "displaylogo": False}}, height="content")
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

@@ -34,12 +34,12 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from pages.nav import DEFAULT_PAGE, PAGE_PATHS, hand_over
+from pages.ui.nav import DEFAULT_PAGE, PAGE_PATHS
 
 EXERCISE = ("lock", "hide")  # parameters that shape the page rather than the experiment
 REVEAL = "reveal"
 MODEL = "model"
-MODEL_KEY = "model_choice"  # the sidebar picker's key (pages/common.py)
+MODEL_KEY = "model_choice"  # the sidebar picker's key (pages/ui/common.py)
 _NOTES = "_urlstate_model_notes"  # notes of the sidebar picker, shown by the page's banner
 _LATER_BOUND = "_urlstate_later"  # page -> {name: _Bound} of the controls bound after done()
 _PER_MODEL = "_urlstate_per_model"  # (page, name) -> the model a per-model control was last bound for
@@ -306,7 +306,3 @@ def _num(value: float) -> str:
 
 def _listing(options: list[str], most: int = 8) -> str:
     return ", ".join(options[:most]) + (f" … ({len(options)} in all)" if len(options) > most else "")
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

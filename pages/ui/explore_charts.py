@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pages.live_chart import live_chart
-from pages.nav import hand_over
-from pages.urlstate import Controls, widget_class
-from pages import charts
+from pages.ui.live_chart import live_chart
+from pages.ui.urlstate import Controls, widget_class
+from pages.ui import charts
 from prune_core.run import PruneResult
 from prune_core.summary import MaskSummary
 from prune_core.tables import histogram_frame, latency_frame, layers_frame, quality_frame, sizes_frame
@@ -31,7 +30,7 @@ class Figures:
              url: Controls) -> "Figures":
         """Every chart the counts can draw; "measuring…" where the measured one goes. `target`: the line on
         the per-layer chart. Each chart keeps its key from move to move, so the browser updates it in place
-        (pages/live_chart.py); the measured one of the last move stays, greyed out under "measuring…", until
+        (pages/ui/live_chart.py); the measured one of the last move stays, greyed out under "measuring…", until
         the new one replaces it."""
         layers = layers_frame(summary)
         live_chart(charts.layer_sparsity_chart(layers, target), "explore_layers")
@@ -77,7 +76,3 @@ class Figures:
             live_chart(charts.measured_chart(quality_frame(result), latency_frame(result), result.quality_metric),
                        MEASURED)
         self.note.empty()
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

@@ -2,7 +2,6 @@
 
 Every chart has a title, axis units, hover with exact values and the dense reference. They live
 beside the pages because only the pages draw: prune_core returns data and never imports plotly.
-A folder, not pages/*.py files, so Streamlit's legacy multipage mode never lists them as pages.
 Pages call `charts.<name>`; the submodules split them by what they show.
 """
 from .breaks import flip_curve, token_heat_html

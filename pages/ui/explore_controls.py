@@ -1,6 +1,6 @@
 """Explore's controls -> one `ExploreSettings` (the PruneConfig and how to measure it).
 
-Every widget is bound to the URL (pages/urlstate.py). Which combinations are valid is asked of
+Every widget is bound to the URL (pages/ui/urlstate.py). Which combinations are valid is asked of
 prune_core/config.py (`PruneConfig.validated`), not repeated here: the page offers the allocations
 that config accepts for the picked method and pattern.
 """
@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pages.nav import hand_over
-from pages.urlstate import Controls
+from pages.ui.urlstate import Controls
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig
 from prune_core.errors import PruneScopeError
@@ -153,7 +152,3 @@ def _measurement_controls(loaded: LoadedModel, url: Controls) -> tuple[LatencySp
                                    key=url.flag("file", "measure_file", per_model=loaded.key), disabled=url.locked("file"),
                                    help="Compresses every pruned tensor: about a second per 100 M weights.")
     return spec, evaluation, measure_file
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import charts
-from pages.common import cached_model, heavy
-from pages.nav import hand_over
+from pages.ui import charts
+from pages.ui.common import cached_model, heavy
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.fragile import GRID, FlipSweep, flip_sweep, token_losses, worst_tokens
@@ -102,7 +101,3 @@ def _tokens_view(loaded, method: str, col) -> None:
         "rise": st.column_config.NumberColumn("loss rise (nats)", format="%+.3f"),
         "dense_loss": st.column_config.NumberColumn("dense loss", format="%.3f"),
         "pruned_loss": st.column_config.NumberColumn("pruned loss", format="%.3f")})
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

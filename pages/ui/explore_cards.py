@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pages.common import cached_baseline
-from pages.nav import hand_over
-from pages.urlstate import Controls
+from pages.ui.common import cached_baseline
+from pages.ui.urlstate import Controls
 from prune_core import faster, teaching
 from prune_core.config import PruneConfig
 from prune_core.run import PruneResult, eval_settings
@@ -137,7 +136,3 @@ def predict_gate(loaded: LoadedModel, config: PruneConfig, url: Controls, evalua
             st.stop()
     revealed[key] = float(guess)
     return float(guess)
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

@@ -11,8 +11,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from pages.common import job_gate
-from pages.nav import hand_over
+from pages.ui.common import job_gate
 from prune_core.jobs import Job, ordinal
 
 
@@ -56,7 +55,3 @@ def _cancel(key: str) -> None:
     job = st.session_state.get(key)
     if job is not None:
         job.cancel()
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import charts
-from pages.nav import hand_over
+from pages.ui import charts
 
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
@@ -102,7 +101,3 @@ def _draw(slot, stepper: ScheduleStepper, module: str) -> None:
         c2.plotly_chart(charts.training_curve(stepper.curve_frame(), stepper.curve[0].val_loss,
                                               f"{stepper.config.method} pruning, step by step"),
                         width="stretch", key=f"step_curve_{stepper.step}")
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import charts
-from pages.common import cached_model, cached_summary, heavy
-from pages.nav import hand_over
+from pages.ui import charts
+from pages.ui.common import cached_model, cached_summary, heavy
 from prune_core.config import PruneConfig
 from prune_core.disagree import Disagreement, compare_methods, input_norms, scatter_sample
 from prune_core.errors import PruneScopeError
@@ -100,7 +99,3 @@ def _why(loaded, dis: Disagreement, module: str, codes: np.ndarray, a: str, b: s
         st.caption(f"Input norms ‖X_j‖ over {tokens:,} calibration tokens (the statistic Wanda uses). Points where "
                    f"only one method prunes show what the other one looks at: compare magnitude with wanda to see "
                    "small weights on loud features kept and large weights on quiet features pruned.")
-
-
-if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/nav.py)
-    hand_over(__file__)
