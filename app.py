@@ -3,7 +3,7 @@ from importlib import import_module
 
 import streamlit as st
 
-from pages.ui.common import model_picker
+from pages.ui.picker import model_picker
 from pages.ui.live_chart import serve_plotly_js
 from pages.ui.nav import DEFAULT_PAGE, PAGES as SPECS, handed_over
 

@@ -2,7 +2,7 @@
 
 Counts, with cProfile (no monkeypatching), the calls of `PruneConfig.validated` (and of the validation
 itself), `parse_pattern` and `get_method` made by `summary.summarize` + `run.run` for a few settings, as the
-Explore page chains them (its two cache keys, `config.validated()` in pages/ui/common.py, come on top).
+Explore page chains them (its two cache keys, `config.validated()` in pages/ui/caches.py, come on top).
 Re-run: `HF_HUB_OFFLINE=1 python3 bench/call_counts.py`.
 """
 from __future__ import annotations

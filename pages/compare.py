@@ -16,7 +16,9 @@ import streamlit as st
 from pages.ui import charts
 from pages.ui.breaks import breaks_section
 from pages.ui.background import place_text, settle, start_job, stop_button, watch
-from pages.ui.common import cached_proposal, faster_expander, get_model
+from pages.ui.caches import cached_proposal
+from pages.ui.picker import get_model
+from pages.ui.faster_panel import faster_expander
 from pages.ui.urlstate import Controls
 from pages.ui.nav import hand_over
 from prune_core.config import ALLOCATIONS, PruneConfig

@@ -11,7 +11,8 @@ from time import sleep
 
 import streamlit as st
 
-from pages.ui.common import cached_run, cached_summary, get_model, has_run, warm_model
+from pages.ui.caches import cached_run, cached_summary, has_run, warm_model
+from pages.ui.picker import get_model
 from pages.ui.explore_cards import Cards, predict_gate
 from pages.ui.explore_charts import Figures
 from pages.ui.explore_controls import ExploreSettings, read_controls

@@ -14,7 +14,8 @@ import streamlit as st
 
 from pages.ui import charts
 from pages.ui.background import place_text, settle, start_job, stop_button, watch
-from pages.ui.common import get_model, shared_cache
+from pages.ui.caches import shared_cache
+from pages.ui.picker import get_model
 from pages.ui.stepmode import step_section
 from pages.ui.nav import hand_over
 from prune_core.config import PruneConfig

@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import charts
-from pages.ui.common import SENSITIVITY_GRID, cached_model, cached_proposal, cached_sensitivity, get_model, heavy
+from pages.ui.caches import SENSITIVITY_GRID, cached_model, cached_proposal, cached_sensitivity, heavy
+from pages.ui.picker import get_model
 from pages.ui.disagree import disagree_section
 from pages.ui.urlstate import Controls
 from pages.ui.nav import hand_over

@@ -3,7 +3,7 @@ this server holds in memory against its budget (what a teacher checks before a c
 import pandas as pd
 import streamlit as st
 
-from pages.ui.common import job_gate, shared_cache
+from pages.ui.caches import job_gate, shared_cache
 from pages.ui.nav import hand_over
 from prune_core.budget import human
 from prune_core.memory import process_rss

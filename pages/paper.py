@@ -6,7 +6,8 @@ import json
 import streamlit as st
 
 from pages.ui import charts
-from pages.ui.common import faster_expander, get_model
+from pages.ui.picker import get_model
+from pages.ui.faster_panel import faster_expander
 from pages.ui.nav import hand_over
 from prune_core import paper
 from prune_core.errors import PruneScopeError

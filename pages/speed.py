@@ -8,7 +8,8 @@ import streamlit as st
 import torch
 
 from pages.ui import charts
-from pages.ui.common import cached_model, get_model, heavy
+from pages.ui.caches import cached_model, heavy
+from pages.ui.picker import get_model
 from pages.ui.urlstate import Controls
 from pages.ui.nav import hand_over
 from prune_core import faster

@@ -57,7 +57,7 @@ def render_page(module: str, choice: str):
     """One page rendered on its own (pages are functions), with the shared sidebar picker set to `choice`."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_string(f"from pages.ui.common import model_picker\nfrom pages import {module}\n"
+    at = AppTest.from_string(f"from pages.ui.picker import model_picker\nfrom pages import {module}\n"
                              f"model_picker()\n{module}.page()", default_timeout=300)
     at.session_state["model_choice"] = choice
     at.run()

@@ -72,7 +72,7 @@ def classroom(monkeypatch):
 
 
 def test_classroom_picker_offers_only_the_zoo_and_the_teachers_models(classroom):
-    at = AppTest.from_string("from pages.ui.common import model_picker\nfrom pages import models\n"
+    at = AppTest.from_string("from pages.ui.picker import model_picker\nfrom pages import models\n"
                              "model_picker()\nmodels.page()", default_timeout=120)
     at.run()
     assert not at.exception, at.exception
@@ -84,14 +84,14 @@ def test_classroom_picker_offers_only_the_zoo_and_the_teachers_models(classroom)
 
 
 def test_classroom_refuses_a_model_typed_in_behind_the_picker(classroom):
-    at = AppTest.from_string("import streamlit as st\nfrom pages.ui.common import get_model\n"
+    at = AppTest.from_string("import streamlit as st\nfrom pages.ui.picker import get_model\n"
                              "st.session_state['model'] = '/tmp'\nget_model()", default_timeout=60)
     at.run()
     assert not at.exception and "not offered on this classroom server" in at.error[0].value
 
 
 def test_model_zoo_page_shows_memory_use_against_the_budget():
-    at = AppTest.from_string("from pages.ui.common import model_picker\nfrom pages import explore, models\n"
+    at = AppTest.from_string("from pages.ui.picker import model_picker\nfrom pages import explore, models\n"
                              "model_picker()\nexplore.page()\nmodels.page()", default_timeout=300)
     at.session_state["model_choice"] = "tiny-shakespeare-gpt"
     at.run()

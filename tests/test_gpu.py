@@ -54,7 +54,7 @@ def test_live_2_4_timing_on_the_gpu(name, request):
 def test_speed_page_times_2_4_live_on_click():
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_string("from pages.ui.common import model_picker\nfrom pages import speed\n"
+    at = AppTest.from_string("from pages.ui.picker import model_picker\nfrom pages import speed\n"
                              "model_picker()\nspeed.page()", default_timeout=600)
     at.session_state["model_choice"] = "tiny-sentiment-bert"
     at.run()

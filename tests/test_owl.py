@@ -174,7 +174,7 @@ def test_recipe_round_trips_owl_settings():
 
 
 def test_layers_page_shows_the_owl_profile():
-    at = AppTest.from_string("from pages.ui.common import model_picker\nfrom pages import layers\n"
+    at = AppTest.from_string("from pages.ui.picker import model_picker\nfrom pages import layers\n"
                              "model_picker()\nlayers.page()", default_timeout=300)
     at.session_state["model_choice"] = "tiny-shakespeare-gpt"
     at.session_state["layers_run"] = False  # the sensitivity analysis is not needed here

@@ -140,7 +140,7 @@ def test_layers_page_heatmap_and_proposal():
 
 
 def test_layers_page_mask_heatmap_for_each_pattern():
-    at = AppTest.from_string("from pages.ui.common import model_picker\nfrom pages import layers\n"
+    at = AppTest.from_string("from pages.ui.picker import model_picker\nfrom pages import layers\n"
                              "model_picker()\nlayers.page()", default_timeout=300)
     at.session_state["model_choice"] = "tiny-shakespeare-gpt"
     at.session_state["layers_run"] = False  # the mask section does not need the sensitivity analysis
@@ -216,10 +216,10 @@ def test_finetune_page_trains_keeps_the_pattern_and_offers_the_model():
     assert cards["Weights removed (kept all along)"] == "80.0%"
     assert float(cards["After fine-tuning"]) > 0.5
     assert at.get("download_button") and at.get("plotly_chart")
-    from pages.ui import common  # the model is in the shared, budgeted cache, not in the session
+    from pages.ui import caches  # the model is in the shared, budgeted cache, not in the session
 
-    assert len(common.shared_cache().keys("finetuned")) >= 1
-    common.shared_cache().clear()  # as if the budget had pushed it out
+    assert len(caches.shared_cache().keys("finetuned")) >= 1
+    caches.shared_cache().clear()  # as if the budget had pushed it out
     at.run()
     assert not at.exception and not at.get("download_button")
     assert any("dropped to keep the server within its memory budget" in w.value for w in at.warning)

@@ -72,14 +72,14 @@ def test_page_shows_the_cheap_figures_and_placeholders_while_quality_is_pending(
 def test_a_measurement_waits_for_the_browser_to_draw_only_when_it_is_not_cached(monkeypatch):
     """Before measuring, Explore pauses so the browser can draw the cheap figures; a cached result comes at once."""
     from pages import explore
-    from pages.ui import common
+    from pages.ui import caches
 
     pauses = []
     monkeypatch.setattr(explore, "sleep", pauses.append)
     st.cache_resource.clear()
     at = render_page("explore", "tiny-shakespeare-gpt")
     assert pauses == [explore.DRAW_PAUSE]
-    assert len(common.shared_cache().keys("result")) >= 1
+    assert len(caches.shared_cache().keys("result")) >= 1
     at.run()  # the same setting again: measured, so no pause
     assert not at.exception and pauses == [explore.DRAW_PAUSE]
     at.slider[0].set_value(60).run()  # a new sparsity: a new measurement
@@ -107,20 +107,20 @@ def test_quick_evaluation_is_a_quarter_of_the_cards_on_the_same_data(gpt, bert):
 
 
 def test_a_run_does_its_extra_work_on_its_own_pruned_copy(gpt):
-    from pages.ui import common
+    from pages.ui import caches
     from prune_core import samples
 
     st.cache_resource.clear()
     config, seen = PruneConfig(method="magnitude", sparsity=0.35), {}
 
     def on_copy(pruned, delta):
-        seen["text"] = common.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3, pruned)
-    result, delta = common.cached_run(gpt.key, config, FAST, False, evaluation="quick", with_copy=on_copy)
+        seen["text"] = caches.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3, pruned)
+    result, delta = caches.cached_run(gpt.key, config, FAST, False, evaluation="quick", with_copy=on_copy)
     assert result.evaluation == "quick" and "quick" in result.quality_interval
     rebuilt = samples.generate(delta.build(gpt.model), gpt.tokenizer, "ROMEO:", 12, 3)
     assert seen["text"] == rebuilt  # the same text as from a rebuilt copy...
-    assert common.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3) == rebuilt  # ...and cached under its key
-    assert ("generate", gpt.key, delta.digest, "ROMEO:", 12, 3) in common.shared_cache()
+    assert caches.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3) == rebuilt  # ...and cached under its key
+    assert ("generate", gpt.key, delta.digest, "ROMEO:", 12, 3) in caches.shared_cache()
 
 
 def test_latency_settings_follow_the_model_after_a_switch():
@@ -157,7 +157,7 @@ def test_per_layer_table_comes_on_request():
 def test_progress_bar_redrawn_only_when_it_changes():
     """A session waiting in line hears its place four times a second; the bar is sent to the browser only
     when its fraction (to the percent) or its text changes, and at most twice a second."""
-    from pages.ui.common import _updates
+    from pages.ui.caches import _updates
     from prune_core.cache import JobStatus
 
     drawn, now = [], [0.0]

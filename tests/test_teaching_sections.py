@@ -6,7 +6,7 @@ from conftest import fingerprint, render_page
 
 
 def _section(module: str, function: str, choice: str, **state) -> AppTest:
-    at = AppTest.from_string(f"from pages.ui.common import get_model, model_picker\nfrom pages.ui.{module} import {function}\n"
+    at = AppTest.from_string(f"from pages.ui.picker import get_model, model_picker\nfrom pages.ui.{module} import {function}\n"
                              f"model_picker()\n{function}(get_model())", default_timeout=300)
     at.session_state["model_choice"] = choice
     for key, value in state.items():
@@ -34,7 +34,7 @@ def test_disagree_section_shows_layers_matrix_and_why():
 
 
 def test_layers_page_calls_the_disagree_section():
-    at = AppTest.from_string("from pages.ui.common import model_picker\nfrom pages import layers\nmodel_picker()\n"
+    at = AppTest.from_string("from pages.ui.picker import model_picker\nfrom pages import layers\nmodel_picker()\n"
                              "layers.page()", default_timeout=300)
     at.session_state["model_choice"] = "tiny-sentiment-bert"
     at.session_state["layers_run"] = False  # the sensitivity analysis is tested elsewhere
@@ -67,7 +67,7 @@ def test_breaks_section_language_model_colours_the_tokens():
 
 def test_compare_page_calls_the_breaks_section(tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNESCOPE_DATA", str(tmp_path))
-    at = AppTest.from_string("from pages.ui.common import model_picker\nfrom pages import compare\nmodel_picker()\n"
+    at = AppTest.from_string("from pages.ui.picker import model_picker\nfrom pages import compare\nmodel_picker()\n"
                              "compare.page()", default_timeout=300)
     at.session_state["model_choice"] = "tiny-sentiment-bert"
     at.run()

@@ -30,7 +30,7 @@ COMPARE = {"methods": ("multiselect", "cmp_methods"), "grid": ("text_input", "cm
 
 def _open(page: str, params: dict[str, str], model_in_session: str | None = None) -> AppTest:
     """A page as a link opens it: a fresh session whose URL carries `params` (the model included)."""
-    at = AppTest.from_string(f"from pages.ui.common import model_picker\nfrom pages import {page}\n"
+    at = AppTest.from_string(f"from pages.ui.picker import model_picker\nfrom pages import {page}\n"
                              f"model_picker()\n{page}.page()", default_timeout=300)
     if model_in_session:
         at.session_state["model_choice"] = model_in_session

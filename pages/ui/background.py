@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from pages.ui.common import job_gate
+from pages.ui.caches import job_gate
 from prune_core.jobs import Job, ordinal
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import charts
-from pages.ui.common import cached_model, heavy
+from pages.ui.caches import cached_model, heavy
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.fragile import GRID, FlipSweep, flip_sweep, token_losses, worst_tokens

@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from pages.ui import charts
-from pages.ui.common import cached_model, cached_summary, heavy
+from pages.ui.caches import cached_model, cached_summary, heavy
 from prune_core.config import PruneConfig
 from prune_core.disagree import Disagreement, compare_methods, input_norms, scatter_sample
 from prune_core.errors import PruneScopeError

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pages.ui.common import cached_baseline
+from pages.ui.caches import cached_baseline
 from pages.ui.urlstate import Controls
 from prune_core import faster, teaching
 from prune_core.config import PruneConfig

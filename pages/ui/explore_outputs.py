@@ -7,7 +7,7 @@ from typing import Callable
 
 import streamlit as st
 
-from pages.ui.common import cached_run, dense_generation, pruned_classification, pruned_generation
+from pages.ui.caches import cached_run, dense_generation, pruned_classification, pruned_generation
 from prune_core import samples
 from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta

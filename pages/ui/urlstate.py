@@ -39,7 +39,7 @@ from pages.ui.nav import DEFAULT_PAGE, PAGE_PATHS
 EXERCISE = ("lock", "hide")  # parameters that shape the page rather than the experiment
 REVEAL = "reveal"
 MODEL = "model"
-MODEL_KEY = "model_choice"  # the sidebar picker's key (pages/ui/common.py)
+MODEL_KEY = "model_choice"  # the sidebar picker's key (pages/ui/caches.py)
 _NOTES = "_urlstate_model_notes"  # notes of the sidebar picker, shown by the page's banner
 _LATER_BOUND = "_urlstate_later"  # page -> {name: _Bound} of the controls bound after done()
 _PER_MODEL = "_urlstate_per_model"  # (page, name) -> the model a per-model control was last bound for

@@ -200,7 +200,7 @@ def _dense_accuracy(at: AppTest) -> float:
 
 
 def test_folder_named_like_a_zoo_model_shows_its_own_figures(tmp_path):
-    from pages.ui.common import cached_model
+    from pages.ui.caches import cached_model
 
     zoo = _page("explore", "tiny-sentiment-bert")
     zoo_acc = _dense_accuracy(zoo)

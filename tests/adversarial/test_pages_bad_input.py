@@ -47,7 +47,7 @@ def test_explore_long_prompt_is_cut_to_the_context(gpt):
     assert note and "new tokens fit" in note[0]
     outputs = [c.value for c in at.code if not c.value.startswith("/?")]  # not the "copy link" box
     assert len(outputs) == 2 and all(o.startswith(prompt) and len(o) > len(prompt) for o in outputs)
-    from pages.ui.common import cached_model
+    from pages.ui.caches import cached_model
 
     assert fingerprint(cached_model("tiny-shakespeare-gpt").model) == fingerprint(gpt.model)
 

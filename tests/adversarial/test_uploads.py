@@ -72,7 +72,7 @@ def test_upload_keeps_only_model_files_and_is_private_unless_shared(upload_dir, 
 
 
 def test_upload_through_the_page_is_checked_and_private(upload_dir, tmp_path):
-    from pages.ui.common import UPLOAD
+    from pages.ui.picker import UPLOAD
 
     at = _page("explore", UPLOAD)
     at.file_uploader(key="model_upload").set_value(("gpt.zip", _model_zip(), "application/zip")).run()

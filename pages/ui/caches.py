@@ -1,4 +1,4 @@
-"""Streamlit glue shared by all pages: the model picker, the caches and the heavy-job gate.
+"""The server's shared caches and heavy-job gate, as the pages use them.
 
 Every cache is keyed on the model's identity (`LoadedModel.key`: embedded name, absolute folder
 path or hub id), never on its display name. An uploaded model's folder lies in a scope private to
@@ -14,31 +14,25 @@ from __future__ import annotations
 import functools
 import threading
 import time
-import uuid
-from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 import streamlit as st
 
-from prune_core import faster
 from prune_core.cache import JobStatus, SharedCache
 from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
-from prune_core.errors import PruneScopeError
 from prune_core.jobs import JobGate
 from prune_core.memory import freeze_long_lived, map_large_blocks, release_soon
 from prune_core.run import LatencySpec, PruneResult, dense_baseline, run
 from prune_core.sensitivity import Proposal, layer_sensitivity, propose
 from prune_core.settings import settings, usable_cores
 from prune_core.summary import MaskSummary, summarize, warm
-from prune_core.uploads import SHARED_SCOPE, save_upload, shared_uploads, sharing
-from prune_core.zoo import EMBEDDED, LoadedModel, load_model, resolve
-from pages.ui.urlstate import bind_model, locked
+from prune_core.zoo import LoadedModel, load_model
 
-OTHER = "other: local folder or hub id…"
-UPLOAD = "upload a model (zip or files)…"
 SENSITIVITY_GRID = [0.3, 0.5, 0.7, 0.9]  # sparsities of the sensitivity analysis (Layers, Compare)
+
+
 Progress = Callable[[float, str], None]
 
 
@@ -214,93 +208,3 @@ def pruned_classification(name: str, delta: PruneDelta, sentences: list[str], pr
         loaded = cached_model(name)
         return samples.classify(_pruned_model(loaded, delta, pruned), loaded.tokenizer, sentences)
     return shared_cache().get(("classify", name, delta.digest, tuple(sentences)), compute, heavy=True)
-
-
-def model_picker() -> None:
-    """Sidebar selector shared by all pages; the choice lives in st.session_state['model'].
-
-    On a classroom server (PRUNESCOPE_CLASSROOM=1) it offers only the zoo and the teacher's folders."""
-    with st.sidebar:
-        st.markdown("### Model")
-        try:
-            server = settings()
-        except PruneScopeError as exc:
-            st.error(f"This server's settings are wrong: {exc}")
-            st.stop()
-        options = server.models() + ([UPLOAD, OTHER] if server.custom_models else [])
-        added = "; the folders below the zoo were added by the teacher" if server.extra_models else ""
-        choice = st.selectbox("Transformer to prune", options, key=bind_model(options, server.models()),
-                              format_func=_model_label, disabled=locked("model"),
-                              help=("Embedded models work offline" + added + ". " +
-                                    ("'upload' takes a zip of a Hugging Face model folder (config.json, "
-                                     "tokenizer, .safetensors). 'other' takes a local folder or a hub id such "
-                                     "as owner/name when online." if server.custom_models else
-                                     "This is a classroom server: only these models can be used.")))
-        if choice == OTHER:
-            st.session_state["model"] = st.text_input("Folder or hub id", key="model_other").strip()
-        elif choice == UPLOAD:
-            st.session_state["model"] = _upload_picker()
-        else:
-            st.session_state["model"] = choice
-
-
-def _model_label(option: str) -> str:
-    if option in EMBEDDED or option in (OTHER, UPLOAD):
-        return option
-    return f"{Path(option).name} (added by the teacher)"
-
-
-def _upload_picker() -> str:
-    """File uploader -> a checked-later folder private to this session (or shared, if the operator says so)."""
-    files = st.file_uploader("Model zip, or its files", type=["zip", "json", "safetensors", "txt", "model"],
-                             accept_multiple_files=True, key="model_upload",
-                             help="config.json, tokenizer files and .safetensors weights (pickled .bin files "
-                                  "and code are never used). " + ("Uploads are visible to every user of this "
-                                  "server." if sharing() else "Only you can use what you upload."))
-    earlier = shared_uploads()
-    if not files:
-        if earlier:
-            label = st.selectbox("or one uploaded earlier on this server", [""] + list(earlier), key="model_shared")
-            return str(earlier[label]) if label else ""
-        return ""
-    done = st.session_state.setdefault("model_uploads", {})  # file ids -> Upload or error: extracted once
-    ids = tuple(sorted(f.file_id for f in files))
-    if ids not in done:
-        scope = SHARED_SCOPE if sharing() else st.session_state.setdefault("upload_scope", uuid.uuid4().hex)
-        try:
-            done[ids] = save_upload([(f.name, f.getvalue()) for f in files], scope)
-        except PruneScopeError as exc:
-            done[ids] = str(exc)
-    upload = done[ids]
-    if isinstance(upload, str):
-        st.error(f"Cannot use this upload: {upload}")
-        return ""
-    if upload.ignored:
-        st.caption(f"Not used: {', '.join(upload.ignored)}")
-    return str(upload.path)
-
-
-def get_model() -> LoadedModel | None:
-    """The picked model, loaded (with a spinner); None with an st.error if it cannot be."""
-    name = st.session_state.get("model") or ""
-    if not name:
-        st.info("Type a local model folder or a hub id, or upload a model, in the sidebar.")
-        return None
-    try:
-        key = resolve(name)
-        with st.spinner(f"loading {name} (checked first, then loaded once; shared by all sessions)…"):
-            return cached_model(key)
-    except PruneScopeError as exc:
-        st.error(f"Cannot load this model: {exc}")
-        return None
-
-
-
-def faster_expander(loaded: LoadedModel, runs) -> None:
-    """"Could anything run these faster?" for stored runs (Compare rows, Paper runs): a verdict and the
-    measured speed-up per run, and the full sourced answer per pattern."""
-    with st.expander("Could anything run these faster?", icon=":material/speed:"):
-        table, answers = faster.for_runs(loaded, runs, LatencySpec.for_model(loaded.card).seq_len)
-        st.dataframe(table, hide_index=True, width="stretch")
-        for answer in answers:
-            st.markdown(answer.markdown())
