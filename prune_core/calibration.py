@@ -2,19 +2,18 @@
 
 One mechanism for every calibration-aware method (Wanda, SparseGPT, ...):
 1. `calibration_inputs` draws samples from the model's *training* split (never evaluation).
-2. `sequential_prune` captures what enters the first Transformer block, then for each block:
-   forward hooks on its target layers accumulate X^T X (or only its diagonal), the hooks are
+2. `sequential_prune` captures what the model passes its Transformer blocks (`blocks.capture`), then for
+   each block: forward hooks on its target layers accumulate X^T X (or only its diagonal), the hooks are
    removed, the method turns the statistics into masks/new weights, a private copy of the block
    is pruned, and that copy's outputs become the next block's inputs (as in both papers).
+   A model whose blocks cannot run alone gets the same statistics from whole forwards of a private
+   copy, stopped after the block being pruned.
 The shared base model is only read: its blocks are run under `inference_mode`, never written.
 """
 from __future__ import annotations
 
 import copy
-import functools
-import inspect
 import random
-import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from . import datasets
+from .blocks import Captured, Stop, capture, find_blocks, forward_kwargs, output_of, this_thread_only
 from .errors import PruneScopeError
 from .targets import Target
 from .tokens import tokenize
@@ -90,82 +90,66 @@ def max_positions(model: nn.Module) -> int | None:
     return getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
 
 
-def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """The ModuleList of Transformer blocks (GPT-2 `h`, Llama `layers`, BERT `layer`, ...)."""
-    best: tuple[str, nn.ModuleList] | None = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) > 0 and all(
-                any(isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D" for m in child.modules())
-                for child in module):
-            if best is None or len(module) > len(best[1]):
-                best = (name, module)
-    if best is None:
-        raise PruneScopeError("could not find the Transformer blocks of this model for calibration; "
-                              "supported: GPT-2, Llama-style, BERT-style models")
-    return best
-
-
-def _this_thread_only(hook: Callable) -> Callable:
-    """A hook that fires only for forward passes of the thread that registered it.
-
-    The hooks sit on the shared base model, which other sessions run forward passes through at
-    the same time (dense generation, timing, evaluation): unguarded, their activations were
-    added to our statistics and our capture hook's _Stop was raised in their pass.
-    """
-    owner = threading.get_ident()
-
-    @functools.wraps(hook)
-    def guarded(*args, **kwargs):
-        if threading.get_ident() == owner:
-            return hook(*args, **kwargs)
-        return None
-
-    return guarded
-
-
-class _Stop(Exception):
-    """Raised by the capture hook: nothing after the first block needs to run."""
-
-
-@torch.inference_mode()
-def capture_block_inputs(model: nn.Module, blocks: nn.ModuleList,
-                         samples: list[dict[str, torch.Tensor]]) -> list[tuple[tuple, dict]]:
-    """(args, kwargs) that each sample passes to the first block."""
-    captured: list[tuple[tuple, dict]] = []
-
-    def hook(module, args, kwargs):
-        captured.append((args, kwargs))
-        raise _Stop
-
-    # no KV cache: nothing after the first block runs, and a cache would only hold memory
-    extra = {"use_cache": False} if "use_cache" in inspect.signature(model.forward).parameters else {}
-    handle = blocks[0].register_forward_pre_hook(_this_thread_only(hook), with_kwargs=True)
-    try:
-        for sample in samples:
-            try:
-                model(**sample, **extra)
-            except _Stop:
-                pass
-    finally:
-        handle.remove()
-    return captured
-
-
-def _hidden(args: tuple, kwargs: dict) -> torch.Tensor:
-    return args[0] if args else kwargs["hidden_states"]
-
-
-def _with_hidden(args: tuple, kwargs: dict, hidden: torch.Tensor) -> tuple[tuple, dict]:
-    if args:
-        return (hidden, *args[1:]), kwargs
-    return args, {**kwargs, "hidden_states": hidden}
-
-
-def _output(out) -> torch.Tensor:
-    return out[0] if isinstance(out, (tuple, list)) else out
-
-
 BlockPruner = Callable[[list[Target], dict[str, LayerInputStats]], tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]]
+
+
+class _Replay:
+    """Blocks run one at a time on captured inputs; the shared model is only read (pruned blocks are
+    private copies)."""
+
+    def __init__(self, model: nn.Module, blocks: nn.ModuleList, captured: Captured):
+        self.model, self.blocks, self.captured = model, blocks, captured
+        self.modules = dict(model.named_modules())
+        self.hidden = list(captured.hidden)
+        self.current: nn.Module | None = None  # block i as the next block must see it
+
+    def run_block(self, i: int) -> None:
+        """Block i, dense, on what the (pruned) earlier blocks made: its hooks collect statistics."""
+        for s, hidden in enumerate(self.hidden):
+            args, kwargs = self.captured.call(s, i, hidden)
+            self.blocks[i](*args, **kwargs)
+
+    def pruned(self, i: int, targets: list[Target], masks: dict, weights: dict) -> None:
+        self.current = _pruned_copy(self.model, self.blocks[i], targets, masks, weights)
+
+    def advance(self, i: int) -> None:
+        block, self.current = self.current or self.blocks[i], None
+        outputs = []
+        for s, hidden in enumerate(self.hidden):
+            args, kwargs = self.captured.call(s, i, hidden)
+            outputs.append(output_of(block(*args, **kwargs)))
+        self.hidden = outputs
+
+
+class _WholeModel:
+    """For models whose blocks cannot run alone: whole forwards of a private copy, stopped after block i,
+    with each block's pruning written into the copy (slower: the early blocks run again for every block)."""
+
+    def __init__(self, model: nn.Module, samples: list[dict[str, torch.Tensor]]):
+        self.twin = copy.deepcopy(model).eval()
+        self.samples = samples
+        self.modules = dict(self.twin.named_modules())
+        self.blocks = find_blocks(self.twin)[1]
+
+    def run_block(self, i: int) -> None:
+        def stop(module, args, output):
+            raise Stop
+
+        handle = self.blocks[i].register_forward_hook(this_thread_only(stop))
+        try:
+            for sample in self.samples:
+                try:
+                    self.twin(**sample, **forward_kwargs(self.twin))
+                except Stop:
+                    pass
+        finally:
+            handle.remove()
+
+    def pruned(self, i: int, targets: list[Target], masks: dict, weights: dict) -> None:
+        _apply(dict(self.twin.named_parameters()), targets, masks, weights)
+
+    def advance(self, i: int) -> None:
+        pass
 
 
 @torch.inference_mode()
@@ -174,40 +158,43 @@ def sequential_prune(model: nn.Module, targets: list[Target], calibration: Calib
     """Run `prune_block` on each block's statistics; return all masks and new weights.
 
     `prune_block(block_targets, stats)` returns ({name: keep-mask}, {name: new weight}) in each
-    parameter's own layout. Targets outside the blocks (a head) are pruned last, with
-    statistics from the final block's pruned output passed through the rest of the model.
+    parameter's own layout. Only the blocks' own matrices are pruned (a head is refused).
     """
-    blocks_path, blocks = find_blocks(model)
-    modules = dict(model.named_modules())
-    inputs = capture_block_inputs(model, blocks, calibration.samples)
-    masks: dict[str, torch.Tensor] = {}
-    new_weights: dict[str, torch.Tensor] = {}
+    _, blocks = find_blocks(model)
     by_block: dict[int, list[Target]] = {}
     for t in targets:
         if t.block is None:
             raise PruneScopeError("calibration-aware methods prune the Transformer blocks only; "
                                   "untick 'include head'")
         by_block.setdefault(t.block, []).append(t)
-    for i, block in enumerate(blocks):
+    captured = capture(model, blocks, calibration.samples)
+    runner = _Replay(model, blocks, captured) if captured.replayable else _WholeModel(model, calibration.samples)
+    if not captured.replayable:
+        calibration.notes.append("this model's blocks cannot run one at a time, so calibration ran the whole "
+                                 "model once per block (slower, same result)")
+    masks: dict[str, torch.Tensor] = {}
+    new_weights: dict[str, torch.Tensor] = {}
+    last = max(by_block, default=-1)
+    for i in range(last + 1):
         block_targets = by_block.get(i, [])
-        calibration.progress(i / len(blocks), f"block {i + 1}/{len(blocks)}: collecting statistics")
+        calibration.progress(i / (last + 1), f"block {i + 1}/{len(blocks)}: collecting statistics")
         if block_targets:
-            stats = _collect(block, modules, block_targets, inputs, full_gram)
-            calibration.progress((i + 0.5) / len(blocks), f"block {i + 1}/{len(blocks)}: pruning")
+            stats = _collect(runner, i, block_targets, full_gram)
+            calibration.progress((i + 0.5) / (last + 1), f"block {i + 1}/{len(blocks)}: pruning")
             m, w = prune_block(block_targets, stats)
             masks.update(m)
             new_weights.update(w)
             if m or w:  # an observer that prunes nothing (OWL's outlier profile) passes the dense block on
-                block = _pruned_copy(model, block, block_targets, m, w)
-        if i + 1 < len(blocks):  # the next block sees what this (pruned) block produces
-            inputs = [_with_hidden(a, k, _output(block(*a, **k))) for a, k in inputs]
+                runner.pruned(i, block_targets, m, w)
+        if i < last:  # the next block sees what this (pruned) block produces
+            runner.advance(i)
     calibration.progress(1.0, "calibration pruning done")
     return masks, new_weights
 
 
-def _collect(block: nn.Module, modules: dict[str, nn.Module], block_targets: list[Target],
-             inputs: list[tuple[tuple, dict]], full_gram: bool) -> dict[str, LayerInputStats]:
-    """Accumulate X^T X (or diag) for each target layer of one block; hooks removed after."""
+def _collect(runner: _Replay | _WholeModel, i: int, block_targets: list[Target],
+             full_gram: bool) -> dict[str, LayerInputStats]:
+    """Accumulate X^T X (or diag) for each target layer of block i; hooks removed after."""
     stats = {t.name: LayerInputStats(torch.zeros((t.in_features, t.in_features) if full_gram else t.in_features,
                                                  dtype=torch.float64)) for t in block_targets}
 
@@ -219,15 +206,25 @@ def _collect(block: nn.Module, modules: dict[str, nn.Module], block_targets: lis
             s.tokens += x.shape[0]
         return hook
 
-    handles = [modules[t.module].register_forward_hook(_this_thread_only(make_hook(t.name)))
+    handles = [runner.modules[t.module].register_forward_hook(this_thread_only(make_hook(t.name)))
                for t in block_targets]
     try:
-        for args, kwargs in inputs:
-            block(*args, **kwargs)
+        runner.run_block(i)
     finally:
         for h in handles:
             h.remove()
     return stats
+
+
+def _apply(params: dict[str, nn.Parameter], block_targets: list[Target], masks: dict[str, torch.Tensor],
+           new_weights: dict[str, torch.Tensor]) -> None:
+    """Write new weights and masks into parameters of a private copy."""
+    with torch.no_grad():
+        for t in block_targets:
+            if t.name in new_weights:
+                params[t.name].copy_(new_weights[t.name])
+            if t.name in masks:
+                params[t.name].mul_(masks[t.name].to(params[t.name].dtype))
 
 
 def _pruned_copy(model: nn.Module, block: nn.Module, block_targets: list[Target],
@@ -235,12 +232,8 @@ def _pruned_copy(model: nn.Module, block: nn.Module, block_targets: list[Target]
     """A private copy of `block` with its new weights and masks applied (the base stays intact)."""
     pruned = copy.deepcopy(block)
     own = {id(p): n for n, p in block.named_parameters()}
-    params = dict(pruned.named_parameters())
+    local = dict(pruned.named_parameters())
     model_params = dict(model.named_parameters())
-    for t in block_targets:
-        local = own[id(model_params[t.name])]
-        with torch.no_grad():
-            if t.name in new_weights:
-                params[local].copy_(new_weights[t.name])
-            params[local].mul_(masks[t.name].to(params[local].dtype))
+    params = {t.name: local[own[id(model_params[t.name])]] for t in block_targets}
+    _apply(params, block_targets, masks, new_weights)
     return pruned

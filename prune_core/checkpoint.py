@@ -5,8 +5,8 @@ Order matters: each step is cheaper than the next and guards it.
    knows, so transformers can never prompt "Do you wish to run the custom code?";
 2. the memory guard: parameter count from the config alone (models built on the `meta` device
    allocate nothing), refused before loading if it would not fit the memory budget;
-3. the architecture is one PruneScope prunes (decoder-only or encoder-only GPT-2, BERT or Llama
-   family, as a causal LM or a sequence classifier);
+3. the architecture is one PruneScope prunes: decoder-only or encoder-only, as a causal LM or a sequence
+   classifier, with Transformer blocks made of linear layers (found from the model, any family);
 4. the safetensors headers hold every tensor the model needs, with the right shapes (a missing
    tensor would otherwise be randomly initialised, silently), and no weight is NaN or infinite;
 5. tokenizer files are present (otherwise transformers makes an empty tokenizer and every figure
@@ -18,17 +18,21 @@ import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import safe_open
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+from transformers.conversion_mapping import get_model_conversion_mapping
+from transformers.core_model_loading import WeightRenaming, rename_source_key
 
+from .blocks import find_blocks
 from .budget import ENV as BUDGET_ENV
 from .budget import human, memory_budget
 from .configfile import SUPPORTED, first_line, load_config, read_config_json
 from .errors import PruneScopeError
-from .structural import detect_arch
+from .targets import find_targets
 
 # Any one of these sets is a tokenizer transformers can build without running code.
 TOKENIZER_FILES = ({"tokenizer.json"}, {"vocab.txt"}, {"vocab.json", "merges.txt"}, {"tokenizer.model"},
@@ -78,7 +82,7 @@ def _count(model: nn.Module) -> int:
 
 def estimate_params(config, task: str) -> int:
     """Parameter count from the config, fast even for a 400 B config: build 1 and 2 blocks on `meta` and
-    extrapolate to the config's block count (blocks are identical); exact for GPT-2, BERT and Llama."""
+    extrapolate to the config's block count (blocks are alike; the exact count is checked after)."""
     layers = getattr(config, "num_hidden_layers", None)
     if not isinstance(layers, int) or layers < 1:
         raise PruneScopeError(f"config gives num_hidden_layers={layers!r}; it must be a positive integer")
@@ -104,11 +108,14 @@ def check_memory(params: int, what: str) -> None:
 
 
 def check_architecture(model: nn.Module) -> None:
-    """The blocks must be a family PruneScope's pruning code knows (module names as in structural.ARCHES)."""
+    """The model has Transformer blocks made of linear layers (`blocks.find_blocks`): what every per-weight
+    method prunes. Which families can also lose whole units is `structural`'s business, asked when used."""
     try:
-        detect_arch(model)
+        find_blocks(model)
+        find_targets(model, "all")
     except PruneScopeError:
-        raise PruneScopeError(f"{type(model).__name__} is not supported; PruneScope supports {SUPPORTED}") from None
+        raise PruneScopeError(f"{type(model).__name__} is not supported: PruneScope finds no Transformer blocks made "
+                              f"of linear layers in it; PruneScope supports {SUPPORTED}") from None
 
 
 def _aliases(model: nn.Module, name: str) -> list[str]:
@@ -135,9 +142,20 @@ def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], Path]]:
     return out
 
 
+def _renaming(model: nn.Module) -> Callable[[str], str]:
+    """Stored tensor name -> the parameter transformers loads it into, by transformers' own renaming rules
+    for this model (GPT-NeoX stores its LM head as `embed_out`, ...). Identity where transformers has none."""
+    try:
+        renamings = [t for t in get_model_conversion_mapping(model) if isinstance(t, WeightRenaming)]
+    except Exception:  # a model transformers has no rules for: names are taken as stored
+        return lambda key: key
+    return lambda key: rename_source_key(key, renamings, [])[0]
+
+
 def check_weights(path: Path, model: nn.Module) -> None:
     """Every parameter the model needs is in the files, with its shape; tied copies count once."""
-    stored = _headers(path)
+    rename = _renaming(model)
+    stored = {rename(key): found for key, found in _headers(path).items()}
     groups: dict[int, list[str]] = {}  # tied parameters share one object
     for name, p in model.named_parameters(remove_duplicate=False):
         groups.setdefault(id(p), []).append(name)

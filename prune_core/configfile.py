@@ -12,9 +12,9 @@ from transformers import CONFIG_MAPPING, AutoConfig
 
 from .errors import PruneScopeError
 
-SUPPORTED = ("decoder-only or encoder-only Transformers of the GPT-2, BERT and Llama families (e.g. "
-             "GPT2LMHeadModel, BertForSequenceClassification, LlamaForCausalLM), as a causal LM (*ForCausalLM, "
-             "*LMHeadModel) or a sequence classifier (*ForSequenceClassification)")
+SUPPORTED = ("decoder-only or encoder-only Transformers whose blocks are made of linear layers (e.g. GPT-2, BERT, "
+             "RoBERTa, DistilBERT, ModernBERT, Llama, Qwen, Mistral, Gemma, Phi-3, OPT, GPT-NeoX, Falcon, GPT-J), as a "
+             "causal LM (*ForCausalLM, *LMHeadModel) or a sequence classifier (*ForSequenceClassification)")
 
 
 def read_config_json(path: Path) -> dict:

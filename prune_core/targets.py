@@ -2,7 +2,9 @@
 
 A `Target` names one Linear-like weight and how to view it as (out_features, in_features):
 GPT-2's `Conv1D` stores its weight transposed, so N:M groups along the input dimension
-need to know. Embeddings and norms are never targets; the LM/classifier head only on request.
+need to know. Targets are found from the model itself: the linear layers inside its Transformer blocks,
+named attention or MLP by generic name rules (`ROLES`). Embeddings and norms are never targets; the
+LM/classifier head (any linear layer outside the blocks) only on request.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from .blocks import find_blocks
 from .errors import PruneScopeError
 
 SCOPES = {
@@ -20,14 +23,27 @@ SCOPES = {
     "attention": "attention projections (Q, K, V, output)",
     "mlp": "MLP / feed-forward layers",
 }
-_BLOCK_RE = re.compile(r"\.(\d+)\.")
-# What a matrix does inside its block, from the end of its module path; first match wins, so
-# BERT's "attention.output.dense" is tried before the MLP's "output.dense". GPT-2 / BERT / Llama names.
-ROLES: tuple[tuple[str, re.Pattern], ...] = (
-    ("attention q/k/v", re.compile(r"(c_attn|query|key|value|q_proj|k_proj|v_proj)$")),
-    ("attention output", re.compile(r"(attn\.c_proj|attention\.output\.dense|o_proj)$")),
-    ("MLP up/gate", re.compile(r"(c_fc|intermediate\.dense|gate_proj|up_proj)$")),
-    ("MLP down", re.compile(r"(mlp\.c_proj|output\.dense|down_proj)$")),
+
+
+def _rule(*names: str) -> re.Pattern:
+    """Module paths ending in one of `names` (whole path components)."""
+    return re.compile(rf"(?:^|\.)(?:{'|'.join(names)})$")
+
+
+# What a matrix does inside its block, from the end of its module path: (role, kind, rule). First match
+# wins, so BERT's "attention.output.dense" is tried before the MLP's "output.dense". Fused projections
+# (GPT-2 c_attn, Phi-3 qkv_proj / gate_up_proj, GPT-NeoX and Falcon query_key_value, ModernBERT Wqkv / Wi)
+# are one matrix each. Names of GPT-2, BERT/RoBERTa, DistilBERT, ModernBERT, Llama/Qwen/Mistral/Gemma,
+# Phi-3, OPT, GPT-NeoX, Falcon and GPT-J.
+ROLES: tuple[tuple[str, str, re.Pattern], ...] = (
+    ("attention q/k/v", "attention", _rule("c_attn", "query", "key", "value", "q_proj", "k_proj", "v_proj",
+                                           "qkv_proj", "query_key_value", "q_lin", "k_lin", "v_lin", "Wqkv")),
+    ("attention output", "attention", _rule(r"attn\.c_proj", r"attention\.output\.dense", "o_proj", "out_proj",
+                                            r"(?:self_)?attention\.dense", "out_lin", r"attn\.Wo")),
+    ("MLP up/gate", "mlp", _rule("c_fc", r"intermediate\.dense", "gate_proj", "up_proj", "gate_up_proj", "fc1",
+                                 "fc_in", "dense_h_to_4h", "lin1", "Wi")),
+    ("MLP down", "mlp", _rule(r"mlp\.c_proj", r"output\.dense", "down_proj", "fc2", "fc_out", "dense_4h_to_h",
+                              "lin2", r"mlp\.Wo")),
 )
 
 
@@ -52,7 +68,7 @@ class Target:
         """The kind of layer, finer than `kind`: e.g. "attention q/k/v" or "MLP down" (see ROLES)."""
         if self.kind == "head":
             return "head"
-        return next((name for name, rule in ROLES if rule.search(self.module)), f"{self.kind} (other)")
+        return next((name for name, _, rule in ROLES if rule.search(self.module)), f"{self.kind} (other)")
 
 
 def as_out_in(weight: torch.Tensor, target: Target) -> torch.Tensor:
@@ -65,17 +81,31 @@ def from_out_in(matrix: torch.Tensor, target: Target) -> torch.Tensor:
     return matrix.t().contiguous() if target.transposed else matrix.contiguous()
 
 
-def _kind(module_name: str, block: int | None) -> str:
-    if block is None:
-        return "head"
-    low = module_name.lower()
-    return "attention" if ("attn" in low or "attention" in low) else "mlp"
+def _kind(module_name: str) -> str:
+    """'attention' or 'mlp' for a matrix inside a block: by its role, else by its path."""
+    kind = next((kind for _, kind, rule in ROLES if rule.search(module_name)), None)
+    if kind is None:
+        low = module_name.lower()
+        kind = "attention" if ("attn" in low or "attention" in low) else "mlp"
+    return kind
+
+
+def _block_of(module_name: str, blocks_path: str | None) -> int | None:
+    """Index of the Transformer block a module sits in, None outside the blocks (embeddings, head)."""
+    if blocks_path is None or not module_name.startswith(blocks_path + "."):
+        return None
+    return int(module_name[len(blocks_path) + 1:].split(".")[0])
 
 
 def find_targets(model: nn.Module, scope: str = "all", include_head: bool = False) -> list[Target]:
-    """List the weights a run with this scope may prune, in model order."""
+    """List the weights a run with this scope may prune, in model order: the linear layers of the
+    Transformer blocks (`blocks.find_blocks`), and those outside them (the head) only on request."""
     if scope not in SCOPES:
         raise PruneScopeError(f"unknown scope '{scope}'; choose one of: {', '.join(SCOPES)}")
+    try:
+        blocks_path: str | None = find_blocks(model)[0]
+    except PruneScopeError:
+        blocks_path = None
     canonical = {id(p): n for n, p in model.named_parameters()}
     targets: list[Target] = []
     seen: set[int] = set()
@@ -85,9 +115,8 @@ def find_targets(model: nn.Module, scope: str = "all", include_head: bool = Fals
         weight = module.weight
         if id(weight) in seen:
             continue
-        match = _BLOCK_RE.search(f".{module_name}.")
-        block = int(match.group(1)) if match else None
-        kind = _kind(module_name, block)
+        block = _block_of(module_name, blocks_path)
+        kind = "head" if block is None else _kind(module_name)
         if kind == "head" and not include_head:
             continue
         if kind != "head" and scope != "all" and kind != scope:

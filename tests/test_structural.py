@@ -260,12 +260,12 @@ def test_sparsity_that_rounds_to_nothing(gpt):
 
 
 def test_unknown_architecture_names_the_supported_ones():
-    from transformers import OPTConfig, OPTForCausalLM
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-    tiny = OPTForCausalLM(OPTConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, ffn_dim=32,
-                                    num_attention_heads=2, word_embed_proj_dim=16, max_position_embeddings=32))
+    tiny = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, intermediate_size=32,
+                                            num_attention_heads=2, max_position_embeddings=32))
     for model in (tiny, torch.nn.Sequential(torch.nn.Linear(4, 4))):
-        with pytest.raises(PruneScopeError, match="does not know.*GPT-2.*BERT-style.*Llama-style"):
+        with pytest.raises(PruneScopeError, match="does not know.*GPT-2.*BERT-style.*DistilBERT.*Llama-style.*OPT"):
             S.plan_units(model, "neuron", 0.5)
 
 

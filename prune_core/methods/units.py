@@ -9,13 +9,13 @@ them (for counts and pictures).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from torch import nn
 
 from ..masks import MaskSet
 from ..patterns import parse_pattern
-from ..structural import IMPORTANCE, plan_units, unit_masks
+from ..structural import IMPORTANCE, detect_arch, plan_units, unit_masks
 from ..targets import Target, find_targets
 from .base import MethodInfo, PruningMethod
 from .catalogue import add
@@ -23,6 +23,7 @@ from .catalogue import add
 if TYPE_CHECKING:  # type hints only: PruneConfig validates against this catalogue, so it sits above it
     from ..config import PruneConfig
     from ..structural import Importance
+    from ..zoo import LoadedModel
 
 
 class UnitMethod(PruningMethod):
@@ -31,6 +32,11 @@ class UnitMethod(PruningMethod):
     def __init__(self, importance: Importance):
         self.info = MethodInfo(importance.name, importance.description,
                                needs_calibration=importance.needs_calibration, granularities=importance.units)
+
+    def context(self, loaded: LoadedModel, config: PruneConfig, progress: Callable[[float, str], None]) -> Any:
+        """Refuse a family whose units cannot be removed before any calibration data is drawn."""
+        detect_arch(loaded.model)
+        return super().context(loaded, config, progress)
 
     def prune(self, model: nn.Module, targets: list[Target], config: PruneConfig, calibration: Any = None) -> MaskSet:
         """The plan for `config` (unit, share of units, allocation) and the masks of the weights it removes."""

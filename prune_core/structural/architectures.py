@@ -18,7 +18,8 @@ from ..errors import PruneScopeError
 from ..targets import Target, find_targets
 
 UNITS = {"neuron": "MLP neurons", "head": "attention heads"}
-SUPPORTED = "GPT-2 (GPT2LMHeadModel), BERT-style (BertForSequenceClassification) and Llama-style (LlamaForCausalLM)"
+SUPPORTED = ("GPT-2, BERT-style (BERT, RoBERTa), DistilBERT, Llama-style (Llama, Qwen2, Qwen3, Mistral, Gemma, "
+             "Gemma 2) and OPT")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,14 @@ def _llama_set_neurons(m: nn.Module, n: int) -> None:
     m.intermediate_size = n
 
 
+def _opt_set_heads(m: nn.Module, n: int, hd: int) -> None:
+    m.num_heads, m.embed_dim = n, n * hd  # forward views Q/K/V as num_heads x head_dim
+
+
+def _distilbert_set_heads(m: nn.Module, n: int, hd: int) -> None:
+    m.n_heads, m.dim = n, n * hd
+
+
 ARCHES: dict[str, Arch] = {
     "gpt2": Arch(
         "GPT-2",
@@ -85,6 +94,20 @@ ARCHES: dict[str, Arch] = {
               Part("self_attn.v_proj", "in"), Part("self_attn.o_proj", "out", query=True)),
         attn_module="self_attn", mlp_module="mlp",
         head_shape=lambda m: (m.head_dim, m.num_key_value_groups), set_neurons=_llama_set_neurons),
+    "opt": Arch(
+        "OPT",
+        mlp=(Part("fc1", "in"), Part("fc2", "out")),
+        attn=(Part("self_attn.q_proj", "in"), Part("self_attn.k_proj", "in"), Part("self_attn.v_proj", "in"),
+              Part("self_attn.out_proj", "out")),
+        attn_module="self_attn", mlp_module="",  # fc1 and fc2 sit on the block itself
+        head_shape=lambda m: (m.head_dim, 1), set_heads=_opt_set_heads),
+    "distilbert": Arch(
+        "DistilBERT",
+        mlp=(Part("ffn.lin1", "in"), Part("ffn.lin2", "out")),
+        attn=(Part("attention.q_lin", "in"), Part("attention.k_lin", "in"), Part("attention.v_lin", "in"),
+              Part("attention.out_lin", "out")),
+        attn_module="attention", mlp_module="ffn",
+        head_shape=lambda m: (m.attention_head_size, 1), set_heads=_distilbert_set_heads),
 }
 
 
@@ -97,7 +120,7 @@ def detect_arch(model: nn.Module) -> str:
     if blocks is not None:
         names = {n for n, _ in blocks[0].named_modules()}
         for key, arch in ARCHES.items():
-            paths = [p.path for p in arch.mlp + arch.attn] + [arch.attn_module]
+            paths = [p.path for p in arch.mlp + arch.attn] + [arch.attn_module, arch.mlp_module]
             if all(p in names for p in paths):
                 if key == "gpt2" and getattr(model.config, "add_cross_attention", False):
                     break

@@ -19,7 +19,7 @@ from prune_core.zoo import MODELS_DIR
 
 
 ROOT = Path(__file__).resolve().parents[2]
-SUPPORTED = "GPT-2, BERT and Llama families"
+SUPPORTED = "decoder-only or encoder-only Transformers whose blocks are made of linear layers"
 
 
 # ---- fixture builders -------------------------------------------------------------------------------
