@@ -53,8 +53,8 @@ FAMILIES = [
     Family("mistral", T.MistralConfig, T.MistralForCausalLM, {**_DEC, "num_key_value_heads": 2}, structural=True),
     Family("gemma", T.GemmaConfig, T.GemmaForCausalLM, {**_DEC, "num_key_value_heads": 2, "head_dim": 8},
            structural=True),
-    Family("gemma2", T.Gemma2Config, T.Gemma2ForCausalLM, {**_DEC, "num_key_value_heads": 2, "head_dim": 8},
-           structural=True),
+    Family("gemma2", T.Gemma2Config, T.Gemma2ForCausalLM,  # a short window: sliding and full masks differ
+           {**_DEC, "num_key_value_heads": 2, "head_dim": 8, "sliding_window": 8}, structural=True),
     Family("phi3", T.Phi3Config, T.Phi3ForCausalLM, {**_DEC, "num_key_value_heads": 2}),
     Family("opt", T.OPTConfig, T.OPTForCausalLM,
            dict(vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, ffn_dim=64,
