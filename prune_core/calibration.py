@@ -86,8 +86,17 @@ def check_length(model: nn.Module, seq_len: int) -> None:
 
 
 def max_positions(model: nn.Module) -> int | None:
-    """Longest sequence the model's position embeddings allow (BERT/Llama name it one way, GPT-2 another)."""
-    return getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    """Longest sequence the model's position embeddings allow (BERT/Llama name it one way, GPT-2 another).
+    A learned position table with a padding row (RoBERTa) numbers positions after that row, so it holds
+    that many fewer."""
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        return None
+    for name, module in model.named_modules():
+        if (isinstance(module, nn.Embedding) and "position" in name and module.num_embeddings == limit
+                and module.padding_idx is not None):
+            return max(1, limit - module.padding_idx - 1)
+    return limit
 
 
 BlockPruner = Callable[[list[Target], dict[str, LayerInputStats]], tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]]

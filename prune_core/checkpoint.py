@@ -15,7 +15,6 @@ Order matters: each step is cheaper than the next and guards it.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,7 +29,7 @@ from transformers.core_model_loading import WeightRenaming, rename_source_key
 from .blocks import find_blocks
 from .budget import ENV as BUDGET_ENV
 from .budget import human, memory_budget
-from .configfile import SUPPORTED, first_line, load_config, read_config_json
+from .configfile import MAX_CONFIG_BYTES, SUPPORTED, first_line, load_config, read_config_json, read_json
 from .errors import PruneScopeError
 from .targets import find_targets
 
@@ -128,14 +127,28 @@ def _aliases(model: nn.Module, name: str) -> list[str]:
     return names
 
 
-def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], Path]]:
-    """Tensor name -> (shape, file) from the safetensors headers; reads no tensor data."""
-    out: dict[str, tuple[tuple[int, ...], Path]] = {}
+@dataclass(frozen=True)
+class Stored:
+    """One tensor as its safetensors header describes it."""
+
+    shape: tuple[int, ...]
+    dtype: str  # safetensors' name: "F32", "BF16", "I32", ...
+    file: Path
+
+    @property
+    def floating(self) -> bool:
+        return self.dtype.startswith(("F", "BF"))
+
+
+def _headers(path: Path) -> dict[str, Stored]:
+    """Tensor name -> shape, dtype and file from the safetensors headers; reads no tensor data."""
+    out: dict[str, Stored] = {}
     for file in sorted(path.glob("*.safetensors")):
         try:
             with safe_open(str(file), framework="pt") as f:
                 for key in f.keys():
-                    out[key] = (tuple(f.get_slice(key).get_shape()), file)
+                    found = f.get_slice(key)
+                    out[key] = Stored(tuple(found.get_shape()), str(found.get_dtype()), file)
         except Exception as exc:  # truncated or forged header
             raise PruneScopeError(f"'{file.name}' in '{path}' is not a readable safetensors file "
                                   f"({type(exc).__name__}: {first_line(exc)})") from None
@@ -160,13 +173,15 @@ def check_weights(path: Path, model: nn.Module) -> None:
     for name, p in model.named_parameters(remove_duplicate=False):
         groups.setdefault(id(p), []).append(name)
     shapes = {n: tuple(p.shape) for n, p in model.named_parameters(remove_duplicate=False)}
-    missing, wrong = [], []
+    missing, wrong, integer = [], [], []
     for names in groups.values():
         found = next((a for n in names for a in _aliases(model, n) if a in stored), None)
         if found is None:
             missing.append(names[0])
-        elif stored[found][0] != shapes[names[0]]:
-            wrong.append(f"{found} {list(stored[found][0])} (the config needs {list(shapes[names[0]])})")
+        elif stored[found].shape != shapes[names[0]]:
+            wrong.append(f"{found} {list(stored[found].shape)} (the config needs {list(shapes[names[0]])})")
+        elif not stored[found].floating:
+            integer.append(f"{found} ({stored[found].dtype})")
     if missing:
         raise PruneScopeError(
             f"the weights in '{path}' lack {len(missing)} of the {len(groups)} tensors this config needs (e.g. "
@@ -174,6 +189,10 @@ def check_weights(path: Path, model: nn.Module) -> None:
     if wrong:
         raise PruneScopeError(f"the weights in '{path}' do not match config.json: {len(wrong)} tensors have the "
                               f"wrong shape, e.g. {'; '.join(wrong[:2])}")
+    if integer:
+        raise PruneScopeError(f"the weights in '{path}' hold {len(integer)} parameters as whole numbers, not "
+                              f"floating-point weights (e.g. {', '.join(integer[:2])}); a quantized checkpoint must "
+                              "be converted back to floating point first")
 
 
 def check_finite(path: Path) -> None:
@@ -194,13 +213,23 @@ def check_tokenizer(path: Path) -> None:
     if not any(need <= present for need in TOKENIZER_FILES):
         raise PruneScopeError(f"'{path}' has no tokenizer files (tokenizer.json, vocab.txt, vocab.json + merges.txt "
                               "or tokenizer.model); without them every figure would be meaningless")
-    try:
-        raw = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return  # absent or unreadable: transformers' own error, if any, says which
+    file = path / "tokenizer_config.json"
+    if not file.is_file():
+        return
+    raw = read_json(file, f"tokenizer_config.json in '{path}'", MAX_CONFIG_BYTES)
     if isinstance(raw, dict) and "auto_map" in raw:
         raise PruneScopeError(f"the tokenizer in '{path}' asks to run its own Python code (tokenizer_config.json "
                               "has an 'auto_map'); PruneScope never runs code shipped with a model")
+
+
+def check_vocabulary(model: nn.Module, tokenizer, where: str) -> None:
+    """Every id the tokenizer can produce has a row in the model's embedding table."""
+    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(embedding, "num_embeddings", None)
+    if rows is not None and len(tokenizer) > rows:
+        raise PruneScopeError(f"the tokenizer of {where} has {len(tokenizer):,} tokens, but the model's embedding table "
+                              f"has only {rows:,} rows: token ids from {rows:,} on have no embedding; use the tokenizer "
+                              "the model was trained with")
 
 
 def check_folder(path: Path) -> FolderCheck:

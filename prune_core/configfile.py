@@ -17,15 +17,29 @@ SUPPORTED = ("decoder-only or encoder-only Transformers whose blocks are made of
              "causal LM (*ForCausalLM, *LMHeadModel) or a sequence classifier (*ForSequenceClassification)")
 
 
+MAX_CONFIG_BYTES = 16 * 1024**2  # a real config.json is kilobytes (a 20 000-label classifier's, a megabyte)
+
+
+def read_json(file: Path, what: str, max_bytes: int) -> object:
+    """A JSON file written by someone else: refused with one clear message when it is too big, not text,
+    not JSON, or nested too deeply for Python's parser."""
+    try:
+        size = file.stat().st_size
+        if size > max_bytes:
+            raise PruneScopeError(f"{what} is {size:,} bytes; at most {max_bytes:,} are read")
+        return json.loads(file.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise PruneScopeError(f"{what} is nested too deeply to read") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise PruneScopeError(f"{what} is not valid JSON ({exc})") from None
+
+
 def read_config_json(path: Path) -> dict:
     """config.json as a dict; refuses what would make transformers run or ask to run code."""
     file = path / "config.json"
     if not file.is_file():
         raise PruneScopeError(f"'{path}' holds no Transformer: there is no config.json in it")
-    try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PruneScopeError(f"config.json in '{path}' is not valid JSON ({exc})") from None
+    raw = read_json(file, f"config.json in '{path}'", MAX_CONFIG_BYTES)
     if not isinstance(raw, dict):
         raise PruneScopeError(f"config.json in '{path}' is not a JSON object")
     check_config_dict(raw, str(path))

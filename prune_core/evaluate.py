@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from .errors import PruneScopeError
 from .tokens import tokenize
 
 
@@ -35,6 +36,7 @@ def _device(model: nn.Module) -> torch.device:
 # (8 windows of 64 tokens, 49 k vocabulary): 128 MB batches peaked 0.31 GB above the model, 32 MB
 # batches 0.09 GB, same figure, as fast (1.18 vs 1.24 s); 16 MB was slower (1.45-1.68 s).
 LOGITS_BYTES = 32 * 1024**2
+MAX_MEAN_NLL = math.log(torch.finfo(torch.float64).max)  # ~709.8 nats: exp() of more overflows
 
 
 def _vocab(model: nn.Module) -> int:
@@ -132,7 +134,24 @@ def window_nll(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_to
         loss = token_nll(model, torch.tensor(batch, dtype=torch.long, device=device))
         nll.extend(float(v) for v in loss.double().sum(1))
         counts.extend([loss.shape[1]] * loss.shape[0])
+    if not all(math.isfinite(v) for v in nll):
+        raise PruneScopeError(f"the model's next-token loss on the held-out text is {_bad(nll)}: its arithmetic "
+                              f"overflows fp32 (weights finite but far too large?), so no perplexity exists")
     return nll, counts
+
+
+def _bad(values: Sequence[float]) -> str:
+    return "NaN" if any(math.isnan(v) for v in values) else "infinite"
+
+
+def _perplexity(nll: Sequence[float], counts: Sequence[int]) -> float:
+    """exp(mean NLL), refused where it exceeds any float (a mean loss of over 709 nats per token)."""
+    mean = sum(nll) / sum(counts)
+    if mean > MAX_MEAN_NLL:
+        raise PruneScopeError(f"the model's mean next-token loss on the held-out text is {mean:.4g} nats, so its "
+                              "perplexity exceeds the largest number a computer can hold; its weights are finite but "
+                              "far too large for a language model")
+    return math.exp(mean)
 
 
 @torch.inference_mode()
@@ -151,7 +170,7 @@ def perplexity_estimate(model: nn.Module, tokenizer: Any, text: str, seq_len: in
     """`perplexity` with a 95 % bootstrap interval over its windows."""
     nll, counts = window_nll(model, tokenizer, text, seq_len, max_tokens, batch_size)
     lo, hi = bootstrap_perplexity(nll, counts, seed=seed)
-    return Estimate(math.exp(sum(nll) / sum(counts)), lo, hi, len(nll), f"bootstrap over {len(nll)} windows "
+    return Estimate(_perplexity(nll, counts), lo, hi, len(nll), f"bootstrap over {len(nll)} windows "
                     f"of {seq_len} tokens")
 
 
@@ -159,7 +178,7 @@ def perplexity(model: nn.Module, tokenizer: Any, text: str, seq_len: int, max_to
                batch_size: int = 8) -> float:
     """exp(mean next-token NLL) over the first `max_tokens` tokens of `text` (see `window_nll`)."""
     nll, counts = window_nll(model, tokenizer, text, seq_len, max_tokens, batch_size)
-    return math.exp(sum(nll) / sum(counts))
+    return _perplexity(nll, counts)
 
 
 def accuracy_estimate(model: nn.Module, tokenizer: Any, examples: Sequence[tuple[str, int]],
@@ -200,4 +219,9 @@ def example_logits(model: nn.Module, tokenizer: Any, texts: Sequence[str], batch
                            max_length=max_length, return_tensors="pt")
             out.append(model(input_ids=enc["input_ids"].to(device),
                              attention_mask=enc["attention_mask"].to(device)).logits.cpu())
-    return torch.cat(out)
+    logits = torch.cat(out)
+    if not bool(torch.isfinite(logits).all()):
+        raise PruneScopeError(f"the model's class scores on the held-out examples are "
+                              f"{'NaN' if bool(logits.isnan().any()) else 'infinite'}: its arithmetic overflows fp32 "
+                              "(weights finite but far too large?), so no accuracy exists")
+    return logits

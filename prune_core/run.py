@@ -63,10 +63,12 @@ class LatencySpec:
         Every move times dense and pruned, interleaved: with a class on one server, ten repetitions each
         were a quarter of the server's work (10 sessions on tiny GPT, py-spy), in one process-wide timing
         slot. So 5 repetitions after 1 warm-up; big models (SmolLM2: 0.3 s per 128-token call on 2 cores)
-        3 of 32 tokens. The Speed page and `--reps` time more carefully."""
+        3 of 32 tokens. The Speed page and `--reps` time more carefully. Never longer than the card's
+        evaluation window, which fits the model's positions."""
+        window = card.eval.get("seq_len" if card.task == "causal-lm" else "max_length") or MAX_LATENCY_TOKENS
         if card.big:
-            return cls(seq_len=32, reps=3, warmup=1)
-        return cls(seq_len=128 if card.task == "causal-lm" else 64, reps=5, warmup=1)
+            return cls(seq_len=min(32, window), reps=3, warmup=1)
+        return cls(seq_len=min(128 if card.task == "causal-lm" else 64, window), reps=5, warmup=1)
 
 
 @dataclass

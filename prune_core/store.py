@@ -30,6 +30,7 @@ COLUMN_TYPES = {"model": "TEXT", "method": "TEXT", "pattern": "TEXT", "allocatio
                 "quality_dense": "REAL", "quality": "REAL", "latency_ms_dense": "REAL", "latency_ms": "REAL",
                 "params_total": "INTEGER", "params_nonzero": "INTEGER"}
 COLUMNS = list(COLUMN_TYPES)
+MAX_LIMIT = 2**63 - 1  # SQLite's largest integer: a LIMIT beyond it is not a number SQLite can compare
 ENTRY_COLUMNS = ["id", "created", "challenge", "model", "name", "score", "quality_metric", "query"]
 # Schema 1, then every later change in order as (the version it brings, SQL). The one definition:
 # a new store runs them all, an older store the ones after its version on its first writable open
@@ -196,10 +197,14 @@ class Store:
             raise PruneScopeError(self._explain(exc)) from None
 
     def runs(self, model: str | None = None, method: str | None = None, limit: int | None = None) -> pd.DataFrame:
-        """Stored runs, newest first, optionally filtered."""
+        """Stored runs, newest first, optionally filtered; at most `limit` (1 to MAX_LIMIT) of them."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT):
+            raise PruneScopeError(f"the number of runs to list must be a whole number from 1 to {MAX_LIMIT:,}, "
+                                  f"got {limit!r}")
         where, args = _where({"model": model, "method": method})
         sql = (f"SELECT id, created, sweep, {', '.join(COLUMNS)}, environment FROM runs{where} ORDER BY id DESC"
-               + (f" LIMIT {int(limit)}" if limit else ""))
+               + (" LIMIT ?" if limit else ""))
+        args = args + ([limit] if limit else [])
         try:
             cur = self._waiting(lambda: self.conn.execute(sql, args))
             rows = cur.fetchall()

@@ -20,6 +20,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ MODEL_FILES = {"config.json", "generation_config.json", "tokenizer.json", "token
                "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "model.safetensors.index.json"}
 _SCOPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CHUNK = 1 << 20
+MAX_NAME = 100  # characters of an uploaded file's name kept for the card (names and sources are bounded there)
 
 
 @dataclass
@@ -117,12 +119,23 @@ def _write(files: list[tuple[str, object]], folder: Path) -> list[str]:
         seen.add(name)
         try:
             written = _copy_limited(stream, folder / name, written)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # CRC error, truncated entry
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:  # CRC error, truncated entry
             raise PruneScopeError(f"'{name}' in the upload cannot be read ({exc})") from None
     if "config.json" not in seen:
         raise PruneScopeError("the upload has no config.json at its top level (or in one top folder); upload the "
                               "folder that holds config.json, the tokenizer files and the .safetensors weights")
     return ignored
+
+
+def _shown(name: str) -> str:
+    """A file name as a card may show it: printable, at most MAX_NAME characters."""
+    return "".join(c if c.isprintable() else "_" for c in name[:MAX_NAME]).strip()
+
+
+def _source(names: list[str]) -> str:
+    """What was uploaded, short enough for a card (localcard's limits): a zip's name or a few file names."""
+    shown = ", ".join(_shown(n) for n in names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return f"uploaded as {shown}"
 
 
 def save_upload(uploads: list[tuple[str, bytes]], scope: str) -> Upload:
@@ -141,7 +154,7 @@ def save_upload(uploads: list[tuple[str, bytes]], scope: str) -> Upload:
     digest = hashlib.sha256()
     for name, data in sorted(zip(names, (d for _, d in uploads))):
         digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    display = Path(names[0]).stem if is_zip else "uploaded model"
+    display = (_shown(Path(names[0]).stem) if is_zip else "") or "uploaded model"
     final = upload_root() / scope / digest.hexdigest()[:20]
     if (final / "config.json").is_file():
         return Upload(final, display)
@@ -156,7 +169,7 @@ def save_upload(uploads: list[tuple[str, bytes]], scope: str) -> Upload:
             if len(uploads) > MAX_FILES:
                 raise PruneScopeError(f"{len(uploads)} files uploaded; at most {MAX_FILES} are accepted")
             ignored = _write([(n, io.BytesIO(d)) for n, d in zip(names, (d for _, d in uploads))], work)
-        (work / "card.json").write_text(json.dumps({"name": display, "source": f"uploaded as {', '.join(names)}"}))
+        (work / "card.json").write_text(json.dumps({"name": display, "source": _source(names)}))
         try:
             os.replace(work, final)
         except OSError:  # another session wrote the same content meanwhile: use theirs
@@ -176,7 +189,7 @@ def shared_uploads() -> dict[str, Path]:
     for folder in sorted(root.glob("[0-9a-f]*")) if root.is_dir() else []:
         try:
             name = json.loads((folder / "card.json").read_text())["name"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue
         out[f"{name} ({folder.name[:8]})"] = folder
     return out

@@ -28,9 +28,11 @@ from torch import nn
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
                           BertForSequenceClassification)
 
-from .checkpoint import check_folder, check_memory, estimate_params, task_of
+from .calibration import max_positions
+from .checkpoint import check_folder, check_memory, check_vocabulary, estimate_params, task_of
 from .configfile import check_config_dict
 from .errors import PruneScopeError
+from .localcard import default_eval, read_local_card
 from .quality import Metric, metric_for_task, metric_named
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -178,7 +180,7 @@ def _load_local(path: Path) -> tuple[nn.Module, object, dict]:
     except Exception as exc:  # corrupt tensor data, a broken tokenizer file: all user-fixable
         raise PruneScopeError(f"could not load the model in '{path}': {type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-    card = _card(path) if (path / "card.json").is_file() else {}
+    card = read_local_card(path, checked.task, max_positions(model))
     card.setdefault("name", path.name)
     card["task"] = checked.task  # what the weights are, whatever a card.json claims
     card["quality_dense"] = None  # a card.json cannot vouch for the weights beside it: the app measures them
@@ -258,15 +260,13 @@ def resolve(name: str) -> str:
 def _complete_card(raw: dict, model: nn.Module) -> ModelCard:
     """Fill what a local/hub model has no card for; count params from the weights."""
     task = raw["task"]
-    default_eval = ({"seq_len": 256, "max_tokens": 2048} if task == "causal-lm"
-                    else {"n_examples": 1000, "max_length": 64})
     return ModelCard(
         name=raw["name"], task=task,
         params=sum(p.numel() for p in model.parameters()),
         source=raw.get("source", "unknown"), licence=raw.get("licence", "unknown (see its source)"),
         how_made=raw.get("how_made", "not made by PruneScope"),
         quality_metric=metric_for_task(task).name,  # what run.quality_estimate measures for this task
-        quality_dense=raw.get("quality_dense"), eval=raw.get("eval", default_eval),
+        quality_dense=raw.get("quality_dense"), eval=raw.get("eval") or default_eval(task, max_positions(model)),
         notes=raw.get("notes", ""), caveat=raw.get("caveat", ""))
 
 
@@ -282,6 +282,7 @@ def load_model(name: str) -> LoadedModel:
         model, tokenizer, raw = _load_hub(key)
     model.eval()
     model.requires_grad_(False)  # a shared base model is read-only; no autograd state either
+    check_vocabulary(model, tokenizer, f"'{key}'")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return LoadedModel(_complete_card(raw, model), model, tokenizer, time.perf_counter() - start, key)

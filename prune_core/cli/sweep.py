@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import PruneScopeError
 from ..run import LatencySpec
-from ..store import Store, default_path
+from ..store import MAX_LIMIT, Store, default_path
 from ..sweep import grid_configs, make_executor, parse_grid, run_sweep
 from ..zoo import load_model
 from .args import check_output_file, given, say
@@ -77,8 +77,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> None:
-    if args.limit < 1:
-        raise PruneScopeError(f"--limit must be at least 1, got {args.limit}")
+    if not 1 <= args.limit <= MAX_LIMIT:
+        raise PruneScopeError(f"--limit must be a whole number from 1 to {MAX_LIMIT:,}, got {args.limit}")
     path = Path(args.store) if args.store else default_path()
     if not path.exists():  # reading creates nothing
         print(f"no stored runs (no results store at {path} yet)")

@@ -79,7 +79,7 @@ def load_structured(path: str | Path) -> nn.Module:
     path = Path(path)
     try:
         record = json.loads((path / STRUCTURE_FILE).read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise PruneScopeError(f"'{path}' holds no readable {STRUCTURE_FILE} ({exc}); was it written by "
                               "save_structured?") from None
     if record.get("format") != FORMAT_VERSION:

@@ -154,7 +154,7 @@ def test_finetune_bad_budgets(capsys, tmp_path, extra, match):
     (["paper", "--sparsity", "0:0.9:0.001"], r"the sparsity grid has 901 points"),
     (["paper", "--sparsity", "0.01:0.99:0.01", "--methods", "random,magnitude"],
      r"claims \(a\) and \(b\) need 297 runs; the limit is 200"),
-    (["history", "--limit", "0"], r"--limit must be at least 1, got 0"),
+    (["history", "--limit", "0"], r"--limit must be a whole number from 1 to .*, got 0"),
     (["prune", "--sparsity", "0.5"], r"the following arguments are required: --model \(or --recipe FILE\)"),
 ])
 def test_other_commands(capsys, args, match):

@@ -154,3 +154,17 @@ def test_kill_9_mid_sweep_keeps_every_finished_run(store_path, kill_at):
     assert len(runs) >= 2 + done and len(runs) <= 2 + 12
     assert (runs["sweep"] == "s1").sum() == 2
     Store(store_path).add({"model": BERT}, env={})  # still a working store
+
+
+@pytest.mark.parametrize("limit", ["9223372036854775808", "99999999999999999999999", "0", "-1"])
+def test_history_limit_beyond_sqlite_is_not_blamed_on_the_store(capsys, store_path, limit):
+    before = digest(store_path)
+    assert main(["history", "--store", str(store_path), "--limit", limit]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: --limit must be a whole number from 1 to 9,223,372,036,854,775,807")
+    assert "not a usable" not in err and len(err.strip().splitlines()) == 1
+    assert digest(store_path) == before
+    with pytest.raises(PruneScopeError, match="number of runs to list must be a whole number from 1"):
+        Store(store_path).runs(limit=2**63)
+    assert main(["history", "--store", str(store_path), "--limit", str(2**63 - 1)]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3  # a header and both runs

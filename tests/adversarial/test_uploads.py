@@ -89,3 +89,33 @@ def test_upload_through_the_page_is_checked_and_private(upload_dir, tmp_path):
     assert not bad.exception and bad.error and "never runs code" in bad.error[0].value
     assert not any(c.exists() for c in canaries)
     assert not list(upload_dir.rglob("*.py"))
+
+
+def _crc_corrupt_zip() -> bytes:
+    """A model zip whose deflated weights are damaged in the middle (what a broken download gives)."""
+    data = bytearray(_model_zip())
+    start = data.find(b"model.safetensors") + 200
+    data[start:start + 64] = bytes(64)
+    return bytes(data)
+
+
+def test_corrupt_zip_is_one_message_and_leaves_nothing(upload_dir):
+    from prune_core.uploads import save_upload
+
+    with pytest.raises(PruneScopeError, match=r"'model.safetensors' in the upload cannot be read \(Error -3 while "
+                                              "decompressing data"):
+        save_upload([("gpt.zip", _crc_corrupt_zip())], "session1")
+    assert not [p for p in upload_dir.rglob("*") if p.is_file()]
+    from pages.ui.picker import UPLOAD
+
+    at = _page("explore", UPLOAD)
+    at.file_uploader(key="model_upload").set_value(("gpt.zip", _crc_corrupt_zip(), "application/zip")).run()
+    assert not at.exception and at.error and "cannot be read" in at.error[0].value, [e.value for e in at.error]
+
+
+def test_upload_names_are_cut_to_what_a_card_may_show(upload_dir):
+    from prune_core.uploads import save_upload
+
+    name = "a\x1b" + "b" * 300 + ".zip"
+    card = load_model(str(save_upload([(name, _model_zip())], "session1").path)).card
+    assert card.name == "a_" + "b" * 98 and len(card.source) < 400
