@@ -7,7 +7,7 @@ Calibration prunes block by block: block i+1 must see what the *pruned* block i 
 what the model passes each block besides the hidden states (masks, rotary position embeddings, ...), once
 per calibration sample. Blocks of one model do not all get the same arguments (Gemma 2 alternates sliding
 and full attention masks, ModernBERT local and global rotary embeddings), so a probe forward of the first
-sample finds which blocks share arguments, and replays every block on its recorded inputs: where a replay
+sequence finds which blocks share arguments, and replays every block on its recorded inputs: where a replay
 does not reproduce what the next block received, this model's blocks cannot be run one by one, and the
 caller falls back to whole-model forwards (`Captured.replayable` is False).
 """
@@ -85,12 +85,12 @@ def output_of(out: Any) -> torch.Tensor:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal arguments: the same object, equal tensors, or equal containers of them."""
+    """The same arguments: the very same tensors (equal values can differ for another input, e.g. a
+    sliding-window mask and a full one on a short text), equal containers of them, equal plain values."""
     if a is b:
         return True
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
-                and a.dtype == b.dtype and bool(torch.equal(a, b)))
+        return False
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
@@ -194,17 +194,24 @@ def _sharing(calls: dict[int, Call], n_blocks: int) -> list[int]:
     return share
 
 
+def _one_row(sample: dict) -> dict:
+    """The first sequence of a batch: enough to probe how the blocks are called, at a fraction of the cost."""
+    return {k: v[:1] if isinstance(v, torch.Tensor) and v.dim() > 0 else v for k, v in sample.items()}
+
+
 @torch.inference_mode()
 def capture(model: nn.Module, blocks: nn.ModuleList, samples: list[dict[str, torch.Tensor]]) -> Captured:
-    """Each sample's inputs to the blocks; the first sample is probed through every block."""
-    probe = _run(model, blocks, samples[0], len(blocks) - 1, check=True)
+    """Each sample's inputs to the blocks. A probe of one sequence runs through every block first, to find
+    which blocks share arguments and whether each block replays alone; then each sample runs only as far as
+    the last block whose arguments are its own."""
+    probe = _run(model, blocks, _one_row(samples[0]), len(blocks) - 1, check=True)
     if len(probe.calls) < len(blocks) or probe.first is None or not probe.replay_ok:
         return Captured([], [], [], replayable=False)  # blocks not called in order, or not alone
     share = _sharing(probe.calls, len(blocks))
     keep = sorted(set(share))
     captured = Captured([], [], share, replayable=True)
-    for s, sample in enumerate(samples):
-        run = probe if s == 0 else _run(model, blocks, sample, keep[-1], check=False)
+    for sample in samples:
+        run = _run(model, blocks, sample, keep[-1], check=False)
         if run.first is None or any(j not in run.calls for j in keep):
             return Captured([], [], [], replayable=False)
         captured.hidden.append(run.first)
