@@ -29,8 +29,7 @@ from torch import nn
 
 from .jobs import JobGate, ordinal
 from .memory import release_soon
-
-Progress = Callable[[float, str], None]
+from .progress import Progress
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
 
 import torch
 from torch import nn
@@ -21,12 +20,12 @@ from .masksummary import MaskSummary
 from .metrics import LatencyStats, SizeReport, file_bytes, measure_latency, size_report
 from .owl import OwlAllocation, owl_allocation
 from .patterns import parse_pattern
+from .progress import Progress, no_progress
 from .structural import shrink
 from .targets import find_targets, tied_head_note
 from .tokens import tokenize
 from .zoo import LoadedModel
 
-Progress = Callable[[float, str], None]
 MAX_LATENCY_BATCH = 256  # sequences per timed batch
 MAX_LATENCY_TOKENS = 8192  # tokens per sequence when the model does not say its maximum
 MAX_REPS = 1000  # timed repetitions
@@ -226,11 +225,7 @@ def dense_baseline(loaded: LoadedModel, measure_file: bool = True, evaluation: s
     return DenseBaseline(estimate.value, size, time.perf_counter() - start, file_sizes, estimate)
 
 
-def _noop(fraction: float, message: str) -> None:
-    pass
-
-
-def prune_model(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = _noop,
+def prune_model(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = no_progress,
                 mask_set: MaskSet | None = None, read_only: bool = False) -> tuple[MaskSet, nn.Module]:
     """Masks for `config` (unless already computed: `mask_set`) and a pruned private copy;
     `loaded.model` is not touched. `read_only`: the copy will only be run or saved, never trained, so
@@ -244,7 +239,7 @@ def prune_model(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progr
     return mask_set, small
 
 
-def prune_masks(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = _noop) -> MaskSet:
+def prune_masks(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = no_progress) -> MaskSet:
     """Only the masks for `config` (no pruned copy): for mask pictures and counts on big models."""
     settings = resolve(config)
     config, method = settings.config, settings.method
@@ -262,7 +257,7 @@ def prune_masks(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progr
     return mask_set
 
 
-def owl_only(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop) -> OwlAllocation:
+def owl_only(loaded: LoadedModel, config: PruneConfig, progress: Progress = no_progress) -> OwlAllocation:
     """OWL's allocation for `config` without pruning (the Layers page): its own calibration samples."""
     config = check_fits(loaded, replace(config, allocation="owl")).config
     targets = find_targets(loaded.model, config.scope, config.include_head)
@@ -301,7 +296,7 @@ def check_fits(loaded: LoadedModel, config: PruneConfig | ResolvedConfig,
 
 def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: DenseBaseline | None = None,
         latency: LatencySpec = LatencySpec(), measure_file: bool = True,
-        progress: Progress = _noop, mask_set: MaskSet | None = None,
+        progress: Progress = no_progress, mask_set: MaskSet | None = None,
         summary: MaskSummary | None = None, evaluation: str = "full") -> tuple[PruneResult, nn.Module]:
     """Prune, then measure size, speed and quality of dense and pruned side by side.
 

@@ -26,7 +26,8 @@ from .masksummary import MaskSummary, dense_sizes, sizes
 from .methods import get_method
 from .metrics import size_report
 from .patterns import parse_pattern
-from .run import Progress, prune_masks
+from .progress import Progress, no_progress
+from .run import prune_masks
 from .structural import IMPORTANCE, feature_indices, kept_indices, plan_from_scores, shrink, unit_layout
 from .targets import find_targets, from_out_in, tied_head_note
 
@@ -49,7 +50,7 @@ def warm(loaded, seed: int = 0) -> None:
         facts.unit_scores(loaded.model, unit)
 
 
-def summarize(loaded, config: PruneConfig, progress: Progress = lambda f, m: None,
+def summarize(loaded, config: PruneConfig, progress: Progress = no_progress,
               mask_set: MaskSet | None = None) -> MaskSummary:
     """Counts and sizes of `config` on `loaded` without a pruned copy or an evaluation.
 

@@ -24,6 +24,7 @@ from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
 from prune_core.jobs import JobGate
 from prune_core.memory import freeze_long_lived, map_large_blocks, release_soon
+from prune_core.progress import Progress
 from prune_core.run import LatencySpec, PruneResult, dense_baseline, run
 from prune_core.sensitivity import Proposal, layer_sensitivity, propose
 from prune_core.settings import settings, usable_cores
@@ -31,9 +32,6 @@ from prune_core.summary import MaskSummary, summarize, warm
 from prune_core.zoo import LoadedModel, load_model
 
 SENSITIVITY_GRID = [0.3, 0.5, 0.7, 0.9]  # sparsities of the sensitivity analysis (Layers, Compare)
-
-
-Progress = Callable[[float, str], None]
 
 
 @st.cache_resource(show_spinner=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from ..calibration import Calibration, calibration_inputs, sequential_prune
 from ..errors import PruneScopeError
 from ..masks import MaskSet
 from ..patterns import WEIGHT_LEVEL, global_lowest_k, lowest_k_with_cut, nm_mask, parse_pattern
+from ..progress import Progress
 from ..targets import Target, as_out_in, from_out_in
 
 if TYPE_CHECKING:  # type hints only: PruneConfig validates against this catalogue, so it sits above it
@@ -51,7 +52,7 @@ class PruningMethod(ABC):
     def check(self, config: PruneConfig) -> None:
         """Refuse (PruneScopeError, saying why) settings this method cannot run; called by validation."""
 
-    def context(self, loaded: LoadedModel, config: PruneConfig, progress: Callable[[float, str], None]) -> Any:
+    def context(self, loaded: LoadedModel, config: PruneConfig, progress: Progress) -> Any:
         """What `prune` needs beyond the model, built once per run and passed as its `calibration`:
         calibration samples when this method or the OWL allocation reads activations, else None."""
         if self.info.needs_calibration or config.allocation == "owl":
