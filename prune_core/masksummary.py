@@ -1,7 +1,7 @@
 """The result of the cheap phase of a pruning run: counts and sizes, no pruned copy, no evaluation.
 
 Below `run`, which takes a `MaskSummary` to skip counting again; `summary.summarize` makes one.
-`sizes` turns per-layer nonzero counts into every storage format's size, as `metrics.size_report`
+`sizes` turns per-layer nonzero counts into every storage format's size, as `sizes.size_report`
 measures them on a pruned copy.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from torch import nn
 
 from .facts import ModelFacts
 from .masks import LayerStats, MaskSet
-from .metrics import FP32, SizeReport, sparse_layer_bytes
+from .sizes import FP32, SizeReport, sparse_layer_bytes
 from .structural import StructuralPlan
 from .targets import Target
 
@@ -64,7 +64,7 @@ class MaskSummary:
 
 def sizes(facts: ModelFacts, nnz: dict[str, int], shapes: dict[str, tuple[int, int]], total: int,
           holds: Callable[[], bool]) -> SizeReport:
-    """`metrics.size_report` from counts: `nnz` and `shapes` ((out, in)) of the size targets."""
+    """`sizes.size_report` from counts: `nnz` and `shapes` ((out, in)) of the size targets."""
     other = (total - sum(o * i for o, i in shapes.values())) * FP32
     csr = bitmask = nm = other
     for name, (out_f, in_f) in shapes.items():

@@ -15,12 +15,13 @@ from . import datasets, evaluate
 from .calibration import Calibration, calibration_inputs, check_length, max_positions
 from .config import PruneConfig, ResolvedConfig, resolve
 from .errors import PruneScopeError
+from .latency import LatencyStats, measure_latency
 from .masks import LayerStats, MaskSet, layer_stats, materialize
 from .masksummary import MaskSummary
-from .metrics import LatencyStats, SizeReport, file_bytes, measure_latency, size_report
 from .owl import OwlAllocation, owl_allocation
 from .patterns import parse_pattern
 from .progress import Progress, no_progress
+from .sizes import SizeReport, file_bytes, size_report
 from .structural import shrink
 from .targets import find_targets, tied_head_note
 from .tokens import tokenize

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .config import PruneConfig
-from .metrics import measure_latency, summarize_ms, timing_threads
+from .latency import measure_latency, summarize_ms, timing_threads
 from .run import LatencySpec, latency_inputs, measure_quality, prune_model
 from .structural import plan_for, shrink
 from .targets import Target, as_out_in, find_targets

@@ -24,10 +24,10 @@ from .facts import ModelFacts, model_facts, warm_index
 from .masks import LayerStats, MaskSet
 from .masksummary import MaskSummary, dense_sizes, sizes
 from .methods import get_method
-from .metrics import size_report
 from .patterns import parse_pattern
 from .progress import Progress, no_progress
 from .run import prune_masks
+from .sizes import size_report
 from .structural import IMPORTANCE, feature_indices, kept_indices, plan_from_scores, shrink, unit_layout
 from .targets import find_targets, from_out_in, tied_head_note
 
