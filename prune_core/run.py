@@ -242,8 +242,8 @@ def prune_model(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progr
 
 def prune_masks(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = no_progress) -> MaskSet:
     """Only the masks for `config` (no pruned copy): for mask pictures and counts on big models."""
-    settings = resolve(config)
-    config, method = settings.config, settings.method
+    resolved = resolve(config)
+    config, method = resolved.config, resolved.method
     targets = find_targets(loaded.model, config.scope, config.include_head)
     context = method.context(loaded, config, progress)  # calibration samples, a training budget, or None
     if config.allocation == "owl":
@@ -286,13 +286,13 @@ def check_fits(loaded: LoadedModel, config: PruneConfig | ResolvedConfig,
                latency: LatencySpec | None = None) -> ResolvedConfig:
     """The config resolved and checked against this model: sequence lengths within its positions. Called
     before any work, so a bad value fails in a second, not with a traceback after the whole prune."""
-    settings = resolve(config)
+    resolved = resolve(config)
     limit = max_positions(loaded.model)
     if latency is not None:
         latency.validated(limit)
-    if settings.calibrated:
-        check_length(loaded.model, settings.config.calib_seq_len)
-    return settings
+    if resolved.calibrated:
+        check_length(loaded.model, resolved.config.calib_seq_len)
+    return resolved
 
 
 def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: DenseBaseline | None = None,

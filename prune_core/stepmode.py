@@ -30,8 +30,8 @@ class ScheduleStepper:
     """One gradual/movement run on a private copy, advanced on demand."""
 
     def __init__(self, loaded: LoadedModel, config: PruneConfig | ResolvedConfig, ft: FinetuneConfig | None = None):
-        settings = resolve(config)
-        config, method = settings.config, settings.method
+        resolved = resolve(config)
+        config, method = resolved.config, resolved.method
         if not method.info.prunes_during_training:
             raise PruneScopeError(f"step mode follows a pruning schedule during training; '{config.method}' prunes "
                                   "in one shot. Use gradual or movement")

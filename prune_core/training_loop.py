@@ -23,7 +23,7 @@ from .targets import Target
 from .training_data import FinetuneConfig, TrainingData
 from .zoo import LoadedModel
 
-if TYPE_CHECKING:  # a type hint only: the settings resolve against the method catalogue, above this module
+if TYPE_CHECKING:  # a type hint only: PruneConfig validates against the method catalogue, above this module
     from .config import PruneConfig
 
 

@@ -12,7 +12,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from prune_core.cache import SharedCache, nbytes
 from prune_core.errors import PruneScopeError
 from prune_core.jobs import JobGate
-from prune_core.settings import Settings
+from prune_core.server import ServerSettings
 
 from conftest import MB, wait_until, start
 
@@ -130,7 +130,7 @@ def test_a_kind_with_a_limit_evicts_only_its_own_entries():
 
 
 def test_server_settings_give_results_a_small_share_of_the_cache():
-    s = Settings.from_env({"PRUNESCOPE_MEMORY_BUDGET": "12G"})
+    s = ServerSettings.from_env({"PRUNESCOPE_MEMORY_BUDGET": "12G"})
     assert s.results_bytes == s.cache_bytes // 32 and 200 * MB < s.results_bytes < 250 * MB
 
 

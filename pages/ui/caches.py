@@ -27,7 +27,7 @@ from prune_core.memory import freeze_long_lived, map_large_blocks, release_soon
 from prune_core.progress import Progress
 from prune_core.run import LatencySpec, PruneResult, dense_baseline, run
 from prune_core.sensitivity import Proposal, layer_sensitivity, propose
-from prune_core.settings import settings, usable_cores
+from prune_core.server import server_settings, usable_cores
 from prune_core.summary import MaskSummary, summarize, warm
 from prune_core.zoo import LoadedModel, load_model
 
@@ -37,7 +37,7 @@ SENSITIVITY_GRID = [0.3, 0.5, 0.7, 0.9]  # sparsities of the sensitivity analysi
 @st.cache_resource(show_spinner=False)
 def job_gate() -> JobGate:
     """Bounds the heavy computations of all sessions (PRUNESCOPE_MAX_JOBS, default the cores)."""
-    return JobGate(settings().max_jobs, cores=usable_cores())
+    return JobGate(server_settings().max_jobs, cores=usable_cores())
 
 
 @st.cache_resource(show_spinner=False)
@@ -49,7 +49,7 @@ def shared_cache() -> SharedCache:
     place in line on slow runs)."""
     map_large_blocks()  # once per server, before the first model loads: freed matrices go back to the OS
     freeze_long_lived()  # what start-up imported: a full collection skips it (prune_core.memory)
-    return SharedCache(settings().cache_bytes, job_gate(), limits={"result": settings().results_bytes})
+    return SharedCache(server_settings().cache_bytes, job_gate(), limits={"result": server_settings().results_bytes})
 
 
 def _updates(progress: Progress | None, every: float = 0.5,
@@ -92,7 +92,7 @@ def heavy(fn):
 
 def cached_model(name: str) -> LoadedModel:
     """The base model, loaded once and shared by all sessions (read-only); not queued."""
-    settings().check_model(name)
+    server_settings().check_model(name)
     return shared_cache().get(("model", name), lambda progress: load_model(name), kind="model")
 
 
