@@ -16,6 +16,7 @@ from prune_core.methods import METHODS
 from prune_core.sweep import parse_grid
 
 VERDICT_BOX = {paper.HELD: st.success, paper.NOT_HELD: st.error, paper.INCONCLUSIVE: st.warning}
+Done = tuple[paper.PaperSettings, paper.ClaimResult]  # a claim that has run: what it ran with, what it found
 
 
 def _settings(loaded) -> paper.PaperSettings:
@@ -53,7 +54,7 @@ def _run(loaded, settings: paper.PaperSettings, claims: str) -> None:
         stored[(loaded.key, r.claim)] = (settings, r)
 
 
-def _section(title: str, claim: str, done: tuple | None) -> tuple | None:
+def _section(title: str, claim: str, done: Done | None) -> Done | None:
     """A claim's header and statement; then its verdict when it has been run."""
     st.header(title)
     st.markdown(f"> {paper.CLAIMS[claim]}")
@@ -88,12 +89,12 @@ def _run_buttons(loaded, settings: paper.PaperSettings) -> None:
         st.error(f"The experiment stopped: {exc}")
 
 
-def _claim_a(loaded, metric: str, done: tuple | None) -> None:
-    a = _section("(a) Methods and their effects", "a", done)
-    if not a:
+def _claim_a(loaded, metric: str, done: Done | None) -> None:
+    if not _section("(a) Methods and their effects", "a", done):
         st.caption("Press *Run claims (a) and (b)*: every chosen method over the grid, plus MLP neurons removed.")
         return
-    runs = a[1].runs
+    _, result = done
+    runs = result.runs
     dense_q = float(runs["quality_dense"].iloc[0])
     st.plotly_chart(charts.compare_chart(runs.assign(method=runs["series"]), "share_removed",
                                          "share of prunable weights removed", metric, dense_q, 0.0),
@@ -101,36 +102,36 @@ def _claim_a(loaded, metric: str, done: tuple | None) -> None:
     st.caption(f"Every method on one chart, dense at 0. Timing: {runs['latency_setup'].iloc[0]}. Held-out "
                f"{metric}, the model card's evaluation (see Model zoo). Table: each variant at its highest sparsity, sizes and latency "
                "as a ratio of dense.")
-    st.dataframe(a[1].table, hide_index=True, width="stretch")
+    st.dataframe(result.table, hide_index=True, width="stretch")
     faster_expander(loaded, runs)
 
 
-def _claim_b(loaded, done: tuple | None) -> None:
-    b = _section("(b) Size down, quality kept", "b", done)
-    if not b:
+def _claim_b(loaded, done: Done | None) -> None:
+    if not _section("(b) Size down, quality kept", "b", done):
         return
-    st.plotly_chart(charts.tolerance_chart(b[1].table), width="stretch")
-    st.caption(f"Tolerance: {loaded.card.metric.tolerance_text(b[0].tolerance)}. A method counts up to the highest grid "
+    chosen, result = done
+    st.plotly_chart(charts.tolerance_chart(result.table), width="stretch")
+    st.caption(f"Tolerance: {loaded.card.metric.tolerance_text(chosen.tolerance)}. A method counts up to the highest grid "
                "sparsity at which it and every lower one stay within it. The whole model's saving includes the "
                "embeddings, which are not pruned.")
-    st.dataframe(b[1].table, hide_index=True, width="stretch")
+    st.dataframe(result.table, hide_index=True, width="stretch")
 
 
-def _claim_c(metric: str, done: tuple | None) -> None:
-    c = _section("(c) Fine-tuning after pruning", "c", done)
-    if not c:
+def _claim_c(metric: str, done: Done | None) -> None:
+    if not _section("(c) Fine-tuning after pruning", "c", done):
         st.caption("Press *Run claim (c)*: one-shot pruning then fine-tuning that keeps the mask, per seed, with the "
                    "dense model fine-tuned for the same steps as a control.")
         return
-    frame = c[1].table
+    chosen, result = done
+    frame = result.table
     q1, q2 = st.columns(2)
     q1.plotly_chart(charts.recovery_chart(frame, "quality", f"Held-out {metric} per seed", metric),
                     width="stretch")
     q2.plotly_chart(charts.recovery_chart(frame, "gap", "Generalization gap per seed",
                                           "validation loss − training loss"), width="stretch")
-    st.caption(f"{len(c[0].c_seeds)} seed(s), {int(frame['steps'].max())} steps at learning rate "
+    st.caption(f"{len(chosen.c_seeds)} seed(s), {int(frame['steps'].max())} steps at learning rate "
                f"{frame['lr'].max():g}, "
-               f"{c[0].c_method} at {c[0].c_sparsity:.0%}. Markers: one per seed; bar: mean with min–max range. "
+               f"{chosen.c_method} at {chosen.c_sparsity:.0%}. Markers: one per seed; bar: mean with min–max range. "
                "If pruned + fine-tuned beats dense but not the dense control, the gain came from the extra "
                "training, not from pruning. (Movement pruning needs long fine-tuning to pay off; on these "
                "already-converged models its short-run scores are mostly noise.)")
