@@ -22,30 +22,21 @@ def _python(*args: str, plugins: str | None = PLUGIN, timeout: int = 300) -> sub
 
 
 def test_the_plugin_is_an_option_of_the_cli_and_runs():
+    """(Refusals of a parameter's option and value: tests/adversarial/test_cli_limits.py, with SparseGPT's.)"""
     out = _python("-m", "prune_core", "prune", "--help")
     assert out.returncode == 0, out.stderr
     assert "--phase" in out.stdout and "odd-numbered" in out.stdout  # the option, with its declared help
-    assert "every_other" in _python("-m", "prune_core", "methods").stdout
     run = _python("-m", "prune_core", "prune", "--model", "tiny-shakespeare-gpt", "--method", "every_other",
                   "--sparsity", "0.5", "--phase", "1", "--reps", "3", "--seq-len", "16", "--no-file-size", "--json")
     assert run.returncode == 0, run.stderr
     record = json.loads(run.stdout)
     assert record["method"] == "every_other" and record["phase"] == 1  # the parameter, under its own name
     assert abs(record["sparsity_actual"] - 0.5) < 1e-9
-    refused = _python("-m", "prune_core", "prune", "--model", "tiny-shakespeare-gpt", "--sparsity", "0.5",
-                      "--phase", "1")
-    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
-        "error: --phase is a parameter of every_other; method 'magnitude' does not take it"]
-    out_of_range = _python("-m", "prune_core", "prune", "--model", "tiny-shakespeare-gpt", "--method", "every_other",
-                           "--sparsity", "0.5", "--phase", "2")
-    assert out_of_range.returncode == 2 and "every_other's phase must be a whole number from 0 to 1, got 2" in \
-        out_of_range.stderr
 
 
 def test_without_the_variable_there_is_no_plugin():
-    assert "every_other" not in _python("-m", "prune_core", "methods", plugins=None).stdout
     out = _python("-m", "prune_core", "prune", "--help", plugins=None)
-    assert out.returncode == 0 and "--phase" not in out.stdout
+    assert out.returncode == 0 and "--phase" not in out.stdout and "--damping" in out.stdout
 
 
 def test_the_parameter_reaches_the_method():
@@ -54,8 +45,8 @@ def test_the_parameter_reaches_the_method():
               "from prune_core.config import PruneConfig\nfrom prune_core.run import prune_model\n"
               "from prune_core.zoo import load_model\n"
               "gpt = load_model('tiny-shakespeare-gpt')\n"
-              "masks = [prune_model(gpt, PruneConfig(method='every_other', sparsity=0.5, method_params={'phase': p}))[0]"
-              ".masks for p in (0, 1)]\n"
+              "masks = [prune_model(gpt, PruneConfig(method='every_other', sparsity=0.5,\n"
+              "                                      method_params={'phase': p}))[0].masks for p in (0, 1)]\n"
               "print(json.dumps({'layers': len(masks[0]), 'complement': all(torch.equal(masks[0][n], ~masks[1][n]) "
               "for n in masks[0])}))\n")
     out = _python("-c", script)
