@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.ui import caches
+from prune_core.run import LatencySpec
 from prune_core.speed import pruned_pair
 
 MODEL = "tiny-sentiment-bert"
@@ -48,14 +49,19 @@ def test_page_results_are_sized_entries_computed_once_for_every_session(page):
     assert _results().keys() == first.keys()
 
 
-def test_speed_variants_share_masks_and_quality_with_the_trade_off_and_explore():
-    """The variants at 50 % take their masks from the cheap phase's summaries (Explore's key), the dense
-    quality from the dense baseline (Explore's cards) and their pruned quality figures from the entries
-    the trade-off computes at 50 %: one entry per figure, none of the variants' own."""
-    _session("speed", {})
-    keys = _results().keys()
-    assert ("baseline", MODEL, False, "full") in caches.shared_cache()
-    for config in pruned_pair(0.5):
-        assert ("summary", MODEL, config.validated()) in keys and ("quality", MODEL, config.validated(), "full") in keys
-    trade_off = {("quality", MODEL, c.validated(), "full") for s in (0.25, 0.5, 0.75) for c in pruned_pair(s)}
-    assert {k for k in keys if k[0] == "quality"} == trade_off
+def test_speed_variants_reuse_explores_entries_and_the_trade_off_reuses_theirs():
+    """At a sparsity no other test uses, the variants take their masks from the cheap phase's summaries and
+    the dense quality from the dense baseline (Explore asking for them computes nothing), and put their
+    pruned quality figures where the trade-off finds them (it computes only its own timing)."""
+    _session("speed", {"speed_sparsity": 35, "speed_tradeoff": False, "speed_sweep": False})
+    cache = caches.shared_cache()
+    computed = cache.usage().computed
+    masked, shrunk = pruned_pair(0.35)
+    caches.cached_summary(MODEL, masked)  # Explore's cheap phase at this setting
+    caches.cached_summary(MODEL, shrunk)
+    caches.cached_baseline(MODEL, False)  # Explore's cards
+    assert cache.usage().computed == computed
+    assert {k for k in _results() if k[0] == "quality" and k[2].sparsity == 0.35} == {
+        ("quality", MODEL, masked.validated(), "full"), ("quality", MODEL, shrunk.validated(), "full")}
+    caches.cached_tradeoff(MODEL, (0.35,), LatencySpec(seq_len=16, reps=3, threads=2))
+    assert cache.usage().computed == computed + 1  # the trade-off's timing; its masks and quality were there
