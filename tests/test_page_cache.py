@@ -30,8 +30,9 @@ def _session(page: str, state: dict) -> AppTest:
 
 
 def _results() -> dict[tuple, int]:
-    """Bytes of each per-setting result of MODEL in the shared cache, by key."""
-    return {k: n for k, n in caches.shared_cache().sizes("result").items() if k[1] == MODEL}
+    """Bytes of each result of MODEL in the shared cache (per-setting results and measurements), by key."""
+    cache = caches.shared_cache()
+    return {k: n for kind in ("result", caches.MEASUREMENT) for k, n in cache.sizes(kind).items() if k[1] == MODEL}
 
 
 @pytest.mark.parametrize("page", list(PAGES))
@@ -51,8 +52,9 @@ def test_page_results_are_sized_entries_computed_once_for_every_session(page):
 
 def test_speed_variants_reuse_explores_entries_and_the_trade_off_reuses_theirs():
     """At a sparsity no other test uses, the variants take their masks from the cheap phase's summaries and
-    the dense quality from the dense baseline (Explore asking for them computes nothing), and put their
-    pruned quality figures where the trade-off finds them (it computes only its own timing)."""
+    the dense quality from the dense baseline, and the CSR break-even is the one Explore quotes (Explore
+    asking for them computes nothing); their pruned quality figures are where the trade-off finds them
+    (it computes only its own timing)."""
     _session("speed", {"speed_sparsity": 35, "speed_tradeoff": False, "speed_sweep": False})
     cache = caches.shared_cache()
     computed = cache.usage().computed
@@ -60,6 +62,7 @@ def test_speed_variants_reuse_explores_entries_and_the_trade_off_reuses_theirs()
     caches.cached_summary(MODEL, masked)  # Explore's cheap phase at this setting
     caches.cached_summary(MODEL, shrunk)
     caches.cached_baseline(MODEL, False)  # Explore's cards
+    caches.csr_break_even(MODEL, 64)  # "could anything run this faster?" at Explore's default batch (1 x 64 tokens)
     assert cache.usage().computed == computed
     assert {k for k in _results() if k[0] == "quality" and k[2].sparsity == 0.35} == {
         ("quality", MODEL, masked.validated(), "full"), ("quality", MODEL, shrunk.validated(), "full")}

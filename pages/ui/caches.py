@@ -20,16 +20,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from prune_core import paper
 from prune_core.cache import JobStatus, SharedCache
 from prune_core.calibration import max_positions
 from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
 from prune_core.disagree import Disagreement, compare_methods, input_norms
+from prune_core.faster import CsrBreakEven
 from prune_core.fragile import GRID, FlipSweep, flip_sweep, token_losses
 from prune_core.gpu import GpuReport, measure_2_4
 from prune_core.jobs import JobGate
 from prune_core.memory import freeze_long_lived, map_large_blocks
 from prune_core.owl import OwlAllocation
+from prune_core.paper import ClaimResult, PaperSettings
 from prune_core.run import LatencySpec, PruneResult, dense_baseline, measure_quality, owl_only, run
 from prune_core.sensitivity import Proposal, layer_sensitivity, propose
 from prune_core.settings import settings, usable_cores
@@ -177,6 +180,16 @@ def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
     return shared_cache().get(("generate", name, "dense", prompt, n_new, seed), compute, heavy=True)
 
 
+def dense_classification(name: str, sentences: list[str]) -> list[dict[str, float]]:
+    """Class probabilities of the dense model, which do not change with the slider: once per sentence list."""
+    from prune_core import samples
+
+    def compute(report):
+        loaded = cached_model(name)
+        return samples.classify(loaded.model, loaded.tokenizer, sentences)
+    return shared_cache().get(("classify", name, "dense", tuple(sentences)), compute, heavy=True)
+
+
 def _pruned_model(loaded: LoadedModel, delta: PruneDelta, pruned=None):
     """`pruned` (the copy of a running job) if given, else a copy rebuilt from the delta."""
     return pruned if pruned is not None else delta.build(loaded.model)
@@ -204,9 +217,12 @@ def pruned_classification(name: str, delta: PruneDelta, sentences: list[str], pr
     return shared_cache().get(("classify", name, delta.digest, tuple(sentences)), compute, heavy=True)
 
 
-# ---- the analyses of Speed, Layers and Compare -------------------------------------------------------
+# ---- the analyses of Speed, Layers, Compare and Paper -----------------------------------------------
 # Keyed as above: what is computed, the model's key, then the validated settings that decide the result
 # (nothing else), so the same question from another session or page finds the same entry.
+# Their kind: small values (tables, timings, verdicts) that take seconds to minutes. Only the whole cache
+# bounds them, so a class's slider moves (the "result" kind, kept small) do not push them out.
+MEASUREMENT = "measurement"
 
 
 def _pruned_quality(name: str, config: PruneConfig | None, model) -> float:
@@ -216,7 +232,8 @@ def _pruned_quality(name: str, config: PruneConfig | None, model) -> float:
     if config is None:
         return cached_baseline(name, False).quality
     return shared_cache().get(("quality", name, config.validated(), "full"),
-                              lambda report: measure_quality(cached_model(name), model), heavy=True)
+                              lambda report: measure_quality(cached_model(name), model), heavy=True,
+                              kind=MEASUREMENT)
 
 
 def _speed_sources(name: str) -> Sources:
@@ -235,14 +252,16 @@ def cached_variants(name: str, sparsity: float, spec: LatencySpec) -> pd.DataFra
     def compute(report):
         rows = compare_variants(cached_model(name), sparsity, spec, sources=_speed_sources(name))
         return pd.DataFrame([v.to_dict() for v in rows])
-    return shared_cache().get(("variants", name, float(sparsity), _checked(name, spec)), compute, heavy=True)
+    key = ("variants", name, float(sparsity), _checked(name, spec))
+    return shared_cache().get(key, compute, heavy=True, kind=MEASUREMENT)
 
 
 def cached_tradeoff(name: str, sparsities: tuple[float, ...], spec: LatencySpec) -> pd.DataFrame:
     """Speed: quality and latency of masked vs structured pruning at `sparsities`, timed together."""
     def compute(report):
         return pd.DataFrame(tradeoff(cached_model(name), list(sparsities), spec, _speed_sources(name)))
-    return shared_cache().get(("tradeoff", name, tuple(sparsities), _checked(name, spec)), compute, heavy=True)
+    key = ("tradeoff", name, tuple(sparsities), _checked(name, spec))
+    return shared_cache().get(key, compute, heavy=True, kind=MEASUREMENT)
 
 
 def cached_batch_sweep(name: str, sparsity: float, batches: tuple[int, ...], seq_len: int, reps: int) -> pd.DataFrame:
@@ -250,9 +269,9 @@ def cached_batch_sweep(name: str, sparsity: float, batches: tuple[int, ...], seq
     def compute(report):
         return pd.DataFrame(batch_sweep(cached_model(name), sparsity, list(batches), seq_len, reps,
                                         sources=_speed_sources(name)))
-    _checked(name, LatencySpec(batch=max(batches), seq_len=seq_len, reps=reps))
-    return shared_cache().get(("batch_sweep", name, float(sparsity), tuple(batches), seq_len, reps), compute,
-                              heavy=True)
+    _checked(name, LatencySpec(batch=max(batches), seq_len=seq_len, reps=reps))  # the largest batch fits
+    key = ("batch_sweep", name, float(sparsity), tuple(batches), seq_len, reps)
+    return shared_cache().get(key, compute, heavy=True, kind=MEASUREMENT)
 
 
 def cached_csr_break_even(name: str, tokens: int) -> tuple[pd.DataFrame, str, float | None]:
@@ -260,7 +279,14 @@ def cached_csr_break_even(name: str, tokens: int) -> tuple[pd.DataFrame, str, fl
     def compute(report):
         rows, layer, sparsity = largest_layer_break_even(cached_model(name).model, tokens)
         return pd.DataFrame([r.to_dict() for r in rows]), layer, sparsity
-    return shared_cache().get(("csr_break_even", name, int(tokens)), compute, heavy=True)
+    return shared_cache().get(("csr_break_even", name, int(tokens)), compute, heavy=True, kind=MEASUREMENT)
+
+
+def csr_break_even(name: str, tokens: int) -> CsrBreakEven:
+    """The Speed page's break-even entry as "could anything run this faster?" quotes it (Explore, Compare,
+    Paper): `faster.answer_for(..., break_even=lambda tokens: csr_break_even(name, tokens))`."""
+    _, layer, sparsity = cached_csr_break_even(name, tokens)
+    return CsrBreakEven(layer, int(tokens), sparsity)
 
 
 def cached_gpu_2_4(name: str, batches: tuple[int, ...], seq_len: int) -> GpuReport:
@@ -269,7 +295,7 @@ def cached_gpu_2_4(name: str, batches: tuple[int, ...], seq_len: int) -> GpuRepo
 
     def compute(report):
         return measure_2_4(cached_model(name), list(batches), seq_len)
-    return shared_cache().get(("gpu_2_4", name, batches, seq_len), compute, heavy=True)
+    return shared_cache().get(("gpu_2_4", name, batches, seq_len), compute, heavy=True, kind=MEASUREMENT)
 
 
 def cached_owl(name: str, config: PruneConfig) -> OwlAllocation:
@@ -278,7 +304,7 @@ def cached_owl(name: str, config: PruneConfig) -> OwlAllocation:
 
     def compute(report):
         return owl_only(cached_model(name), config, report)
-    return shared_cache().get(("owl", name, config), compute, heavy=True)
+    return shared_cache().get(("owl", name, config), compute, heavy=True, kind=MEASUREMENT)
 
 
 def cached_disagreement(name: str, a: str, b: str, sparsity: float, pattern: str) -> Disagreement:
@@ -298,14 +324,14 @@ def cached_input_norms(name: str, module: str, config: PruneConfig) -> tuple[np.
     def compute(report):
         return input_norms(cached_model(name), module, config)
     key = ("input_norms", name, module, config.calib_samples, config.calib_seq_len, config.seed)
-    return shared_cache().get(key, compute, heavy=True)
+    return shared_cache().get(key, compute, heavy=True, kind=MEASUREMENT)
 
 
 def cached_flips(name: str, method: str, limit: int) -> FlipSweep:
     """Compare: the held-out sentences' labels along the sparsity grid, dense as the reference."""
     def compute(report):
         return flip_sweep(cached_model(name), method, grid=GRID, limit=limit, progress=report)
-    return shared_cache().get(("flips", name, method, GRID, int(limit)), compute, heavy=True)
+    return shared_cache().get(("flips", name, method, GRID, int(limit)), compute, heavy=True, kind=MEASUREMENT)
 
 
 def cached_token_losses(name: str, config: PruneConfig, window: int) -> pd.DataFrame:
@@ -314,4 +340,17 @@ def cached_token_losses(name: str, config: PruneConfig, window: int) -> pd.DataF
 
     def compute(report):
         return token_losses(cached_model(name), config, window)
-    return shared_cache().get(("token_losses", name, config, int(window)), compute, heavy=True)
+    return shared_cache().get(("token_losses", name, config, int(window)), compute, heavy=True, kind=MEASUREMENT)
+
+
+def cached_claims(name: str, settings: PaperSettings, claims: str,
+                  progress: Progress | None = None) -> list[ClaimResult]:
+    """Paper: the chosen claims' experiments and verdicts (minutes: a grid of pruning runs, or fine-tuning
+    over seeds), once for every session that runs the same validated settings."""
+    settings = settings.validated()
+
+    def compute(report):
+        return paper.run_claims(cached_model(name), settings, claims,
+                                lambda message, fraction: report(fraction, message))
+    return shared_cache().get(("claims", name, settings, claims), compute, heavy=True, kind=MEASUREMENT,
+                              on_update=_updates(progress))
