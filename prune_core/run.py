@@ -93,7 +93,7 @@ class PruneResult:
     seed: int
     calib_samples: int | None  # calibration settings, None for data-free methods
     calib_seq_len: int | None
-    damping: float | None
+    method_params: dict  # the method's own settings (PruneConfig.method_params), flat in summary()
     sparsity_target: float
     sparsity_actual: float  # fraction of in-scope weights removed
     sparsity_model: float  # fraction of all parameters that are zero
@@ -135,6 +135,7 @@ class PruneResult:
         for prefix in ("size_dense", "size_pruned"):
             row.update({f"{prefix}_{k}": v for k, v in asdict(getattr(self, prefix)).items()})
         row["latency_setup"] = self.latency_pruned.setup
+        row.update({k: v for k, v in self.method_params.items() if k not in row})  # e.g. SparseGPT's damping
         return row
 
 
@@ -314,7 +315,7 @@ def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: Den
     """
     start = time.perf_counter()
     settings = check_fits(loaded, config, latency)
-    config, info = settings.config, settings.method.info
+    config = settings.config
     if baseline is None:
         progress(0.05, "measuring the dense model")
         baseline = dense_baseline(loaded, measure_file, evaluation)
@@ -353,7 +354,7 @@ def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: Den
         scope=config.scope, include_head=config.include_head, seed=config.seed,
         calib_samples=config.calib_samples if calibrated else None,
         calib_seq_len=config.calib_seq_len if calibrated else None,
-        damping=config.damping if info.uses_damping else None,
+        method_params=dict(config.method_params),
         sparsity_target=settings.sparsity_target,  # of units, if whole units were removed
         sparsity_actual=sparsity,
         sparsity_model=1.0 - size.params_nonzero / size.params_total,

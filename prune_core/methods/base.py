@@ -21,6 +21,7 @@ from ..errors import PruneScopeError
 from ..masks import MaskSet
 from ..patterns import WEIGHT_LEVEL, global_lowest_k, lowest_k_with_cut, nm_mask, parse_pattern
 from ..targets import Target, as_out_in, from_out_in
+from .params import NoParams, check_values
 
 if TYPE_CHECKING:  # type hints only: PruneConfig validates against this catalogue, so it sits above it
     from ..config import PruneConfig
@@ -35,7 +36,6 @@ class MethodInfo:
     # what it can choose (`patterns.Pattern.granularity`): single weights, or whole units ('neuron', 'head')
     granularities: tuple[str, ...] = WEIGHT_LEVEL
     explain: str = ""  # two sentences for a student: what it uses that magnitude does not
-    uses_damping: bool = False  # reads PruneConfig.damping (it inverts a Hessian)
     # True when the score is |w| itself, so a pruning threshold can be drawn on the histogram.
     magnitude_threshold: bool = False
     # True when the method trains a copy on the training split while pruning it (gradual, movement):
@@ -44,9 +44,15 @@ class MethodInfo:
 
 
 class PruningMethod(ABC):
-    """Subclass, set `info`, implement `prune`; register with `@register`."""
+    """Subclass, set `info`, implement `prune`; register with `@register`. Settings of its own: a frozen
+    dataclass in `params` (see `params.py`); `prune` reads them with `param_values(config)`."""
 
     info: MethodInfo
+    params: type = NoParams
+
+    def param_values(self, config: PruneConfig):
+        """This method's parameters for `config` (its `params` dataclass, defaults where not given)."""
+        return self.params(**check_values(self.info.name, self.params, config.method_params))
 
     def check(self, config: PruneConfig) -> None:
         """Refuse (PruneScopeError, saying why) settings this method cannot run; called by validation."""

@@ -132,7 +132,7 @@ class TrainingMethod(PruningMethod):
     def check(self, config: PruneConfig) -> None:
         if config.allocation == "owl":
             raise PruneScopeError(f"{self.info.name} raises the sparsity on a schedule while training; OWL's "
-                                  "per-block sparsities are for one-shot methods (magnitude, wanda, sparsegpt, random)")
+                                  "per-block sparsities are for one-shot methods")
 
     def context(self, loaded: LoadedModel, config: PruneConfig,
                 progress: Callable[[float, str], None]) -> TrainingContext:
