@@ -6,6 +6,7 @@ import json
 import streamlit as st
 
 from pages.ui import charts
+from pages.ui.caches import cached_claims
 from pages.ui.picker import get_model
 from pages.ui.faster_panel import faster_expander
 from pages.ui.nav import hand_over
@@ -47,7 +48,7 @@ def _settings(loaded) -> paper.PaperSettings:
 
 def _run(loaded, settings: paper.PaperSettings, claims: str) -> None:
     bar = st.progress(0.0, text="starting…")
-    results = paper.run_claims(loaded, settings, claims, lambda f, m: bar.progress(min(1.0, f), text=m))
+    results = cached_claims(loaded.key, settings, claims, lambda f, m: bar.progress(min(1.0, f), text=m))
     bar.empty()
     stored = st.session_state.setdefault("paper_results", {})
     for r in results:

@@ -201,3 +201,36 @@ def test_no_function_over_60_lines():
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them into named steps): {long}"
     stale = LONG_FOR_NOW - set(found)
     assert not stale, f"no longer over {MAX_FUNCTION_LINES} lines: remove from LONG_FOR_NOW: {sorted(stale)}"
+
+
+SINGLETONS = {"job_gate", "shared_cache", "warm_model"}  # the only st.cache_resource: the cache, the gate, a thread
+
+
+def _streamlit_caching(path: Path) -> list[tuple[str, str]]:
+    """(what, where) for every use of Streamlit's own caches in one file: `cache_data` anywhere, and
+    `cache_resource` anywhere but as the decorator of a process singleton."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    allowed = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name in SINGLETONS:
+            allowed |= {id(d.func if isinstance(d, ast.Call) else d) for d in fn.decorator_list}
+    return [(node.attr, f"{path.name}:{node.lineno}") for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in ("cache_data", "cache_resource")
+            and not (node.attr == "cache_resource" and id(node) in allowed)]
+
+
+def test_pages_keep_results_only_in_the_shared_cache():
+    """Results go through pages.ui.caches.shared_cache (bounded by bytes, in the memory budget, computed
+    once for every session); Streamlit's caches bound entries by count, outside the budget."""
+    files = [CORE.parent / "app.py", *sorted((CORE.parent / "pages").rglob("*.py"))]
+    found = [use for path in files for use in _streamlit_caching(path)]
+    assert not found, f"Streamlit caches outside the process singletons {sorted(SINGLETONS)}: {found}"
+
+
+def test_the_streamlit_cache_finder_finds_them(tmp_path):
+    page = tmp_path / "page.py"
+    page.write_text("import streamlit as st\n@st.cache_resource\ndef shared_cache(): ...\n"
+                    "@st.cache_resource(max_entries=3)\ndef masks(): ...\n@st.cache_data\ndef frame(): ...\n"
+                    "st.cache_data.clear()\n")
+    assert sorted(_streamlit_caching(page), key=lambda use: use[1]) == [
+        ("cache_resource", "page.py:4"), ("cache_data", "page.py:6"), ("cache_data", "page.py:8")]

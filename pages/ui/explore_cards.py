@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pages.ui.caches import cached_baseline
+from pages.ui.caches import cached_baseline, csr_break_even
 from pages.ui.urlstate import Controls
 from prune_core import faster, teaching
 from prune_core.config import PruneConfig
@@ -61,7 +61,8 @@ class Cards:
         """"Could anything run this faster?" for this result; the measured figures (latency, this CPU's CSR
         break-even) join it once the measurement is done."""
         latency = (result.latency_ms_dense, result.latency_ms) if result is not None else None
-        answer = faster.answer_for(loaded, config.pattern, sparsity, latency, tokens)
+        answer = faster.answer_for(loaded, config.pattern, sparsity, latency, tokens,
+                                   break_even=lambda n: csr_break_even(loaded.key, n))
         box = {faster.YES: self.faster.success, faster.GPU_ONLY: self.faster.info}.get(answer.verdict,
                                                                                        self.faster.warning)
         box(answer.markdown(), icon=":material/speed:")

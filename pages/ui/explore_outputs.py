@@ -7,7 +7,8 @@ from typing import Callable
 
 import streamlit as st
 
-from pages.ui.caches import cached_run, dense_generation, pruned_classification, pruned_generation
+from pages.ui.caches import (cached_run, dense_classification, dense_generation, pruned_classification,
+                             pruned_generation)
 from prune_core import samples
 from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
@@ -66,7 +67,7 @@ class Outputs:
         with self.slot.container():
             if self.classifier:
                 sentences = self.sentences
-                dense_p = samples.classify(loaded.model, loaded.tokenizer, sentences)
+                dense_p = dense_classification(loaded.key, sentences)
                 pruned_p = pruned_classification(loaded.key, delta, sentences)
                 st.dataframe([{"sentence": s, **{f"dense P({k})": round(v, 3) for k, v in d.items()},
                                **{f"pruned P({k})": round(v, 3) for k, v in p.items()}}
