@@ -61,7 +61,7 @@ OnUpdate = Callable[[JobStatus], None]
 def nbytes(value: Any) -> int:
     """Approximate bytes held by `value`: tensors, arrays, modules and pandas objects exactly (shared
     storage counted once); other Python objects by their shallow size, walked through containers,
-    dataclass fields and instance attributes (a plotly figure, a tokenizer). Functions, classes and
+    dataclass fields and instance attributes (a chart figure, a tokenizer). Functions, classes and
     modules are not walked: what they reach belongs to the program, not to the value."""
     seen: set[int] = set()  # ids of objects walked
     storages: set[int] = set()  # data pointers of tensor storages counted
