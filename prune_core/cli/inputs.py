@@ -1,4 +1,4 @@
-"""A recipe file and/or flags -> validated settings, before anything loads (so bad input fails fast)."""
+"""A recipe file and/or flags -> a validated PruneConfig (and FinetuneConfig), before anything loads (bad input fails fast)."""
 from __future__ import annotations
 
 import argparse
@@ -30,7 +30,7 @@ def _recipe_or_flags(args: argparse.Namespace) -> tuple[str, PruneConfig, Finetu
     return args.model or model, config, ft, env
 
 
-def prune_settings(args: argparse.Namespace) -> tuple[str, PruneConfig]:
+def prune_inputs(args: argparse.Namespace) -> tuple[str, PruneConfig]:
     """(model, PruneConfig) for `prune`; a recipe that also fine-tunes belongs to `finetune`."""
     model, config, ft, _ = _recipe_or_flags(args)
     if ft is not None:
@@ -39,7 +39,7 @@ def prune_settings(args: argparse.Namespace) -> tuple[str, PruneConfig]:
     return model, with_params(replace(config, **given(args, PRUNE_FLAGS)), given_params(args)).validated()
 
 
-def finetune_settings(args: argparse.Namespace) -> tuple[str, PruneConfig, FinetuneConfig, dict]:
+def finetune_inputs(args: argparse.Namespace) -> tuple[str, PruneConfig, FinetuneConfig, dict]:
     """(model, PruneConfig, FinetuneConfig, recipe environment) for `finetune`; --seed seeds both."""
     model, config, ft, env = _recipe_or_flags(args)
     ft_kw = given(args, FINETUNE_FLAGS) | ({"seed": args.seed} if args.seed is not None else {})
