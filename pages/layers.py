@@ -17,7 +17,7 @@ from prune_core.errors import PruneScopeError
 from prune_core.masks import layer_stats
 from prune_core.methods import available, get_method
 from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, parse_pattern
-from prune_core.run import owl_only, prune_masks
+from prune_core.pruning import owl_only, prune_masks
 from prune_core.sensitivity import GROUPINGS
 from prune_core.targets import as_out_in, find_targets
 
