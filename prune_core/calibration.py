@@ -23,6 +23,7 @@ from torch import nn
 
 from . import datasets
 from .errors import PruneScopeError
+from .progress import Progress, no_progress
 from .targets import Target
 from .tokens import tokenize
 
@@ -48,7 +49,7 @@ class Calibration:
     """Inputs for calibration-aware methods, and a place to report what happened."""
 
     samples: list[dict[str, torch.Tensor]]
-    progress: Callable[[float, str], None] = lambda f, m: None
+    progress: Progress = no_progress
     notes: list[str] = field(default_factory=list)
 
 
@@ -149,10 +150,6 @@ def capture_block_inputs(model: nn.Module, blocks: nn.ModuleList,
     finally:
         handle.remove()
     return captured
-
-
-def _hidden(args: tuple, kwargs: dict) -> torch.Tensor:
-    return args[0] if args else kwargs["hidden_states"]
 
 
 def _with_hidden(args: tuple, kwargs: dict, hidden: torch.Tensor) -> tuple[tuple, dict]:

@@ -3,11 +3,13 @@ choices validated once against the method catalogue, with the pattern parsed and
 so the run pipeline never re-parses a string."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Mapping
 
 from .checks import MAX_SEED, whole
 from .errors import PruneScopeError
 from .methods import PruningMethod, get_method
+from .methods.params import ParamValues, check_values, specs
 from .patterns import Pattern, parse_pattern
 from .targets import SCOPES
 
@@ -26,6 +28,8 @@ OWL_HELP = {
 }
 OWL_M_RANGE = (1.0, 100.0)
 OWL_LAMBDA_RANGE = (0.0, 0.5)
+# Fields a PruneConfig once had that a method now declares: every older record carries them.
+FORMER_FIELDS = frozenset({"damping"})
 MAX_SPARSITY = 0.99
 # Caps that keep one run within memory and minutes on a laptop; the error message names them.
 MAX_CALIB_SAMPLES = 1024  # calibration sequences (the papers use 128)
@@ -44,10 +48,16 @@ class PruneConfig:
     # Calibration-aware methods only (Wanda, SparseGPT): samples drawn from the training split.
     calib_samples: int = 32  # sequences; more = better statistics, slower
     calib_seq_len: int = 128  # tokens per sequence (tweets are used whole, up to this length)
-    damping: float = 0.01  # SparseGPT: lambda = damping * mean(diag H) added to H's diagonal
     # OWL allocation only (see OWL_HELP): outlier threshold M (x the block's mean score) and sparsity spread λ
     owl_m: float = 5.0
     owl_lambda: float = 0.08
+    # The method's own settings (its `params` dataclass), by field name, e.g. {"damping": 0.01} for SparseGPT;
+    # validation fills in the defaults. Any mapping is accepted and kept read-only and hashable.
+    method_params: Mapping[str, Any] = ParamValues()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.method_params, ParamValues):
+            object.__setattr__(self, "method_params", ParamValues(self.method_params))
 
     def validated(self) -> "PruneConfig":
         """Check every field; N:M patterns fix the sparsity, so fill it in for them."""
@@ -97,15 +107,13 @@ class PruneConfig:
         if not whole(self.calib_seq_len) or not 2 <= self.calib_seq_len <= MAX_CALIB_SEQ_LEN:
             raise PruneScopeError(f"calibration sequence length must be from 2 to {MAX_CALIB_SEQ_LEN} tokens, "
                                   f"got {self.calib_seq_len!r}")
-        if isinstance(self.damping, bool) or not isinstance(self.damping, (int, float)) or not 0 < self.damping < 10:
-            raise PruneScopeError(f"damping must be in (0, 10), got {self.damping!r}")
         for name, (low, high) in (("owl_m", OWL_M_RANGE), ("owl_lambda", OWL_LAMBDA_RANGE)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 label = "OWL M" if name == "owl_m" else "OWL λ (lambda)"
                 raise PruneScopeError(f"{label} must be from {low:g} to {high:g}, got {value!r} ({OWL_HELP[name]})")
-        config = replace(self, sparsity=sparsity, include_head=bool(self.include_head), damping=float(self.damping),
-                         owl_m=float(self.owl_m), owl_lambda=float(self.owl_lambda))
+        config = replace(self, sparsity=sparsity, include_head=bool(self.include_head), owl_m=float(self.owl_m),
+                         owl_lambda=float(self.owl_lambda), method_params=_method_params(method, self.method_params))
         resolution = ResolvedConfig(config=config, pattern=pattern, method=method)
         config.__dict__["_resolution"] = resolution  # valid already: validating it again changes nothing
         return resolution
@@ -138,11 +146,48 @@ class PruneConfig:
                                   "the blocks; untick 'include head'")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, with the method's parameters beside them under their own names (as the CLI's options
+        and the URL name them): {"method": "sparsegpt", ..., "damping": 0.01}."""
+        out = asdict(self)
+        return out | dict(out.pop("method_params"))
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "PruneConfig":
+        """The inverse of `to_dict`: keys that are not fields are the method's parameters (checked by
+        validation). A former field of every config (`FORMER_FIELDS`) is dropped for a method that does not
+        declare it, so older recipes and records load to the same config."""
+        own = {f.name for f in fields(cls)} - {"method_params"}
+        config = cls(**{k: v for k, v in raw.items() if k in own})
+        rest = {k: v for k, v in raw.items() if k not in own}
+        if "method_params" in rest:
+            raise PruneScopeError("method parameters go beside the other settings (e.g. \"damping\": 0.01), "
+                                  "not under 'method_params'")
+        if rest.keys() & FORMER_FIELDS:
+            rest = {k: v for k, v in rest.items() if k not in FORMER_FIELDS or k in config.declared_params()}
+        return replace(config, method_params=rest)
+
+    def declared_params(self) -> set[str]:
+        """The parameter names the chosen method declares (none when the method or pattern is unknown)."""
+        if not (isinstance(self.method, str) and isinstance(self.pattern, str)):
+            return set()  # validation says what is wrong with them
+        try:
+            return {s.name for s in specs(get_method(self.method, self.pattern).params)}
+        except PruneScopeError:
+            return set()
 
     def __getstate__(self) -> dict:
         """Pickled (Ray, caches) without its resolution: the method objects stay in this process."""
         return {k: v for k, v in self.__dict__.items() if k != "_resolution"}
+
+
+def _method_params(method: PruningMethod, values: Mapping[str, Any]) -> ParamValues:
+    """The method's parameters checked against its declaration; a name that is also a PruneConfig field
+    is refused (the two share one namespace in `to_dict`, the CLI and the URL)."""
+    clash = sorted({s.name for s in specs(method.params)} & {f.name for f in fields(PruneConfig)})
+    if clash:
+        raise PruneScopeError(f"method '{method.info.name}' declares the parameter(s) {', '.join(clash)}, which "
+                              "are PruneConfig settings already; rename them")
+    return check_values(method.info.name, method.params, values)
 
 
 @dataclass(frozen=True)

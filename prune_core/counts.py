@@ -74,9 +74,9 @@ def score_of(method: ScoreMethod, config: PruneConfig, facts: ModelFacts, t: Tar
     return lambda: method.score(as_out_in(facts.params[t.name].detach(), t), t, config, 0, None)
 
 
-def _score_keep(settings: ResolvedConfig, facts: ModelFacts) -> Callable[[str], torch.Tensor]:
+def _score_keep(resolved: ResolvedConfig, facts: ModelFacts) -> Callable[[str], torch.Tensor]:
     """Per-layer allocation: one layer's keep-mask, exactly as `ScoreMethod.prune` makes it."""
-    config, method = settings.config, settings.method
+    config, method = resolved.config, resolved.method
     cache: dict[str, torch.Tensor] = {}  # the last few layers asked for (histogram, 2:4 check), not all
 
     def keep_of(name: str) -> torch.Tensor:
@@ -84,7 +84,7 @@ def _score_keep(settings: ResolvedConfig, facts: ModelFacts) -> Callable[[str], 
             t = facts.targets[name]
             w = as_out_in(facts.params[name].detach(), t)
             with torch.no_grad():
-                keeps, _ = select([method.score(w, t, config, 0, None)], [t], config, pattern=settings.pattern)
+                keeps, _ = select([method.score(w, t, config, 0, None)], [t], config, pattern=resolved.pattern)
             while len(cache) >= 4:
                 cache.pop(next(iter(cache)))
             cache[name] = from_out_in(keeps[0], t)
@@ -137,9 +137,9 @@ def countable(method, config: PruneConfig) -> bool:
             and (config.allocation == "layer" or config.allocation == "global" and info.magnitude_threshold))
 
 
-def masked_counts(settings: ResolvedConfig, facts: ModelFacts, targets: list[Target]) -> LayerCounts:
+def masked_counts(resolved: ResolvedConfig, facts: ModelFacts, targets: list[Target]) -> LayerCounts:
     """Counts for random/magnitude without full masks (fast path; `countable` says when it applies)."""
-    config, method, pattern = settings.config, settings.method, settings.pattern
+    config, method, pattern = resolved.config, resolved.method, resolved.pattern
     magnitude = method.info.magnitude_threshold
     if config.allocation == "global":
         removed, threshold, tied = _global_magnitude(config, facts, targets)
@@ -147,7 +147,7 @@ def masked_counts(settings: ResolvedConfig, facts: ModelFacts, targets: list[Tar
             (lambda n: torch.ones_like(facts.params[n], dtype=torch.bool))
         cuts = {t.name: threshold for t in targets}
     else:
-        keep_of = _score_keep(settings, facts)
+        keep_of = _score_keep(resolved, facts)
         if pattern.is_nm:
             removed = {t.name: t.numel // pattern.m * (pattern.m - pattern.n) for t in targets}
         else:
@@ -179,11 +179,11 @@ def masked_counts(settings: ResolvedConfig, facts: ModelFacts, targets: list[Tar
     return LayerCounts(pattern, facts, keep_of, removed, nnz, cuts, pattern.is_nm)
 
 
-def counts_from_masks(model: nn.Module, settings: ResolvedConfig, facts: ModelFacts, mask_set: MaskSet) -> LayerCounts:
+def counts_from_masks(model: nn.Module, resolved: ResolvedConfig, facts: ModelFacts, mask_set: MaskSet) -> LayerCounts:
     """Counts of masks already computed (calibration and training methods, or masks handed in)."""
     params = facts.params
     removed = {t.name: int((~mask_set.masks[t.name]).sum()) for t in mask_set.targets}
     nnz = {s.name: s.nonzero for s in layer_stats(model, mask_set)}
-    return LayerCounts(settings.pattern, facts, mask_set.masks.__getitem__, removed, nnz,
+    return LayerCounts(resolved.pattern, facts, mask_set.masks.__getitem__, removed, nnz,
                        {t.name: mask_set.thresholds.get(t.name) for t in mask_set.targets},
                        weight_of=lambda name: mask_set.new_weights.get(name, params[name].detach()))

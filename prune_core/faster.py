@@ -8,9 +8,9 @@ runtime runs faster (the result's own measured latencies say by how much).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -108,19 +108,15 @@ def unmeasured(shapes: dict[tuple[int, int], str], found: list[Crossover]) -> li
     return [f"{o}x{i}" for o, i in shapes if f"{o}x{i}" not in seen]
 
 
-_BREAK_EVEN: dict[tuple[str, int], CsrBreakEven] = {}
-_BREAK_EVEN_LOCK = threading.Lock()
+BreakEvenSource = Callable[[int], CsrBreakEven]  # tokens per call -> this CPU's measured CSR break-even
 
 
 def csr_break_even_for(loaded, tokens: int) -> CsrBreakEven:
-    """The Speed page's CSR break-even for this model's largest MLP layer, measured once per
-    (model, tokens) in this process (a few seconds at most) and then reused."""
-    key = (loaded.key, tokens)
-    with _BREAK_EVEN_LOCK:
-        if key not in _BREAK_EVEN:
-            _, layer, sparsity = largest_layer_break_even(loaded.model, tokens)
-            _BREAK_EVEN[key] = CsrBreakEven(layer, tokens, sparsity)
-        return _BREAK_EVEN[key]
+    """The Speed page's CSR break-even for this model's largest MLP layer at `tokens` per call, measured
+    now (a few seconds at most). A server measures it once for all its pages: it passes its shared
+    cache as the `break_even` source of `answer_for` and `for_runs`."""
+    _, layer, sparsity = largest_layer_break_even(loaded.model, tokens)
+    return CsrBreakEven(layer, tokens, sparsity)
 
 
 def _unstructured(sparsity: float, csr: CsrBreakEven | None) -> FasterAnswer:
@@ -232,11 +228,13 @@ def answer(pattern: str | Pattern, sparsity: float, shapes: dict[tuple[int, int]
 
 
 def answer_for(loaded, pattern: str | Pattern, sparsity: float, latency: tuple[float, float] | None = None,
-               tokens: int | None = None) -> FasterAnswer:
+               tokens: int | None = None, break_even: BreakEvenSource | None = None) -> FasterAnswer:
     """`answer` for a loaded model: its shapes, and for unstructured masks the CSR break-even at
-    `tokens` per call (measured once, see `csr_break_even_for`; None: not measured)."""
+    `tokens` per call (from `break_even`, else `csr_break_even_for`; None: not measured)."""
     question = ask(loaded, pattern, sparsity)
-    csr = csr_break_even_for(loaded, tokens) if tokens is not None and question.needs_csr else None
+    csr = None
+    if tokens is not None and question.needs_csr:
+        csr = break_even(tokens) if break_even is not None else csr_break_even_for(loaded, tokens)
     return question.answer(latency, csr)
 
 
@@ -252,13 +250,16 @@ def crossover_frame(shapes: dict[tuple[int, int], str], figures: pd.DataFrame | 
     return pd.DataFrame(rows)
 
 
-def for_runs(loaded, runs: pd.DataFrame, tokens: int) -> tuple[pd.DataFrame, list[FasterAnswer]]:
+def for_runs(loaded, runs: pd.DataFrame, tokens: int,
+             break_even: BreakEvenSource | None = None) -> tuple[pd.DataFrame, list[FasterAnswer]]:
     """Compare rows / Paper runs: one row per run (its verdict and measured speed-up) and, per pattern,
-    the full answer at that pattern's highest sparsity. The CSR break-even is measured at `tokens`."""
+    the full answer at that pattern's highest sparsity. The CSR break-even is at `tokens` (from
+    `break_even`, else measured by `csr_break_even_for`)."""
     shapes = layer_shapes(loaded.model)
     patterns = {p: parse_pattern(p) for p in runs["pattern"].unique()}
-    needs_csr = any(not p.is_nm and not p.structural for p in patterns.values())
-    csr = csr_break_even_for(loaded, tokens) if needs_csr else None
+    csr = None
+    if any(not p.is_nm and not p.structural for p in patterns.values()):
+        csr = break_even(tokens) if break_even is not None else csr_break_even_for(loaded, tokens)
     rows, answers = [], {}
     figures = recorded_gpu_figures()
     for r in runs.sort_values("sparsity_actual").itertuples():

@@ -2,7 +2,7 @@
 
 `summary.summarize` makes one; `run.run` measures its setting and keeps it inside the `PruneResult`
 (`MaskSummary.measured`). `sizes` turns per-layer nonzero counts into every storage format's size, as
-`metrics.size_report` measures them on a pruned copy.
+`sizes.size_report` measures them on a pruned copy.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from torch import nn
 
 from .facts import ModelFacts
 from .masks import LayerStats, MaskSet
-from .metrics import FP32, SizeReport, sparse_layer_bytes
 from .notes import Note
+from .sizes import FP32, SizeReport, sparse_layer_bytes
 from .structural import StructuralPlan
 from .targets import Target
 
@@ -70,7 +70,7 @@ class MaskSummary:
 
 def sizes(facts: ModelFacts, nnz: dict[str, int], shapes: dict[str, tuple[int, int]], total: int,
           holds: Callable[[], bool]) -> SizeReport:
-    """`metrics.size_report` from counts: `nnz` and `shapes` ((out, in)) of the size targets."""
+    """`sizes.size_report` from counts: `nnz` and `shapes` ((out, in)) of the size targets."""
     other = (total - sum(o * i for o, i in shapes.values())) * FP32
     csr = bitmask = nm = other
     for name, (out_f, in_f) in shapes.items():

@@ -10,7 +10,7 @@ from . import samples
 from .config import ResolvedConfig
 from .delta import PruneDelta
 from .masksummary import MaskSummary
-from .pruning import Progress, ignore
+from .progress import Progress, no_progress
 from .run import DenseBaseline, LatencySpec, PruneResult, run
 from .zoo import LoadedModel
 
@@ -33,11 +33,11 @@ class Measured:
         return self.outputs if request == self.outputs_for else None
 
 
-def measure(loaded: LoadedModel, settings: ResolvedConfig, summary: MaskSummary, baseline: DenseBaseline,
+def measure(loaded: LoadedModel, resolved: ResolvedConfig, summary: MaskSummary, baseline: DenseBaseline,
             latency: LatencySpec, measure_file: bool, evaluation: str,
-            outputs: samples.OutputRequest | None = None, progress: Progress = ignore) -> Measured:
-    """`run.run` with the cheap phase's `summary` of `settings`, then `outputs` on the same pruned copy."""
-    result, pruned = run(loaded, settings, baseline, latency, measure_file, progress, summary, evaluation)
+            outputs: samples.OutputRequest | None = None, progress: Progress = no_progress) -> Measured:
+    """`run.run` with the cheap phase's `summary` of `resolved`, then `outputs` on the same pruned copy."""
+    result, pruned = run(loaded, resolved, baseline, latency, measure_file, progress, summary, evaluation)
     delta = PruneDelta.between(loaded.model, pruned, result.structure)
     if outputs is None:
         return Measured(result, delta)

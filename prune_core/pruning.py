@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable
-
 from torch import nn
 
 from .calibration import Calibration, calibration_inputs
 from .config import PruneConfig, ResolvedConfig, resolve
 from .masks import MaskSet, materialize
 from .owl import OwlAllocation, owl_allocation
+from .progress import Progress, no_progress
 from .structural import shrink
 from .targets import find_targets
 from .zoo import LoadedModel
 
-Progress = Callable[[float, str], None]
-
-
-def ignore(fraction: float, message: str) -> None:
-    """A progress report nobody shows."""
-
-
-def prune_model(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = ignore,
+def prune_model(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = no_progress,
                 mask_set: MaskSet | None = None, read_only: bool = False) -> tuple[MaskSet, nn.Module]:
     """Masks for `config` (unless already computed: `mask_set`) and a pruned private copy;
     `loaded.model` is not touched. `read_only`: the copy will only be run or saved, never trained, so
@@ -38,10 +30,10 @@ def prune_model(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progr
     return mask_set, small
 
 
-def prune_masks(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = ignore) -> MaskSet:
+def prune_masks(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = no_progress) -> MaskSet:
     """Only the masks for `config` (no pruned copy): for mask pictures and counts on big models."""
-    settings = resolve(config)
-    config, method = settings.config, settings.method
+    resolved = resolve(config)
+    config, method = resolved.config, resolved.method
     targets = find_targets(loaded.model, config.scope, config.include_head)
     context = method.context(loaded, config, progress)  # calibration samples, a training budget, or None
     if config.allocation == "owl":
@@ -56,7 +48,7 @@ def prune_masks(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progr
     return mask_set
 
 
-def owl_only(loaded: LoadedModel, config: PruneConfig, progress: Progress = ignore) -> OwlAllocation:
+def owl_only(loaded: LoadedModel, config: PruneConfig, progress: Progress = no_progress) -> OwlAllocation:
     """OWL's allocation for `config` without pruning (the Layers page): its own calibration samples
     (`calibration_inputs` checks their length against the model)."""
     config = replace(config, allocation="owl").validated()

@@ -19,11 +19,13 @@ from .calibration import check_length, max_positions
 from .config import PruneConfig, ResolvedConfig, resolve
 from .delta import PruneDelta
 from .errors import PruneScopeError
+from .latency import LatencyStats, measure_latency
 from .masksummary import MaskSummary
-from .metrics import LatencyStats, SizeReport, file_bytes, measure_latency, size_report
 from .owl import OwlAllocation
 from .patterns import Pattern
-from .pruning import Progress, ignore, prune_masks, prune_model
+from .progress import Progress, no_progress
+from .pruning import prune_masks, prune_model
+from .sizes import SizeReport, file_bytes, size_report
 from .summary import summarize
 from .targets import find_targets
 from .tokens import tokenize
@@ -115,7 +117,7 @@ class PruneResult:
     seed: int
     calib_samples: int | None  # calibration settings, None for data-free methods
     calib_seq_len: int | None
-    damping: float | None
+    method_params: dict  # the method's own settings (PruneConfig.method_params), flat in summary()
     counts: MaskSummary  # sparsity, parameter counts, sizes (with the measured file sizes), layers, notes
     quality_metric: str
     quality_dense: float
@@ -168,6 +170,7 @@ class PruneResult:
         for prefix in ("size_dense", "size_pruned"):
             row.update({f"{prefix}_{k}": v for k, v in asdict(getattr(self, prefix)).items()})
         row["latency_setup"] = self.latency_pruned.setup
+        row.update({k: v for k, v in self.method_params.items() if k not in row})  # e.g. SparseGPT's damping
         return row
 
 
@@ -287,18 +290,18 @@ def check_fits(loaded: LoadedModel, config: PruneConfig | ResolvedConfig,
                latency: LatencySpec | None = None) -> ResolvedConfig:
     """The config resolved and checked against this model: sequence lengths within its positions. Called
     before any work, so a bad value fails in a second, not with a traceback after the whole prune."""
-    settings = resolve(config)
+    resolved = resolve(config)
     limit = max_positions(loaded.model)
     if latency is not None:
         latency.validated(limit)
-    if settings.calibrated:
-        check_length(loaded.model, settings.config.calib_seq_len)
-    return settings
+    if resolved.calibrated:
+        check_length(loaded.model, resolved.config.calib_seq_len)
+    return resolved
 
 
 def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: DenseBaseline | None = None,
         latency: LatencySpec = LatencySpec(), measure_file: bool = True,
-        progress: Progress = ignore, summary: MaskSummary | None = None,
+        progress: Progress = no_progress, summary: MaskSummary | None = None,
         evaluation: str = "full") -> tuple[PruneResult, nn.Module]:
     """Prune, then measure size, speed and quality of dense and pruned side by side.
 
@@ -309,16 +312,16 @@ def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: Den
     tensors pruning left alone with `loaded.model`: run or save it, never train it.
     """
     start = time.perf_counter()
-    settings = check_fits(loaded, config, latency)
-    config = settings.config
+    resolved = check_fits(loaded, config, latency)
+    config = resolved.config
     if baseline is None:
         progress(0.05, "measuring the dense model")
         baseline = dense_baseline(loaded, measure_file, evaluation)
     progress(0.2, f"pruning with {config.method} ({config.pattern}, {config.allocation})")
     if summary is None:
-        summary = summarize(loaded, settings, mask_set=prune_masks(loaded, settings,
+        summary = summarize(loaded, resolved, mask_set=prune_masks(loaded, resolved,
                                                                    lambda f, m: progress(0.2 + 0.2 * f, m)))
-    pruned, prune_seconds, owl = _pruned_copy(loaded, settings, summary)
+    pruned, prune_seconds, owl = _pruned_copy(loaded, resolved, summary)
     progress(0.4, "measuring sizes")
     file_zstd = file_bytes(pruned, find_targets(pruned, "all", include_head=config.include_head),
                            baseline.file_sizes) if measure_file else None
@@ -327,39 +330,39 @@ def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: Den
     progress(0.8, "timing dense and pruned on the same batch")
     lat = measure_latency({"dense": loaded.model, "pruned": pruned}, latency_inputs(loaded, latency),
                           latency.reps, latency.warmup, latency.threads)
-    result = _result(loaded, settings, summary.measured(baseline.size, file_zstd), baseline, estimate, lat,
+    result = _result(loaded, resolved, summary.measured(baseline.size, file_zstd), baseline, estimate, lat,
                      evaluation, (prune_seconds, time.perf_counter() - start), owl)
     progress(1.0, "done")
     return result, pruned
 
 
-def _pruned_copy(loaded: LoadedModel, settings: ResolvedConfig,
+def _pruned_copy(loaded: LoadedModel, resolved: ResolvedConfig,
                  summary: MaskSummary) -> tuple[nn.Module, float, OwlAllocation | None]:
     """(the pruned copy, seconds pruning took, OWL's allocation) from the summary's masks. The masks are
     not kept: the copy holds the pruned weights, and where the summary counted without masks (data-free
     methods) that frees them for the evaluation and timing (SmolLM2: 106 MB per concurrent run); masks a
     method computed stay with the summary."""
-    mask_set, pruned = prune_model(loaded, settings, mask_set=summary.to_mask_set(), read_only=True)
+    mask_set, pruned = prune_model(loaded, resolved, mask_set=summary.to_mask_set(), read_only=True)
     return pruned, mask_set.seconds, mask_set.allocation
 
 
-def _result(loaded: LoadedModel, settings: ResolvedConfig, counts: MaskSummary, baseline: DenseBaseline,
+def _result(loaded: LoadedModel, resolved: ResolvedConfig, counts: MaskSummary, baseline: DenseBaseline,
             estimate: evaluate.Estimate, lat: dict[str, LatencyStats], evaluation: str,
             seconds: tuple[float, float], owl: OwlAllocation | None) -> PruneResult:
     """The result of a measured setting: its settings, `counts`, and the measured figures beside dense's.
     `seconds`: (pruning, the whole run)."""
-    config, calibrated, dense = settings.config, settings.calibrated, baseline.estimate
+    config, calibrated, dense = resolved.config, resolved.calibrated, baseline.estimate
     on_owl = config.allocation == "owl"
     return PruneResult(
         model=loaded.key, method=config.method, pattern=config.pattern, allocation=config.allocation,
         scope=config.scope, include_head=config.include_head, seed=config.seed,
         calib_samples=config.calib_samples if calibrated else None,
         calib_seq_len=config.calib_seq_len if calibrated else None,
-        damping=config.damping if settings.method.info.uses_damping else None,
+        method_params=dict(config.method_params),
         counts=counts, quality_metric=loaded.card.quality_metric, quality_dense=baseline.quality,
         quality=estimate.value, latency_ms_dense=lat["dense"].median_ms, latency_ms=lat["pruned"].median_ms,
         latency_dense=lat["dense"], latency_pruned=lat["pruned"], prune_seconds=seconds[0], total_seconds=seconds[1],
-        speed_note=speed_note(settings.pattern), quality_lo=estimate.lo, quality_hi=estimate.hi,
+        speed_note=speed_note(resolved.pattern), quality_lo=estimate.lo, quality_hi=estimate.hi,
         quality_dense_lo=dense.lo if dense else None, quality_dense_hi=dense.hi if dense else None,
         quality_interval=estimate.how, evaluation=evaluation,
         owl_m=config.owl_m if on_owl else None, owl_lambda=config.owl_lambda if on_owl else None,

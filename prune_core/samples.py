@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .calibration import max_positions
-from .metrics import torch_threads
+from .latency import torch_threads
 from .tokens import tokenize
 from .zoo import BIG_MODEL
 

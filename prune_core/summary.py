@@ -25,9 +25,10 @@ from .counts import countable, counts_from_masks, masked_counts, score_of
 from .facts import ModelFacts, model_facts, warm_index
 from .masks import LayerStats, MaskSet
 from .masksummary import MaskSummary, dense_sizes, sizes
-from .metrics import size_report
 from .notes import result_notes
-from .pruning import Progress, ignore, prune_masks
+from .progress import Progress, no_progress
+from .pruning import prune_masks
+from .sizes import size_report
 from .structural import Layout, StructuralPlan, feature_indices, kept_indices, plan_from_scores, shrink, unit_layout
 from .targets import find_targets, from_out_in
 
@@ -49,7 +50,7 @@ def warm(loaded, seed: int = 0) -> None:
         facts.unit_scores(loaded.model, unit)
 
 
-def summarize(loaded, config: PruneConfig | ResolvedConfig, progress: Progress = ignore,
+def summarize(loaded, config: PruneConfig | ResolvedConfig, progress: Progress = no_progress,
               mask_set: MaskSet | None = None) -> MaskSummary:
     """Counts and sizes of `config` on `loaded` without a pruned copy or an evaluation.
 
@@ -58,18 +59,18 @@ def summarize(loaded, config: PruneConfig | ResolvedConfig, progress: Progress =
     `mask_set` (masks already computed for this setting), those are counted.
     """
     start = time.perf_counter()
-    settings = resolve(config)
+    resolved = resolve(config)
     facts = model_facts(loaded.model)
-    if settings.pattern.structural:
-        return _structural_summary(loaded, settings, facts, start, progress, mask_set)
-    config = settings.config
+    if resolved.pattern.structural:
+        return _structural_summary(loaded, resolved, facts, start, progress, mask_set)
+    config = resolved.config
     targets = find_targets(loaded.model, config.scope, config.include_head)
-    if mask_set is None and countable(settings.method, config):
-        counter, how = masked_counts(settings, facts, targets), "counted"
+    if mask_set is None and countable(resolved.method, config):
+        counter, how = masked_counts(resolved, facts, targets), "counted"
     else:
         if mask_set is None:
-            mask_set = prune_masks(loaded, settings, progress)
-        counter, how = counts_from_masks(loaded.model, settings, facts, mask_set), "masks"
+            mask_set = prune_masks(loaded, resolved, progress)
+        counter, how = counts_from_masks(loaded.model, resolved, facts, mask_set), "masks"
     size_names = [n for n, t in facts.targets.items() if config.include_head or t.kind != "head"]
     nnz = {n: counter.nnz.get(n, facts.nonzero[n]) for n in size_names}
     shapes = {n: (facts.targets[n].out_features, facts.targets[n].in_features) for n in size_names}
@@ -79,7 +80,7 @@ def summarize(loaded, config: PruneConfig | ResolvedConfig, progress: Progress =
               for t in targets]
     in_scope = sum(t.numel for t in targets)
     return MaskSummary(
-        sparsity_target=settings.sparsity_target, sparsity_actual=sum(counter.removed.values()) / in_scope,
+        sparsity_target=resolved.sparsity_target, sparsity_actual=sum(counter.removed.values()) / in_scope,
         sparsity_model=1.0 - size.params_nonzero / size.params_total,
         params_total=size.params_total, params_nonzero=size.params_nonzero, params_in_scope=in_scope,
         size_dense=dense_sizes(facts), size_pruned=size, layers=layers,
@@ -134,25 +135,25 @@ class _Kept:
         return keep_of
 
 
-def _unit_plan(loaded, settings: ResolvedConfig, facts: ModelFacts, progress: Progress,
+def _unit_plan(loaded, resolved: ResolvedConfig, facts: ModelFacts, progress: Progress,
                mask_set: MaskSet | None) -> tuple[Layout, StructuralPlan, MaskSet | None]:
     """The units to remove: from magnitude scores computed once per model, or from the method's masks
     (calibrated importances score on data)."""
-    unit, config = settings.pattern.unit, settings.config
+    unit, config = resolved.pattern.unit, resolved.config
     layout = unit_layout(loaded.model, unit)
-    if mask_set is None and settings.method.info.needs_calibration:
+    if mask_set is None and resolved.method.info.needs_calibration:
         progress(0.1, f"scoring {unit}s on calibration data")
-        mask_set = prune_masks(loaded, settings, progress)
+        mask_set = prune_masks(loaded, resolved, progress)
     if mask_set is not None:
         return layout, mask_set.plan, mask_set
     scores = facts.unit_scores(loaded.model, unit)
     return layout, plan_from_scores(layout, scores, config.method, config.allocation, config.sparsity), None
 
 
-def _structural_summary(loaded, settings: ResolvedConfig, facts: ModelFacts, start: float, progress: Progress,
+def _structural_summary(loaded, resolved: ResolvedConfig, facts: ModelFacts, start: float, progress: Progress,
                         mask_set: MaskSet | None) -> MaskSummary:
     """Whole units: the sizes of the physically smaller model, from the plan and per-row/column counts."""
-    layout, plan, mask_set = _unit_plan(loaded, settings, facts, progress, mask_set)
+    layout, plan, mask_set = _unit_plan(loaded, resolved, facts, progress, mask_set)
     kept = _Kept.count(layout, plan, facts)
     size_names = [n for n, t in facts.targets.items() if t.kind != "head"]
     all_nnz = {n: kept.nnz.get(n, facts.nonzero[n]) for n in size_names}
@@ -173,7 +174,7 @@ def _structural_summary(loaded, settings: ResolvedConfig, facts: ModelFacts, sta
     in_scope = sum(t.numel for t in targets)
     removed = sum(t.numel - kept.shapes[t.name][0] * kept.shapes[t.name][1] for t in targets)
     return MaskSummary(
-        sparsity_target=settings.sparsity_target, sparsity_actual=removed / in_scope,
+        sparsity_target=resolved.sparsity_target, sparsity_actual=removed / in_scope,
         sparsity_model=1.0 - size.params_nonzero / size.params_total, params_total=size.params_total,
         params_nonzero=size.params_nonzero, params_in_scope=in_scope, size_dense=dense_sizes(facts),
         size_pruned=size, layers=layers,

@@ -10,7 +10,7 @@ from prune_core.config import PruneConfig
 from prune_core.facts import SortedAbs, model_facts
 from prune_core.masks import layer_stats
 from prune_core.masksummary import dense_sizes
-from prune_core.metrics import size_report
+from prune_core.sizes import size_report
 from prune_core.run import prune_model
 from prune_core.summary import summarize
 from prune_core.targets import find_targets

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pages.ui.caches import cached_dense_quality
+from pages.ui.caches import cached_dense_quality, csr_break_even
 from pages.ui.urlstate import Controls
 from prune_core import faster, teaching
 from prune_core.config import PruneConfig
@@ -59,9 +59,9 @@ class Cards:
 
     def fill_faster(self, loaded: LoadedModel, question: faster.Question, result: PruneResult, tokens: int) -> None:
         """The faster answer again with the measured figures where they change it: the latencies of a
-        smaller model, this CPU's CSR break-even at `tokens` per call (measured once per model)."""
+        smaller model, this CPU's CSR break-even at `tokens` per call (the Speed page's, shared)."""
         if question.measured_matters:
-            csr = faster.csr_break_even_for(loaded, tokens) if question.needs_csr else None
+            csr = csr_break_even(loaded.key, tokens) if question.needs_csr else None
             self._show_faster(question.answer((result.latency_ms_dense, result.latency_ms), csr))
 
     def _show_faster(self, answer: faster.FasterAnswer) -> None:

@@ -7,14 +7,16 @@ with the pattern these controls parsed and the method they picked.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from itertools import cycle
 
 import streamlit as st
 
 from pages.ui.urlstate import Controls
 from prune_core.calibration import max_positions
 from prune_core.config import ALLOCATIONS, PruneConfig, ResolvedConfig, usable_allocations
-from prune_core.methods import PruningMethod, available
+from prune_core.methods import ParamSpec, PruningMethod, available, specs
 from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, Pattern, parse_pattern
 from prune_core.run import EVALUATIONS, LatencySpec
 from prune_core.targets import SCOPES
@@ -81,12 +83,12 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
                                help="Off by default: the head maps features to words/classes and is fragile.")
     seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1,
                            key=url.number("seed", "seed", 0, 10_000), disabled=url.locked("seed"))
-    calib = _calibration_controls(loaded, url, info.uses_damping) \
-        if needs_calibration else {}
+    calib = _calibration_controls(loaded, url) if needs_calibration else {}
+    params = _method_param_controls(url, chosen)
     spec, evaluation, measure_file = _measurement_controls(loaded, url)
     config = PruneConfig(method=method, sparsity=sparsity_pct / 100, pattern=pattern, allocation=allocation,
                          scope=scope if weight_level else "all",
-                         include_head=include_head and weight_level, seed=int(seed), **calib)
+                         include_head=include_head and weight_level, seed=int(seed), method_params=params, **calib)
     url.done()
     if info.explain:
         st.info(f"**{method}**: {info.explain}", icon=":material/school:")
@@ -94,11 +96,11 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
                            measure_file=measure_file)
 
 
-def _calibration_controls(loaded: LoadedModel, url: Controls, damping: bool) -> dict:
-    """Calibration samples, tokens per sample and (SparseGPT) damping: PruneConfig fields."""
+def _calibration_controls(loaded: LoadedModel, url: Controls) -> dict:
+    """Calibration samples and tokens per sample: PruneConfig fields."""
     calib = {}
     with st.expander("Calibration settings", expanded=False):
-        e1, e2, e3 = st.columns(3)
+        e1, e2 = st.columns(2)
         calib["calib_samples"] = int(e1.number_input("Calibration samples", 1, 256, 32,
                                                      key=url.number("calib_samples", "calib_samples", 1, 256),
                                                      disabled=url.locked("calib_samples"),
@@ -109,11 +111,41 @@ def _calibration_controls(loaded: LoadedModel, url: Controls, damping: bool) -> 
                                                      min(128, max_len), disabled=url.locked("calib_seq_len"),
                                                      key=url.number("calib_seq_len", "calib_seq_len", 2,
                                                                     max(2, min(max_len, 2048)))))
-        if damping:
-            calib["damping"] = float(e3.number_input("Damping (fraction of mean diag H)", 0.0001, 1.0, 0.01,
-                                                     format="%.4f", disabled=url.locked("damping"),
-                                                     key=url.number("damping", "damping", 0.0001, 1.0, kind=float)))
     return calib
+
+
+def _method_param_controls(url: Controls, method: PruningMethod) -> dict:
+    """One number input per parameter the method declares (`PruningMethod.params`), each in the URL under
+    its own name; nothing for a method without parameters."""
+    declared = specs(method.params)
+    if not declared:
+        return {}
+    values = {}
+    with st.expander(f"Settings of {method.info.name}", expanded=False):
+        for column, spec in zip(cycle(st.columns(3)), declared):
+            values[spec.name] = _param_input(column, url, method.info.name, spec)
+    return values
+
+
+def _param_input(column, url: Controls, method: str, spec: ParamSpec) -> int | float:
+    """The number input of one declared parameter: range, step and help from its declaration."""
+    kind = spec.kind
+    lo, hi = (None if v is None else kind(v) for v in (spec.min, spec.max))
+    key = url.number(spec.name, f"param_{method}_{spec.name}", -math.inf if lo is None else lo,
+                     math.inf if hi is None else hi, kind=kind)
+    value = column.number_input(spec.label, lo, hi, kind(spec.default), step=None if spec.step is None else
+                                kind(spec.step), format=_number_format(spec), key=key, help=spec.help or None,
+                                disabled=url.locked(spec.name))
+    return kind(value)
+
+
+def _number_format(spec: ParamSpec) -> str:
+    """Enough decimals to show the default, the range's ends and the step exactly (0.0001 needs 4)."""
+    if spec.kind is int:
+        return "%d"
+    shown = [v for v in (spec.default, spec.min, spec.max, spec.step) if v is not None]
+    decimals = max([len(f"{float(v):f}".rstrip("0").split(".")[1]) for v in shown] + [2])
+    return f"%.{decimals}f"
 
 
 def _measurement_controls(loaded: LoadedModel, url: Controls) -> tuple[LatencySpec, str, bool]:

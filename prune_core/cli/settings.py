@@ -9,9 +9,10 @@ from ..errors import PruneScopeError
 from ..finetune import FinetuneConfig
 from ..recipe import read_recipe
 from .args import given
+from .params import given_params, with_params
 
 PRUNE_FLAGS = ("method", "sparsity", "pattern", "allocation", "scope", "include_head", "seed", "calib_samples",
-               "calib_seq_len", "damping", "owl_m", "owl_lambda")
+               "calib_seq_len", "owl_m", "owl_lambda")
 FINETUNE_PRUNE_FLAGS = ("method", "sparsity", "pattern", "allocation", "scope", "seed", "owl_m", "owl_lambda")
 FINETUNE_FLAGS = ("steps", "lr", "batch_size", "seq_len", "eval_every", "device")
 
@@ -35,12 +36,12 @@ def prune_settings(args: argparse.Namespace) -> tuple[str, PruneConfig]:
     if ft is not None:
         raise PruneScopeError(f"recipe '{args.recipe}' also fine-tunes; replay it with "
                               f"`python -m prune_core finetune --recipe {args.recipe}`")
-    return model, replace(config, **given(args, PRUNE_FLAGS)).validated()
+    return model, with_params(replace(config, **given(args, PRUNE_FLAGS)), given_params(args)).validated()
 
 
 def finetune_settings(args: argparse.Namespace) -> tuple[str, PruneConfig, FinetuneConfig, dict]:
     """(model, PruneConfig, FinetuneConfig, recipe environment) for `finetune`; --seed seeds both."""
     model, config, ft, env = _recipe_or_flags(args)
     ft_kw = given(args, FINETUNE_FLAGS) | ({"seed": args.seed} if args.seed is not None else {})
-    return (model, replace(config, **given(args, FINETUNE_PRUNE_FLAGS)).validated(),
+    return (model, with_params(replace(config, **given(args, FINETUNE_PRUNE_FLAGS)), given_params(args)).validated(),
             replace(ft or FinetuneConfig(), **ft_kw).validated(), env)
