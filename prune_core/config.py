@@ -4,7 +4,6 @@ so the run pipeline never re-parses a string."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from functools import cached_property
 from typing import Any, Mapping
 
 from .checks import MAX_SEED, whole
@@ -64,19 +63,24 @@ class PruneConfig:
         """Check every field; N:M patterns fix the sparsity, so fill it in for them."""
         return self.resolved().config
 
-    def resolved(self) -> "ResolvedConfig":
+    def resolved(self, pattern: Pattern | None = None, method: PruningMethod | None = None) -> "ResolvedConfig":
         """Every field checked and the names looked up (pattern, method in the catalogue). Done once per
         config: it is frozen and the catalogue does not change, so the pages' cache keys, the summary and
-        the run that all ask for the same config share one validation."""
-        return self._resolution
+        the run that all ask for the same config share one validation. `pattern`, `method`: this config's,
+        parsed and looked up already (a page's controls need them before the config exists); used only
+        where they are this config's."""
+        if "_resolution" not in self.__dict__:
+            self.__dict__["_resolution"] = self._resolve(pattern, method)  # frozen: set as cached_property does
+        return self.__dict__["_resolution"]
 
-    @cached_property
-    def _resolution(self) -> "ResolvedConfig":
+    def _resolve(self, pattern: Pattern | None, method: PruningMethod | None) -> "ResolvedConfig":
         for name in ("method", "pattern", "allocation", "scope"):
             if not isinstance(getattr(self, name), str):
                 raise PruneScopeError(f"{name} must be a name (text), got {getattr(self, name)!r}")
-        pattern = parse_pattern(self.pattern)
-        method = get_method(self.method, pattern)
+        if pattern is None or pattern.name != self.pattern:
+            pattern = parse_pattern(self.pattern)
+        if method is None or method.info.name != self.method or pattern.granularity not in method.info.granularities:
+            method = get_method(self.method, pattern)
         try:
             sparsity = float(self.sparsity)
         except (TypeError, ValueError):
@@ -86,24 +90,11 @@ class PruneConfig:
                 f"sparsity must be in [0, 1) (a fraction: 0.5 removes half the weights), got {self.sparsity}")
         if sparsity > MAX_SPARSITY:
             raise PruneScopeError(f"sparsity above {MAX_SPARSITY} leaves almost nothing; got {sparsity}")
-        if pattern.is_nm:
-            if abs(sparsity - pattern.fixed_sparsity) > 0.005:
-                raise PruneScopeError(
-                    f"pattern {pattern.name} always removes {pattern.fixed_sparsity:.0%} of the weights; "
-                    f"asked for {sparsity:.0%}. Use sparsity {pattern.fixed_sparsity} or 'unstructured'")
-            if self.allocation == "owl":
-                raise PruneScopeError(f"pattern {pattern.name} removes exactly {pattern.fixed_sparsity:.0%} of every "
-                                      "layer, so OWL has no per-layer sparsity to vary; use 'unstructured' with OWL "
-                                      "(the OWL authors' N:M variant mixes N:M ratios per block, which is no longer "
-                                      "one pattern that N:M hardware runs)")
-            if self.allocation != "layer":
-                raise PruneScopeError(f"pattern {pattern.name} is chosen group by group, so allocation must be 'layer'")
-        if self.allocation not in ALLOCATIONS:
-            raise PruneScopeError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
-        if self.allocation == "owl":
-            self._check_owl(pattern, method)
-        else:
-            method.check(self)
+        if pattern.is_nm and abs(sparsity - pattern.fixed_sparsity) > 0.005:
+            raise PruneScopeError(
+                f"pattern {pattern.name} always removes {pattern.fixed_sparsity:.0%} of the weights; "
+                f"asked for {sparsity:.0%}. Use sparsity {pattern.fixed_sparsity} or 'unstructured'")
+        self._check_allocation(pattern, method)
         if self.scope not in SCOPES:
             raise PruneScopeError(f"unknown scope '{self.scope}'; choose one of: {', '.join(SCOPES)}")
         if not whole(self.seed) or not 0 <= self.seed <= MAX_SEED:
@@ -126,6 +117,22 @@ class PruneConfig:
         resolution = ResolvedConfig(config=config, pattern=pattern, method=method)
         config.__dict__["_resolution"] = resolution  # valid already: validating it again changes nothing
         return resolution
+
+    def _check_allocation(self, pattern: Pattern, method: PruningMethod) -> None:
+        """The allocation against the pattern and the method (`usable_allocations` asks this alone)."""
+        if pattern.is_nm and self.allocation == "owl":
+            raise PruneScopeError(f"pattern {pattern.name} removes exactly {pattern.fixed_sparsity:.0%} of every "
+                                  "layer, so OWL has no per-layer sparsity to vary; use 'unstructured' with OWL "
+                                  "(the OWL authors' N:M variant mixes N:M ratios per block, which is no longer "
+                                  "one pattern that N:M hardware runs)")
+        if pattern.is_nm and self.allocation != "layer":
+            raise PruneScopeError(f"pattern {pattern.name} is chosen group by group, so allocation must be 'layer'")
+        if self.allocation not in ALLOCATIONS:
+            raise PruneScopeError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
+        if self.allocation == "owl":
+            self._check_owl(pattern, method)
+        else:
+            method.check(self)
 
     def _check_owl(self, pattern: Pattern, method: PruningMethod) -> None:
         """OWL's own limits: single weights (not N:M, not whole units), methods that take per-layer
@@ -202,6 +209,20 @@ class ResolvedConfig:
     def sparsity_target(self) -> float:
         """The share removed: fixed by an N:M pattern, else the config's (of units, for unit patterns)."""
         return self.pattern.fixed_sparsity if self.pattern.is_nm else self.config.sparsity
+
+
+def usable_allocations(pattern: Pattern, method: PruningMethod) -> list[str]:
+    """The allocations a config with this pattern and method may ask for (its other fields at their
+    defaults), by the rules validation applies: the choices a page offers, with no config validated."""
+    usable = []
+    for allocation in ALLOCATIONS:
+        try:
+            PruneConfig(method=method.info.name, pattern=pattern.name, allocation=allocation)._check_allocation(
+                pattern, method)
+        except PruneScopeError:
+            continue
+        usable.append(allocation)
+    return usable
 
 
 def resolve(config: PruneConfig | ResolvedConfig) -> ResolvedConfig:

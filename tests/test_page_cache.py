@@ -61,7 +61,7 @@ def test_speed_variants_reuse_explores_entries_and_the_trade_off_reuses_theirs()
     masked, shrunk = pruned_pair(0.35)
     caches.cached_summary(MODEL, masked)  # Explore's cheap phase at this setting
     caches.cached_summary(MODEL, shrunk)
-    caches.cached_baseline(MODEL, False)  # Explore's cards
+    caches.cached_dense_quality(MODEL, "full")  # Explore's predict gate and measurement (full evaluation)
     caches.csr_break_even(MODEL, 64)  # "could anything run this faster?" at Explore's default batch (1 x 64 tokens)
     assert cache.usage().computed == computed
     assert {k for k in _results() if k[0] == "quality" and k[2].sparsity == 0.35} == {

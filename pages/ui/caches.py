@@ -20,21 +20,26 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from prune_core import paper
+from prune_core import paper, samples
 from prune_core.cache import JobStatus, SharedCache
 from prune_core.calibration import max_positions
-from prune_core.config import PruneConfig
+from prune_core.config import PruneConfig, ResolvedConfig, resolve
 from prune_core.delta import PruneDelta
 from prune_core.disagree import Disagreement, compare_methods, input_norms
+from prune_core.evaluate import Estimate
 from prune_core.faster import CsrBreakEven
 from prune_core.fragile import GRID, FlipSweep, flip_sweep, token_losses
 from prune_core.gpu import GpuReport, measure_2_4
 from prune_core.jobs import JobGate
+from prune_core.measure import Measured, Outputs, measure
 from prune_core.memory import freeze_long_lived, map_large_blocks
 from prune_core.owl import OwlAllocation
 from prune_core.paper import ClaimResult, PaperSettings
 from prune_core.progress import Progress
-from prune_core.run import LatencySpec, PruneResult, dense_baseline, measure_quality, owl_only, run
+from prune_core.pruning import owl_only
+from prune_core.run import DenseBaseline, LatencySpec, dense_quality, dense_size, measure_quality, rescore
+from prune_core.samples import OutputRequest
+from prune_core.sizes import SizeReport
 from prune_core.sensitivity import Proposal, layer_sensitivity, propose
 from prune_core.server import server_settings, usable_cores
 from prune_core.speed import Sources, batch_sweep, compare_variants, largest_layer_break_even, tradeoff
@@ -93,13 +98,27 @@ def cached_model(name: str) -> LoadedModel:
     return shared_cache().get(("model", name), lambda progress: load_model(name), kind="model")
 
 
-def cached_baseline(name: str, measure_file: bool, progress: Progress | None = None, evaluation: str = "full"):
-    """Dense quality and sizes, measured once per model and evaluation (a heavy job)."""
+def cached_dense_quality(name: str, evaluation: str = "full", progress: Progress | None = None) -> Estimate:
+    """The dense model's held-out quality, evaluated once per model and evaluation (a heavy job): the
+    predict gate, every measurement and the refined figure share it."""
     def compute(report):
         report(0.05, f"measuring the dense {name} once (shared by all sessions)")
-        return dense_baseline(cached_model(name), measure_file, evaluation)
-    return shared_cache().get(("baseline", name, measure_file, evaluation), compute, heavy=True, kind="baseline",
+        return dense_quality(cached_model(name), evaluation)
+    return shared_cache().get(("dense quality", name, evaluation), compute, heavy=True, kind="baseline",
                               on_update=_updates(progress))
+
+
+def cached_dense_size(name: str, measure_file: bool) -> tuple[SizeReport, dict[str, int]]:
+    """The dense model's sizes (`run.dense_size`), once per model and file measurement (a heavy job)."""
+    def compute(report):
+        return dense_size(cached_model(name), measure_file)
+    return shared_cache().get(("dense size", name, measure_file), compute, heavy=True, kind="baseline")
+
+
+def cached_baseline(name: str, measure_file: bool, progress: Progress | None = None,
+                    evaluation: str = "full") -> DenseBaseline:
+    """Dense quality (once per model and evaluation) beside its sizes (once per model and file measurement)."""
+    return DenseBaseline.of(cached_dense_quality(name, evaluation, progress), *cached_dense_size(name, measure_file))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -111,45 +130,71 @@ def warm_model(name: str) -> threading.Thread:
     return thread
 
 
-def cached_summary(name: str, config: PruneConfig, progress: Progress | None = None) -> MaskSummary:
+def cached_summary(name: str, config: PruneConfig | ResolvedConfig, progress: Progress | None = None) -> MaskSummary:
     """The cheap phase of a slider move: counts and sizes from weights and masks (no copy, no
     evaluation). Never queued behind heavy work; the same setting is still computed once."""
+    resolved = resolve(config)
+
     def compute(report):
-        return summarize(cached_model(name), config, report)
-    return shared_cache().get(("summary", name, config.validated()), compute, heavy=False,
+        return summarize(cached_model(name), resolved, report)
+    return shared_cache().get(("summary", name, resolved.config), compute, heavy=False,
                               on_update=_updates(progress))
 
 
-def cached_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool,
-               progress: Progress | None = None, summary: MaskSummary | None = None, evaluation: str = "full",
-               with_copy: Callable[[object, PruneDelta], None] | None = None) -> tuple[PruneResult, PruneDelta]:
-    """(PruneResult, PruneDelta); returning to a setting is instant, the same setting asked by
-    several sessions is computed once. The delta rebuilds the pruned copy (`delta.build`) or one
-    pruned matrix (`delta.weight`): a whole copy is not kept (540 MB for SmolLM2). `summary`: the
-    cheap phase's result for this setting, whose masks and counts are reused. `with_copy(pruned,
-    delta)`: more work on the pruned copy in the same job, while it exists (the page's outputs),
-    instead of rebuilding it in another."""
+def cached_run(name: str, config: PruneConfig | ResolvedConfig, spec: LatencySpec, measure_file: bool,
+               progress: Progress | None = None, evaluation: str = "full",
+               outputs: OutputRequest | None = None) -> Measured:
+    """One setting measured, keyed by (model, setting, latency spec, evaluation setup): returning to a
+    setting is instant, the same setting asked by several sessions is computed once. Inside the job the
+    cheap phase's summary and the dense baseline are found by their own keys (made once, by whoever
+    asked first); `outputs` (not part of the key) are made on the job's pruned copy. It keeps the delta
+    that rebuilds the copy, not the copy (540 MB for SmolLM2)."""
+    resolved = resolve(config)
+
+    def compute(report):
+        summary = cached_summary(name, resolved, report)
+        baseline = cached_baseline(name, measure_file, report, evaluation)
+        return measure(cached_model(name), resolved, summary, baseline, spec, measure_file, evaluation, outputs,
+                       report)
+    return shared_cache().get(_run_key(name, resolved, spec, measure_file, evaluation), compute, heavy=True,
+                              on_update=_updates(progress))
+
+
+def _run_key(name: str, resolved: ResolvedConfig, spec: LatencySpec, measure_file: bool, evaluation: str) -> tuple:
+    return "run", name, resolved.config, spec, measure_file, evaluation
+
+
+def has_run(name: str, config: PruneConfig | ResolvedConfig, spec: LatencySpec, measure_file: bool,
+            evaluation: str = "full") -> bool:
+    """Whether `cached_run` with these arguments would return at once (measured before, still cached)."""
+    return _run_key(name, resolve(config), spec, measure_file, evaluation) in shared_cache()
+
+
+def cached_outputs(name: str, request: OutputRequest, delta: PruneDelta | None = None) -> Outputs:
+    """The dense model's outputs for `request` (`delta` None: once per model and request), or a pruned
+    copy's, rebuilt from its delta and dropped after."""
     def compute(report):
         loaded = cached_model(name)
-        baseline = cached_baseline(name, measure_file, report, evaluation)
-        result, pruned = run(loaded, config, baseline, spec, measure_file, progress=report, summary=summary,
-                             evaluation=evaluation)
-        delta = PruneDelta.between(loaded.model, pruned, result.structure)
-        if with_copy is not None:
-            report(0.95, "the pruned model's outputs")
-            with_copy(pruned, delta)
-        return result, delta
-    return shared_cache().get(_run_key(name, config, spec, measure_file, evaluation), compute, heavy=True,
+        model = loaded.model if delta is None else delta.build(loaded.model)
+        return samples.outputs(model, loaded.tokenizer, request)
+    return shared_cache().get(("outputs", name, "dense" if delta is None else delta.digest, request), compute,
+                              heavy=True)
+
+
+def measured_outputs(name: str, measured: Measured, request: OutputRequest) -> Outputs:
+    """The pruned copy's outputs for `request`: made with the measurement, else from the copy rebuilt."""
+    made = measured.outputs_of(request)
+    return made if made is not None else cached_outputs(name, request, measured.delta)
+
+
+def cached_quality(name: str, delta: PruneDelta, evaluation: str, progress: Progress | None = None) -> Estimate:
+    """A measured setting's held-out quality under another evaluation (Refine: the full one), on its copy
+    rebuilt from the delta: nothing is pruned or timed again."""
+    def compute(report):
+        report(0.1, f"scoring on the {evaluation} held-out set")
+        return rescore(cached_model(name), delta, evaluation)
+    return shared_cache().get(("rescored", name, delta.digest, evaluation), compute, heavy=True,
                               on_update=_updates(progress))
-
-
-def _run_key(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, evaluation: str) -> tuple:
-    return "run", name, config.validated(), spec, measure_file, evaluation
-
-
-def has_run(name: str, config: PruneConfig, spec: LatencySpec, measure_file: bool, evaluation: str = "full") -> bool:
-    """Whether `cached_run` with these arguments would return at once (measured before, still cached)."""
-    return _run_key(name, config, spec, measure_file, evaluation) in shared_cache()
 
 
 def cached_sensitivity(name: str, group_by: str = "layer") -> pd.DataFrame:
@@ -168,53 +213,6 @@ def cached_proposal(name: str, target: float, group_by: str = "layer") -> Propos
     return shared_cache().get(("proposal", name, target, group_by), compute, heavy=True)
 
 
-def dense_generation(name: str, prompt: str, n_new: int, seed: int) -> str:
-    """The dense continuation does not change with the slider: compute it once per prompt."""
-    from prune_core import samples
-
-    def compute(report):
-        loaded = cached_model(name)
-        return samples.generate(loaded.model, loaded.tokenizer, prompt, n_new, seed)
-    return shared_cache().get(("generate", name, "dense", prompt, n_new, seed), compute, heavy=True)
-
-
-def dense_classification(name: str, sentences: list[str]) -> list[dict[str, float]]:
-    """Class probabilities of the dense model, which do not change with the slider: once per sentence list."""
-    from prune_core import samples
-
-    def compute(report):
-        loaded = cached_model(name)
-        return samples.classify(loaded.model, loaded.tokenizer, sentences)
-    return shared_cache().get(("classify", name, "dense", tuple(sentences)), compute, heavy=True)
-
-
-def _pruned_model(loaded: LoadedModel, delta: PruneDelta, pruned=None):
-    """`pruned` (the copy of a running job) if given, else a copy rebuilt from the delta."""
-    return pruned if pruned is not None else delta.build(loaded.model)
-
-
-def pruned_generation(name: str, delta: PruneDelta, prompt: str, n_new: int, seed: int, pruned=None) -> str:
-    """The pruned model's continuation: from `pruned` (the copy of a running job), else from a copy
-    rebuilt for it and dropped after."""
-    from prune_core import samples
-
-    def compute(report):
-        loaded = cached_model(name)
-        return samples.generate(_pruned_model(loaded, delta, pruned), loaded.tokenizer, prompt, n_new, seed)
-    return shared_cache().get(("generate", name, delta.digest, prompt, n_new, seed), compute, heavy=True)
-
-
-def pruned_classification(name: str, delta: PruneDelta, sentences: list[str], pruned=None) -> list[dict[str, float]]:
-    """Class probabilities of the pruned model: from `pruned` (the copy of a running job), else from a
-    copy rebuilt for it and dropped after."""
-    from prune_core import samples
-
-    def compute(report):
-        loaded = cached_model(name)
-        return samples.classify(_pruned_model(loaded, delta, pruned), loaded.tokenizer, sentences)
-    return shared_cache().get(("classify", name, delta.digest, tuple(sentences)), compute, heavy=True)
-
-
 # ---- the analyses of Speed, Layers, Compare and Paper -----------------------------------------------
 # Keyed as above: what is computed, the model's key, then the validated settings that decide the result
 # (nothing else), so the same question from another session or page finds the same entry.
@@ -228,7 +226,7 @@ def _pruned_quality(name: str, config: PruneConfig | None, model) -> float:
     setting: Speed's variants and its trade-off share it. The dense model's (config None) is the dense
     baseline's, shared with Explore's cards."""
     if config is None:
-        return cached_baseline(name, False).quality
+        return cached_dense_quality(name, "full").value
     return shared_cache().get(("quality", name, config.validated(), "full"),
                               lambda report: measure_quality(cached_model(name), model), heavy=True,
                               kind=MEASUREMENT)

@@ -1,8 +1,9 @@
 """Explore's controls -> one `ExploreSettings` (the PruneConfig and how to measure it).
 
 Every widget is bound to the URL (pages/ui/urlstate.py). Which combinations are valid is asked of
-prune_core/config.py (`PruneConfig.validated`), not repeated here: the page offers the allocations
-that config accepts for the picked method and pattern.
+prune_core/config.py, not repeated here: the page offers the allocations it accepts for the picked
+method and pattern (`usable_allocations`), and the setting is validated once (`ExploreSettings.resolved`),
+with the pattern these controls parsed and the method they picked.
 """
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ import streamlit as st
 
 from pages.ui.urlstate import Controls
 from prune_core.calibration import max_positions
-from prune_core.config import ALLOCATIONS, PruneConfig
-from prune_core.errors import PruneScopeError
+from prune_core.config import ALLOCATIONS, PruneConfig, ResolvedConfig, usable_allocations
 from prune_core.methods import ParamSpec, PruningMethod, available, specs
-from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, parse_pattern
+from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, Pattern, parse_pattern
 from prune_core.run import EVALUATIONS, LatencySpec
 from prune_core.targets import SCOPES
 from prune_core.zoo import LoadedModel
@@ -27,12 +27,17 @@ from prune_core.zoo import LoadedModel
 class ExploreSettings:
     """What the controls ask for: the pruning run and how it is measured."""
 
-    config: PruneConfig
+    config: PruneConfig  # as the controls set it; `resolved` validates it
+    pattern: Pattern  # the config's pattern, parsed once for the controls
+    method: PruningMethod  # the config's method, picked from the catalogue by the controls
     spec: LatencySpec  # latency harness settings
     evaluation: str  # a name in EVALUATIONS ("quick" on every slider move)
     measure_file: bool  # compress every tensor to measure the zstd file size
-    needs_calibration: bool  # the masks need calibration data (slower, says so in the progress bar)
-    fixed: bool  # the pattern fixes the sparsity (N:M)
+
+    def resolved(self) -> ResolvedConfig:
+        """The config validated, once (the config keeps its resolution), with the controls' pattern and
+        method; PruneScopeError says why settings cannot prune."""
+        return self.config.resolved(self.pattern, self.method)
 
 
 def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
@@ -52,7 +57,8 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
                                          f" for the pattern {pattern}"), disabled=url.locked("method"),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in choices.items()))
     c1.caption(choices[method])
-    info = methods[method].info
+    chosen = methods[method]
+    info = chosen.info
     fixed = parsed.fixed_sparsity
     unit_word = {"neuron": "MLP neurons", "head": "attention heads"}.get(parsed.unit, "weights")
     if fixed is None:
@@ -67,7 +73,7 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
                          help="Structural patterns set the scope themselves: neurons live in the MLP, heads in "
                               "attention.")
     d1, d2, d3 = st.columns(3)
-    usable = _allocations(method, pattern, sparsity_pct / 100)
+    usable = usable_allocations(parsed, chosen) or ["layer"]  # none: the run's own validation says why
     allocation = d1.radio("Allocation", usable, horizontal=True, key=url.select("allocation", "allocation", usable),
                           disabled=len(usable) == 1 or url.locked("allocation"),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
@@ -78,7 +84,7 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
     seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1,
                            key=url.number("seed", "seed", 0, 10_000), disabled=url.locked("seed"))
     calib = _calibration_controls(loaded, url) if needs_calibration else {}
-    params = _method_param_controls(url, methods[method])
+    params = _method_param_controls(url, chosen)
     spec, evaluation, measure_file = _measurement_controls(loaded, url)
     config = PruneConfig(method=method, sparsity=sparsity_pct / 100, pattern=pattern, allocation=allocation,
                          scope=scope if weight_level else "all",
@@ -86,21 +92,8 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
     url.done()
     if info.explain:
         st.info(f"**{method}**: {info.explain}", icon=":material/school:")
-    return ExploreSettings(config=config, spec=spec, evaluation=evaluation, measure_file=measure_file,
-                           needs_calibration=needs_calibration, fixed=fixed is not None)
-
-
-def _allocations(method: str, pattern: str, sparsity: float) -> list[str]:
-    """The allocations config.py accepts for this method and pattern (N:M fixes every layer; OWL is
-    for one-shot weight pruning; calibrated methods prune block by block)."""
-    usable = []
-    for allocation in ALLOCATIONS:
-        try:
-            PruneConfig(method=method, sparsity=sparsity, pattern=pattern, allocation=allocation).validated()
-        except PruneScopeError:
-            continue
-        usable.append(allocation)
-    return usable or ["layer"]  # none: the run's own validation says why
+    return ExploreSettings(config=config, pattern=parsed, method=chosen, spec=spec, evaluation=evaluation,
+                           measure_file=measure_file)
 
 
 def _calibration_controls(loaded: LoadedModel, url: Controls) -> dict:

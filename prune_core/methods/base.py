@@ -19,7 +19,7 @@ from torch import nn
 from ..calibration import Calibration, calibration_inputs, sequential_prune
 from ..errors import PruneScopeError
 from ..masks import MaskSet
-from ..patterns import WEIGHT_LEVEL, global_lowest_k, lowest_k_with_cut, nm_mask, parse_pattern
+from ..patterns import WEIGHT_LEVEL, Pattern, global_lowest_k, lowest_k_with_cut, nm_mask, parse_pattern
 from ..progress import Progress
 from ..targets import Target, as_out_in, from_out_in
 from .params import NoParams, check_values
@@ -103,14 +103,14 @@ class ScoreMethod(PruningMethod):
 
 
 def select(scores: list[torch.Tensor], targets: list[Target], config: PruneConfig,
-           absolute: bool = False, sparsities: dict[str, float] | None = None
+           absolute: bool = False, sparsities: dict[str, float] | None = None, pattern: Pattern | None = None
            ) -> tuple[list[torch.Tensor], list[float | None]]:
     """Keep-masks (out, in) from scores for the config's pattern and allocation, and per layer the
     largest score removed (None where no single cut exists: N:M groups). `absolute`: the scores
     are the absolute values of `scores` (global selection then never stores them). `sparsities`
     (OWL) gives each layer its own share; each layer's lowest scores go, as with the per-layer
-    allocation."""
-    pattern = parse_pattern(config.pattern)
+    allocation. `pattern`: the config's, parsed already (a caller selecting layer by layer)."""
+    pattern = pattern if pattern is not None else parse_pattern(config.pattern)
     if absolute and (pattern.is_nm or config.allocation != "global"):
         scores, absolute = [s.abs() for s in scores], False
     if pattern.is_nm:

@@ -3,7 +3,7 @@
 `structural.IMPORTANCE` scores whole MLP neurons or attention heads; here each score becomes a
 `PruningMethod` whose `MethodInfo.granularities` are the units it can rank, so `available('neuron')`
 lists them like any other method. Its masks come with the `StructuralPlan`: the plan says which units
-go (and lets `run.prune_model` build a genuinely smaller copy), the masks say which weights went with
+go (and lets `pruning.prune_model` build a genuinely smaller copy), the masks say which weights went with
 them (for counts and pictures).
 """
 from __future__ import annotations
@@ -40,8 +40,7 @@ class UnitMethod(PruningMethod):
         plan = plan_units(model, unit, config.sparsity, self.info.name, config.allocation, samples)
         masks = unit_masks(model, plan)
         removed = [t for t in find_targets(model, "all") if t.name in masks]
-        note = f"removed {plan.removed} of {sum(plan.units)} {unit}s ({plan.removed / sum(plan.units):.1%})"
-        return MaskSet(removed, masks, seconds=time.perf_counter() - start, notes=[note], plan=plan)
+        return MaskSet(removed, masks, seconds=time.perf_counter() - start, plan=plan)  # its note: notes.units_removed
 
 
 for _importance in IMPORTANCE.values():
