@@ -14,12 +14,6 @@ from pathlib import Path
 CORE = Path(__file__).resolve().parent.parent / "prune_core"
 ROOT = CORE.parent
 MAX_FUNCTION_LINES = 60  # from the `def` line to the body's last line (decorators not counted)
-# Functions still waiting for their split on another branch. The lead empties this after merging those
-# branches; `test_no_function_over_60_lines` fails for any entry that has become short meanwhile.
-LONG_FOR_NOW = {
-    "prune_core/run.py::run",
-    "prune_core/summary.py::_structural_summary",
-}
 
 
 def _module(path: Path, root: Path) -> str:
@@ -196,10 +190,7 @@ def test_long_functions_are_found_nested_and_async_with_qualified_names(tmp_path
 def test_no_function_over_60_lines():
     paths = sorted(CORE.rglob("*.py")) + sorted((ROOT / "pages").rglob("*.py")) + [ROOT / "app.py"]
     found = long_functions(ROOT, paths)
-    long = {name: n for name, n in found.items() if name not in LONG_FOR_NOW}
-    assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them into named steps): {long}"
-    stale = LONG_FOR_NOW - set(found)
-    assert not stale, f"no longer over {MAX_FUNCTION_LINES} lines: remove from LONG_FOR_NOW: {sorted(stale)}"
+    assert not found, f"functions over {MAX_FUNCTION_LINES} lines (split them into named steps): {found}"
 
 
 SINGLETONS = {"job_gate", "shared_cache", "warm_model"}  # the only st.cache_resource: the cache, the gate, a thread
