@@ -1,52 +1,66 @@
-"""How often one Explore run (the cheap summary phase, then the measuring phase) re-validates settings.
+"""What one Explore slider move computes, counted over the whole page path, beside the counts recorded
+before the move was made to flow one way.
 
-Counts, with cProfile (no monkeypatching), the calls of `PruneConfig.validated` (and of the validation
-itself), `parse_pattern` and `get_method` made by `summary.summarize` + `run.run` for a few settings, as the
-Explore page chains them (its two cache keys, `config.validated()` in pages/ui/caches.py, come on top).
+The page is run headless (Streamlit's AppTest) on tiny-shakespeare-gpt with the moves of
+tests/move_counts.py: controls -> one validated setting -> cheap phase -> one measurement job -> cards,
+charts and outputs. Every counted function is wrapped in each module that imported it, in every thread,
+and still does its work. tests/test_move_counts.py asserts the "now" column (each at most once).
 Re-run: `HF_HUB_OFFLINE=1 python3 bench/call_counts.py`.
 """
 from __future__ import annotations
 
-import cProfile
-import pstats
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from prune_core.config import PruneConfig  # noqa: E402
-from prune_core.run import LatencySpec, dense_baseline, run  # noqa: E402
-from prune_core.summary import summarize  # noqa: E402
-from prune_core.zoo import load_model  # noqa: E402
+import streamlit as st  # noqa: E402
+from move_counts import MOVES, counted, counting, explore, move  # noqa: E402
 
-# (file, function): PruneConfig's validation (`validated`; since issue 15 the work is `_resolution`, once per
-# config, and `validated`/`resolved` only hand it out), and the two look-ups
-COUNTED = (("config.py", "validated"), ("config.py", "_resolution"), ("patterns.py", "parse_pattern"),
-           ("__init__.py", "get_method"), ("catalogue.py", "get_method"))
-SETTINGS = [PruneConfig(method="magnitude", sparsity=0.5), PruneConfig(method="wanda", sparsity=0.5, calib_samples=4),
-            PruneConfig(method="magnitude", sparsity=0.25, pattern="neuron")]
+# Recorded at commit 00e4cda (the page before this flow) with the same harness and moves; "validations"
+# were PruneConfig._resolution there, and faster.ask did not exist (faster.answer_for did the work).
+BEFORE = {
+    "sparsity 50 -> 70 %": {"validations": 4, "pattern parses": 31, "method look-ups (get_method)": 6,
+                            "method lists (available)": 7, "faster.answer_for": 2, "eval_settings": 2,
+                            "dense evaluations": 0, "cheap phases (summarize)": 1, "measurements (run.run)": 1},
+    "global allocation": {"validations": 4, "pattern parses": 15, "method look-ups (get_method)": 6,
+                          "method lists (available)": 7, "faster.answer_for": 2, "eval_settings": 2,
+                          "dense evaluations": 0, "cheap phases (summarize)": 1, "measurements (run.run)": 1},
+    "pattern 2:4": {"validations": 4, "pattern parses": 30, "method look-ups (get_method)": 6,
+                    "method lists (available)": 7, "faster.answer_for": 2, "eval_settings": 2,
+                    "dense evaluations": 0, "cheap phases (summarize)": 1, "measurements (run.run)": 1},
+    "pattern neuron": {"validations": 4, "pattern parses": 12, "method look-ups (get_method)": 4,
+                       "method lists (available)": 5, "faster.answer_for": 2, "eval_settings": 2,
+                       "dense evaluations": 0, "cheap phases (summarize)": 1, "measurements (run.run)": 1},
+    "predict mode (2 reruns: guess, reveal; cold cache)": {
+        "validations": 10, "pattern parses": 40, "method look-ups (get_method)": 13, "method lists (available)": 16,
+        "faster.answer_for": 2, "eval_settings": 4, "dense evaluations": 2, "cheap phases (summarize)": 1,
+        "measurements (run.run)": 1},
+}
 
 
-def counts(loaded, config: PruneConfig, baseline) -> dict[str, int]:
-    """Calls of each COUNTED function (any module) during one summary + measuring phase."""
-    profile = cProfile.Profile()
-    profile.enable()
-    summary = summarize(loaded, config)
-    run(loaded, config, baseline, LatencySpec(seq_len=16, reps=1, warmup=0, threads=1), measure_file=False,
-        summary=summary, evaluation="quick")
-    profile.disable()
-    found = {name: 0 for _, name in COUNTED}
-    for (path, _, name), (_, calls, *_rest) in pstats.Stats(profile).stats.items():
-        if (Path(path).name, name) in COUNTED and "prune_core" in path:
-            found[name] += calls
-    return found
+def predict_mode():
+    """Predict-then-reveal on a cold cache: the guess (dense quality shown), then the reveal (the measurement)."""
+    st.cache_resource.clear()
+    with counting() as counts:
+        at = explore(predict_mode=True)
+        at.button(key="FormSubmitter:predict_form-Reveal").click().run()
+    assert not at.exception, at.exception
+    return counts
 
 
 def main() -> None:
-    loaded = load_model("tiny-shakespeare-gpt")
-    baseline = dense_baseline(loaded, measure_file=False, evaluation="quick")
-    for config in SETTINGS:
-        print(f"{config.method:>10} {config.pattern:<13}", counts(loaded, config, baseline))
+    at = explore()
+    measured = {name: move(at, change) for name, change in MOVES.items()}
+    measured["predict mode (2 reruns: guess, reveal; cold cache)"] = predict_mode()
+    labels = [c.label for c in counted()]
+    width = max(map(len, labels))
+    for name, counts in measured.items():
+        print(f"\n{name}  (before -> now)")
+        for label in labels:
+            before = BEFORE[name].get(label, "-")
+            print(f"  {label:<{width}}  {before!s:>3} -> {counts[label]}")
 
 
 if __name__ == "__main__":

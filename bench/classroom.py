@@ -154,7 +154,7 @@ async def pick_model(page, model: str, timeout: float) -> None:
 
 
 async def tour(url: str, pid: int, args) -> None:
-    """One user goes through every zoo model (the issue: 5.1 GB left behind); RSS after each."""
+    """One user goes through every zoo model; RSS after each (memory left behind by a model shows here)."""
     from playwright.async_api import async_playwright
 
     from prune_core.zoo import EMBEDDED

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prune_core.config import PruneConfig  # noqa: E402
 from prune_core.owl import block_sparsities  # noqa: E402
-from prune_core.run import measure_quality, owl_only, prune_model  # noqa: E402
+from prune_core.pruning import owl_only, prune_model  # noqa: E402
+from prune_core.run import measure_quality  # noqa: E402
 from prune_core.zoo import load_model  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 For each model: remove 50 % of the MLP neurons of every block (magnitude, layer allocation),
 then, on the same real held-out batch, time dense and shrunk forwards interleaved
-(`metrics.measure_latency`: warm-up, repetitions, median) at batch 1 and 8.
+(`latency.measure_latency`: warm-up, repetitions, median) at batch 1 and 8.
 FLOPs are counted, not estimated: `torch.utils.flop_counter.FlopCounterMode` over one forward,
 i.e. 2*m*n*k for every matmul the model runs: all Linear/Conv1D layers (LM/classifier head
 included) and attention (QK^T, AV inside SDPA). Elementwise ops, norms and softmax are not counted.
@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prune_core.metrics import device_name, measure_latency  # noqa: E402
+from prune_core.latency import device_name, measure_latency  # noqa: E402
 from prune_core.run import LatencySpec, latency_inputs, measure_quality  # noqa: E402
 from prune_core.structural import plan_units, shrink  # noqa: E402
 from prune_core.zoo import load_model  # noqa: E402

@@ -122,15 +122,21 @@ def _run(loaded, configs, grid: list[float], store: Store, executor: str, addres
     st.rerun()  # redraw with the Run button enabled again and the new sweep charted
 
 
-def page() -> None:
-    """Sweep controls -> stored runs -> comparison charts and downloads."""
-    st.title("Compare methods")
-    st.markdown("One slider at a time is not enough: run every method over a grid of sparsities and see them on "
-                "one chart, against the dense model. Every run is stored, so the History page finds it tomorrow.")
-    url = Controls("compare")
-    loaded = get_model()
-    if loaded is None:
-        st.stop()
+@dataclass(frozen=True)
+class _Choices:
+    """What the page's controls ask for."""
+
+    methods: list[str]
+    grid_text: str
+    allocation: str
+    proposed: bool  # add the sensitivity-proposed allocation at each sparsity of the grid
+    executor: str
+    address: str  # Ray cluster address ("" for $RAY_ADDRESS or a local Ray)
+    fallback: bool  # run locally when Ray is unavailable
+
+
+def _grid_controls(url: Controls) -> tuple[list[str], str, str]:
+    """Methods, sparsity grid and allocation."""
     c1, c2, c3 = st.columns([2, 2, 1])
     methods = c1.multiselect("Methods", list(METHODS), default=["random", "magnitude", "wanda"],
                              key=url.many("methods", "cmp_methods", METHODS), disabled=url.locked("methods"))
@@ -141,6 +147,11 @@ def page() -> None:
                           help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items())
                           + f"\n\nOWL runs with the paper's M = {PruneConfig().owl_m:g} and λ = "
                             f"{PruneConfig().owl_lambda:g} (the CLI sets others: --owl-m, --owl-lambda).")
+    return methods, grid_text, allocation
+
+
+def _choices(url: Controls) -> _Choices:
+    methods, grid_text, allocation = _grid_controls(url)
     proposed = st.checkbox("Add the sensitivity-proposed allocation: magnitude pruning with per-layer sparsities "
                            "chosen from a sensitivity analysis, at each sparsity of the grid",
                            key=url.flag("proposed", "cmp_proposed"), disabled=url.locked("proposed"),
@@ -154,20 +165,27 @@ def page() -> None:
         address = e2.text_input("Ray cluster address (blank: $RAY_ADDRESS, else a small local Ray)",
                                 key=url.text("ray", "cmp_ray_address"), placeholder="host:6379 or ray://host:10001")
         fallback = e3.checkbox("if Ray is unavailable, run locally instead", key=url.flag("fallback", "cmp_fallback"))
+    return _Choices(methods, grid_text, allocation, proposed, executor, address, fallback)
+
+
+def _plan(choices: _Choices) -> tuple[list[float], list[PruneConfig], Store]:
+    """The grid, its configs and the results store; a bad grid stops the page with a message."""
     try:
-        grid = parse_grid(grid_text)
-        configs = grid_configs(methods, grid, extra=len(grid) if proposed else 0,
-                               allocation=allocation if allocation != "global" or not any(
-                                   METHODS[m].info.needs_calibration for m in methods) else "layer")
+        grid = parse_grid(choices.grid_text)
+        needs_calibration = any(METHODS[m].info.needs_calibration for m in choices.methods)
+        configs = grid_configs(choices.methods, grid, extra=len(grid) if choices.proposed else 0,
+                               allocation=choices.allocation if choices.allocation != "global" or not needs_calibration
+                               else "layer")
         store = Store(on_wait=st.toast)  # another program holds the lock: say so while waiting
     except PruneScopeError as exc:
         st.error(f"Cannot run this grid: {exc}")
         st.stop()
-    _settle_interrupted(store)
-    url.text("sweep", "cmp_sweep", lambda sweep: _stored_sweep(store, loaded.key, sweep))  # a link shows its sweep
-    rep_key = url.select("size_format", "cmp_rep", SIZE_LABELS)
-    url.done()
-    runs_n = len(configs) + (len(grid) if proposed else 0)
+    return grid, configs, store
+
+
+def _run_section(loaded, choices: _Choices, grid: list[float], configs: list[PruneConfig], store: Store) -> None:
+    """What a sweep will do, the Run button, and the sweep itself when it was pressed."""
+    runs_n = len(configs) + (len(grid) if choices.proposed else 0)
     st.caption(f"{runs_n} runs; results go to `{store.path}` (set PRUNESCOPE_DATA to move it). "
                "Stop (or any other control) stops the sweep while it runs; finished runs are kept.")
     if store.readonly:
@@ -176,9 +194,13 @@ def page() -> None:
     starting = st.session_state.pop("cmp_start", False)
     st.button("Run sweep", type="primary", key="cmp_run", on_click=_start, disabled=starting or store.readonly)
     if starting:
-        _run(loaded, configs, grid, store, executor, address, fallback, proposed)
+        _run(loaded, configs, grid, store, choices.executor, choices.address, choices.fallback, choices.proposed)
     if note := st.session_state.get("cmp_note"):
         getattr(st, note[0])(note[1])
+
+
+def _results(loaded, store: Store, rep_key: str) -> None:
+    """The session's sweep (or every stored run of the model) charted."""
     sweep = st.session_state.get("cmp_sweep")
     runs = store.runs(model=loaded.key)
     if sweep:
@@ -188,6 +210,25 @@ def page() -> None:
     else:
         _charts(runs, store, rep_key)
         faster_expander(loaded, runs)
+
+
+def page() -> None:
+    """Sweep controls -> stored runs -> comparison charts and downloads."""
+    st.title("Compare methods")
+    st.markdown("One slider at a time is not enough: run every method over a grid of sparsities and see them on "
+                "one chart, against the dense model. Every run is stored, so the History page finds it tomorrow.")
+    url = Controls("compare")
+    loaded = get_model()
+    if loaded is None:
+        st.stop()
+    choices = _choices(url)
+    grid, configs, store = _plan(choices)
+    _settle_interrupted(store)
+    url.text("sweep", "cmp_sweep", lambda sweep: _stored_sweep(store, loaded.key, sweep))  # a link shows its sweep
+    rep_key = url.select("size_format", "cmp_rep", SIZE_LABELS)
+    url.done()
+    _run_section(loaded, choices, grid, configs, store)
+    _results(loaded, store, rep_key)
     breaks_section(loaded)
 
 

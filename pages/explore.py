@@ -1,8 +1,9 @@
 """Explore: prune the picked model live and see size, speed, quality and weights, dense beside pruned.
 
-One slider move streams: the counts, sizes and charts from the weights and masks come at once (the
-cheap phase); quality, latency and file size say "measuring…" until the heavy phase has measured
-them; the dense-vs-pruned outputs come last. The parts: explore_controls (controls -> settings),
+One slider move flows one way: the controls -> one setting, validated once -> the cheap phase (counts,
+sizes and charts from the weights and masks, at once) -> one measurement job (quality, latency, file
+size and the outputs, "measuring…" until then) -> one `Measured` result that fills the cards, the charts
+and, last, the dense-vs-pruned outputs. The parts: explore_controls (controls -> settings),
 explore_cards (metric cards, predict-then-reveal), explore_charts, explore_outputs.
 """
 from __future__ import annotations
@@ -20,8 +21,11 @@ from pages.ui.explore_outputs import Outputs, download, refine
 from pages.ui.nav import hand_over
 from pages.ui.scoreboard import challenge_section
 from pages.ui.urlstate import Controls
-from prune_core import teaching
+from prune_core import faster, teaching
+from prune_core.config import ResolvedConfig
 from prune_core.errors import PruneScopeError
+from prune_core.measure import Measured
+from prune_core.samples import OutputRequest
 from prune_core.summary import MaskSummary
 from prune_core.zoo import LoadedModel
 
@@ -44,47 +48,50 @@ def page() -> None:
     st.caption(f"**{card.name}** · {card.task} · {card.params / 1e6:.2f} M parameters · {card.source}"
                + (f" · ⚠ {card.notes}" if card.notes else ""))
     settings = read_controls(loaded, url)
-    config = settings.config
-    guess = predict_gate(loaded, config, url, settings.evaluation)
+    guess = predict_gate(loaded, settings.config, url, settings.evaluation)
 
-    summary = _counts(loaded, settings)  # cheap: from the weights and masks, on screen at once
-    cards = Cards.draw(loaded, config, summary, settings.measure_file)
-    figures = Figures.draw(loaded, summary, summary.sparsity_actual if settings.fixed else config.sparsity,
+    resolved, summary = _counts(loaded, settings)  # cheap: from the weights and masks, on screen at once
+    question = faster.ask(loaded, resolved.pattern, summary.sparsity_actual)
+    cards = Cards.draw(loaded, summary, settings.measure_file, question)
+    config = resolved.config
+    figures = Figures.draw(loaded, summary, summary.sparsity_actual if resolved.pattern.is_nm else config.sparsity,
                            settings.measure_file, url)
     outputs = Outputs.draw(loaded, config.seed)
 
-    _let_the_browser_draw(loaded, settings)
-    result, delta = _measure(loaded, settings, summary, cards, outputs)  # heavy: pruned copy, quality, latency
+    _let_the_browser_draw(loaded, resolved, settings)
+    measured = _measure(loaded, resolved, settings, cards, outputs.request)  # heavy: quality, latency, outputs
+    result = measured.result
     cards.fill(result, loaded)
     figures.fill(result)
-    cards.show_faster(loaded, config, result.sparsity_actual, result, settings.spec.batch * settings.spec.seq_len)
+    cards.fill_faster(loaded, question, result, settings.spec.batch * settings.spec.seq_len)
     if settings.evaluation == "quick":
-        refine(loaded, config, settings.spec, result)
+        refine(loaded, config, measured)
     if guess is not None:
-        cards.reveal(guess, loaded, config, result)
-    download(loaded, config, result, delta)
+        cards.reveal(guess, loaded, settings.config, result)
+    download(loaded, config, result, measured.delta)
     challenge_section(loaded, result, url)
-    outputs.fill(result, delta)  # last
+    outputs.fill(measured)  # last
 
 
-def _counts(loaded: LoadedModel, settings: ExploreSettings) -> MaskSummary:
-    """The cheap phase: masks, counts and sizes (a progress bar meanwhile); stops the page with an
-    error for settings that cannot prune."""
+def _counts(loaded: LoadedModel, settings: ExploreSettings) -> tuple[ResolvedConfig, MaskSummary]:
+    """The setting validated (once), then the cheap phase: masks, counts and sizes (a progress bar
+    meanwhile); stops the page with an error for settings that cannot prune."""
     warm_model(loaded.key)  # per-model facts the counts use, built once in the background
     progress_box = st.empty()
-    bar = progress_box.progress(0.0, text="computing masks on calibration data…" if settings.needs_calibration
-                                else "counting…")
     try:
-        summary = cached_summary(loaded.key, settings.config, lambda f, m: bar.progress(min(1.0, f), text=m))
+        resolved = settings.resolved()
+        bar = progress_box.progress(0.0, text="computing masks on calibration data…" if resolved.calibrated
+                                    else "counting…")
+        summary = cached_summary(loaded.key, resolved, lambda f, m: bar.progress(min(1.0, f), text=m))
     except PruneScopeError as exc:
         progress_box.empty()
         st.error(f"Cannot prune with these settings: {exc}")
         st.stop()
     progress_box.empty()
-    return summary
+    return resolved, summary
 
 
-def _let_the_browser_draw(loaded: LoadedModel, settings: ExploreSettings) -> None:
+def _let_the_browser_draw(loaded: LoadedModel, resolved: ResolvedConfig, settings: ExploreSettings) -> None:
     """Wait DRAW_PAUSE seconds before a measurement that is not cached, so that the browser draws the cheap
     figures before the measurement takes the cores.
 
@@ -92,23 +99,23 @@ def _let_the_browser_draw(loaded: LoadedModel, settings: ExploreSettings) -> Non
     otherwise drew the counts and charts beside the evaluation's threads: SmolLM2's cheap figures took
     0.23 s (p50, bench/slider_latency.py) and 0.16 s with the pause. The wait uses no CPU, and a move
     made during it interrupts this run at the next Streamlit call, before any measuring starts."""
-    if not has_run(loaded.key, settings.config, settings.spec, settings.measure_file, settings.evaluation):
+    if not has_run(loaded.key, resolved, settings.spec, settings.measure_file, settings.evaluation):
         sleep(DRAW_PAUSE)
 
 
-def _measure(loaded: LoadedModel, settings: ExploreSettings, summary: MaskSummary, cards: Cards, outputs: Outputs):
-    """The heavy phase (cached): the pruned copy, quality with its interval, latency, file size, and the
-    outputs on the same copy. (PruneResult, PruneDelta); stops the page with an error if it fails."""
+def _measure(loaded: LoadedModel, resolved: ResolvedConfig, settings: ExploreSettings, cards: Cards,
+             outputs: OutputRequest | None) -> Measured:
+    """The heavy phase (one cached job): the pruned copy, quality with its interval, latency, file size, and
+    `outputs` on the same copy; stops the page with an error if it fails."""
     bar = cards.status.progress(0.0, text="measuring quality and latency…")
     try:
-        result, delta = cached_run(loaded.key, settings.config, settings.spec, settings.measure_file,
-                                   lambda f, m: bar.progress(min(1.0, f), text=m), summary, settings.evaluation,
-                                   outputs.with_copy())
+        measured = cached_run(loaded.key, resolved, settings.spec, settings.measure_file,
+                              lambda f, m: bar.progress(min(1.0, f), text=m), settings.evaluation, outputs)
     except PruneScopeError as exc:
         cards.status.error(f"Cannot measure with these settings: {exc}")
         st.stop()
     cards.status.empty()
-    return result, delta
+    return measured
 
 
 def _glossary() -> None:

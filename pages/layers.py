@@ -7,17 +7,15 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import charts
-from pages.ui.caches import SENSITIVITY_GRID, cached_model, cached_proposal, cached_sensitivity, heavy
+from pages.ui.caches import SENSITIVITY_GRID, cached_owl, cached_proposal, cached_sensitivity, cached_summary
 from pages.ui.picker import get_model
 from pages.ui.disagree import disagree_section
 from pages.ui.urlstate import Controls
 from pages.ui.nav import hand_over
 from prune_core.config import OWL_HELP, OWL_LAMBDA_RANGE, OWL_M_RANGE, PruneConfig
 from prune_core.errors import PruneScopeError
-from prune_core.masks import layer_stats
 from prune_core.methods import available, get_method
 from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, parse_pattern
-from prune_core.run import owl_only, prune_masks
 from prune_core.sensitivity import GROUPINGS
 from prune_core.targets import as_out_in, find_targets
 
@@ -33,39 +31,30 @@ LOOK_FOR = {  # what the mask heatmap should show, per kind of pattern
 }
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _spread(name: str, target: float) -> pd.DataFrame:
-    loaded = cached_model(name)
+def _spread(loaded, target: float) -> pd.DataFrame:
+    """Per-layer sparsity of uniform and global magnitude pruning, from the cheap phase's summaries
+    (the same entries Explore's slider moves use)."""
     rows = []
     for label, allocation in (("layer (uniform)", "layer"), ("global magnitude", "global")):
-        masks = prune_masks(loaded, PruneConfig(method="magnitude", sparsity=target, allocation=allocation))
-        rows += [{"allocation": label, "layer": s.module, "sparsity": s.sparsity}
-                 for s in layer_stats(loaded.model, masks)]
+        summary = cached_summary(loaded.key, PruneConfig(method="magnitude", sparsity=target, allocation=allocation))
+        rows += [{"allocation": label, "layer": s.module, "sparsity": s.sparsity} for s in summary.layers]
     return pd.DataFrame(rows)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-@heavy
-def _owl(name: str, target: float, m: float, lam: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _owl(loaded, target: float, m: float, lam: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """OWL per block (outlier ratio, sparsity) and its per-layer rows for the allocation chart."""
-    loaded = cached_model(name)
-    alloc = owl_only(loaded, PruneConfig(method="magnitude", sparsity=target, allocation="owl", owl_m=m,
-                                         owl_lambda=lam))
+    alloc = cached_owl(loaded.key, PruneConfig(method="magnitude", sparsity=target, owl_m=m, owl_lambda=lam))
     rows = pd.DataFrame([{"allocation": charts.OWL_LABEL, "layer": t.module, "sparsity": alloc.layer_sparsity[t.name]}
                          for t in find_targets(loaded.model, "all") if t.name in alloc.layer_sparsity])
     return alloc.frame(), rows
 
 
-@st.cache_resource(max_entries=3, show_spinner=False)
-def _packed_masks(name: str, method: str, pattern: str, sparsity: float) -> dict[str, tuple[np.ndarray, tuple]]:
-    """Keep-masks of every matrix for one setting, (out, in) layout, bit-packed (read-only, shared)."""
-    loaded = cached_model(name)
-    mask_set = prune_masks(loaded, PruneConfig(method=method, sparsity=sparsity, pattern=pattern))
-    out = {}
-    for t in mask_set.targets:
-        view = as_out_in(mask_set.masks[t.name], t).numpy()
-        out[t.module] = (np.packbits(view), view.shape)
-    return out
+def _mask_of(loaded, module: str, method: str, pattern: str, sparsity: float) -> np.ndarray | None:
+    """The keep-mask of one matrix, (out, in), with the whole model pruned by this setting (the cheap
+    phase's summary, shared with Explore); None where the pattern does not touch the matrix."""
+    summary = cached_summary(loaded.key, PruneConfig(method=method, sparsity=sparsity, pattern=pattern))
+    target = next((t for t in summary.targets if t.module == module), None)
+    return None if target is None else as_out_in(summary.keep_of(target.name), target).numpy()
 
 
 def page() -> None:
@@ -82,7 +71,7 @@ def page() -> None:
     target = st.slider("Overall sparsity", 10, 90, 70, step=10, key=url.number("sparsity", "layers_target", 10, 90, 10),
                        disabled=url.locked("sparsity")) / 100
     try:
-        spread = _spread(loaded.key, target)
+        spread = _spread(loaded, target)
     except PruneScopeError as exc:
         st.error(f"Cannot prune this model: {exc}")
         st.stop()
@@ -139,7 +128,7 @@ def _owl_section(loaded, target: float) -> pd.DataFrame | None:
                           step=0.01, format="%.2f", key="layers_owl_lambda", help=OWL_HELP["owl_lambda"])
     try:
         with st.spinner("OWL: measuring outliers block by block on calibration data…"):
-            blocks, rows = _owl(loaded.key, target, float(m), float(lam))
+            blocks, rows = _owl(loaded, target, float(m), float(lam))
     except PruneScopeError as exc:
         st.error(f"Cannot compute OWL for this model: {exc}")
         return None
@@ -197,16 +186,14 @@ def _mask_section(loaded, url: Controls) -> None:
         needs_data = get_method(method, parsed).info.needs_calibration
         with st.spinner(f"pruning {loaded.name} with {method} ({pattern})" +
                         (" on calibration data…" if needs_data else "…")):
-            packed = _packed_masks(loaded.key, method, pattern, sparsity)
+            mask = _mask_of(loaded, module, method, pattern, sparsity)
     except PruneScopeError as exc:
         st.error(f"Cannot build this mask: {exc}")
         return
-    if module not in packed:
+    if mask is None:
         st.info(f"The {pattern} pattern does not touch {module}: pick "
                 f"{'an MLP' if parsed.unit == 'neuron' else 'an attention'} matrix to see which weights go.")
         return
-    bits, shape = packed[module]
-    mask = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
     fig = charts.mask_heatmap(mask, f"{module}: {method}, {pattern}", group=parsed.m or None)
     st.plotly_chart(fig, width="stretch")
     key = parsed.unit or ("nm" if parsed.is_nm else "unstructured")

@@ -7,7 +7,7 @@ from pages.ui.caches import job_gate, shared_cache
 from pages.ui.nav import hand_over
 from prune_core.budget import human
 from prune_core.memory import process_rss
-from prune_core.settings import settings
+from prune_core.server import server_settings
 from prune_core.zoo import embedded_cards
 
 
@@ -31,7 +31,7 @@ def page() -> None:
 def _server() -> None:
     """Memory in use against the budget, the heavy-job line, and the teacher's settings."""
     st.subheader("This server")
-    server, usage, gate = settings(), shared_cache().usage(), job_gate().status()
+    server, usage, gate = server_settings(), shared_cache().usage(), job_gate().status()
     rss = process_rss()
     kinds = ", ".join(f"{k}s {human(v)}" for k, v in sorted(usage.by_kind.items())) or "nothing yet"
     c = st.columns(3)

@@ -6,6 +6,7 @@ import json
 import streamlit as st
 
 from pages.ui import charts
+from pages.ui.caches import cached_claims
 from pages.ui.picker import get_model
 from pages.ui.faster_panel import faster_expander
 from pages.ui.nav import hand_over
@@ -16,6 +17,7 @@ from prune_core.methods import METHODS
 from prune_core.sweep import parse_grid
 
 VERDICT_BOX = {paper.HELD: st.success, paper.NOT_HELD: st.error, paper.INCONCLUSIVE: st.warning}
+Done = tuple[paper.PaperSettings, paper.ClaimResult]  # a claim that has run: what it ran with, what it found
 
 
 def _settings(loaded) -> paper.PaperSettings:
@@ -46,14 +48,14 @@ def _settings(loaded) -> paper.PaperSettings:
 
 def _run(loaded, settings: paper.PaperSettings, claims: str) -> None:
     bar = st.progress(0.0, text="starting…")
-    results = paper.run_claims(loaded, settings, claims, lambda m, f: bar.progress(min(1.0, f), text=m))
+    results = cached_claims(loaded.key, settings, claims, lambda f, m: bar.progress(min(1.0, f), text=m))
     bar.empty()
     stored = st.session_state.setdefault("paper_results", {})
     for r in results:
         stored[(loaded.key, r.claim)] = (settings, r)
 
 
-def _section(title: str, claim: str, done: tuple | None) -> tuple | None:
+def _section(title: str, claim: str, done: Done | None) -> Done | None:
     """A claim's header and statement; then its verdict when it has been run."""
     st.header(title)
     st.markdown(f"> {paper.CLAIMS[claim]}")
@@ -68,14 +70,90 @@ def _verdict(result: paper.ClaimResult) -> None:
     st.caption(f"Rule: {result.rule}")
 
 
-def page() -> None:
-    """Claims -> experiments -> charts, verdicts and a reproducibility card."""
+def _intro() -> None:
     st.title("Paper: do the study's claims hold here?")
     st.markdown(
         f"PruneScope grows out of {paper.PAPER}. Its abstract makes three claims. Here each one becomes an "
         "experiment you can run on the picked model, and the page gives a verdict computed by a stated rule, "
         "next to the numbers behind it.")
     st.info(paper.DISCLAIMER, icon=":material/science:")
+
+
+def _run_buttons(loaded, settings: paper.PaperSettings) -> None:
+    b1, b2 = st.columns(2)
+    try:
+        if b1.button("Run claims (a) and (b)", type="primary", key="paper_run_ab"):
+            _run(loaded, settings, "ab")
+        if b2.button("Run claim (c): fine-tuning over seeds", key="paper_run_c"):
+            _run(loaded, settings, "c")
+    except PruneScopeError as exc:
+        st.error(f"The experiment stopped: {exc}")
+
+
+def _claim_a(loaded, metric: str, done: Done | None) -> None:
+    if not _section("(a) Methods and their effects", "a", done):
+        st.caption("Press *Run claims (a) and (b)*: every chosen method over the grid, plus MLP neurons removed.")
+        return
+    _, result = done
+    runs = result.runs
+    dense_q = float(runs["quality_dense"].iloc[0])
+    st.plotly_chart(charts.compare_chart(runs.assign(method=runs["series"]), "share_removed",
+                                         "share of prunable weights removed", metric, dense_q, 0.0),
+                    width="stretch")
+    st.caption(f"Every method on one chart, dense at 0. Timing: {runs['latency_setup'].iloc[0]}. Held-out "
+               f"{metric}, the model card's evaluation (see Model zoo). Table: each variant at its highest sparsity, sizes and latency "
+               "as a ratio of dense.")
+    st.dataframe(result.table, hide_index=True, width="stretch")
+    faster_expander(loaded, runs)
+
+
+def _claim_b(loaded, done: Done | None) -> None:
+    if not _section("(b) Size down, quality kept", "b", done):
+        return
+    chosen, result = done
+    st.plotly_chart(charts.tolerance_chart(result.table), width="stretch")
+    st.caption(f"Tolerance: {loaded.card.metric.tolerance_text(chosen.tolerance)}. A method counts up to the highest grid "
+               "sparsity at which it and every lower one stay within it. The whole model's saving includes the "
+               "embeddings, which are not pruned.")
+    st.dataframe(result.table, hide_index=True, width="stretch")
+
+
+def _claim_c(metric: str, done: Done | None) -> None:
+    if not _section("(c) Fine-tuning after pruning", "c", done):
+        st.caption("Press *Run claim (c)*: one-shot pruning then fine-tuning that keeps the mask, per seed, with the "
+                   "dense model fine-tuned for the same steps as a control.")
+        return
+    chosen, result = done
+    frame = result.table
+    q1, q2 = st.columns(2)
+    q1.plotly_chart(charts.recovery_chart(frame, "quality", f"Held-out {metric} per seed", metric),
+                    width="stretch")
+    q2.plotly_chart(charts.recovery_chart(frame, "gap", "Generalization gap per seed",
+                                          "validation loss − training loss"), width="stretch")
+    st.caption(f"{len(chosen.c_seeds)} seed(s), {int(frame['steps'].max())} steps at learning rate "
+               f"{frame['lr'].max():g}, "
+               f"{chosen.c_method} at {chosen.c_sparsity:.0%}. Markers: one per seed; bar: mean with min–max range. "
+               "If pruned + fine-tuned beats dense but not the dense control, the gain came from the extra "
+               "training, not from pruning. (Movement pruning needs long fine-tuning to pay off; on these "
+               "already-converged models its short-run scores are mostly noise.)")
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def _card_download(loaded, stored: dict) -> None:
+    """The reproducibility card of the claims run on this model, for a headless replay."""
+    done = [(s, r) for (name, _), (s, r) in stored.items() if name == loaded.key]
+    if not done:
+        return
+    card = paper.reproducibility_card(done[-1][0], [r for _, r in done])
+    st.download_button("Download the reproducibility card (JSON)", json.dumps(card, indent=2, default=str),
+                       f"prunescope_card_{loaded.name}.json", "application/json", key="paper_card")
+    st.caption("Replay it headless: `python -m prune_core paper --replay prunescope_card_"
+               f"{loaded.name}.json` reruns the same experiments and compares the verdicts.")
+
+
+def page() -> None:
+    """Claims -> experiments -> charts, verdicts and a reproducibility card."""
+    _intro()
     loaded = get_model()
     if loaded is None:
         st.stop()
@@ -85,66 +163,12 @@ def page() -> None:
         st.error(f"Cannot run these settings: {exc}")
         st.stop()
     metric = loaded.card.quality_metric
-
-    b1, b2 = st.columns(2)
-    try:
-        if b1.button("Run claims (a) and (b)", type="primary", key="paper_run_ab"):
-            _run(loaded, settings, "ab")
-        if b2.button("Run claim (c): fine-tuning over seeds", key="paper_run_c"):
-            _run(loaded, settings, "c")
-    except PruneScopeError as exc:
-        st.error(f"The experiment stopped: {exc}")
+    _run_buttons(loaded, settings)
     stored = st.session_state.get("paper_results", {})
-
-    a = _section("(a) Methods and their effects", "a", stored.get((loaded.key, "a")))
-    if a:
-        runs = a[1].runs
-        dense_q = float(runs["quality_dense"].iloc[0])
-        st.plotly_chart(charts.compare_chart(runs.assign(method=runs["series"]), "share_removed",
-                                             "share of prunable weights removed", metric, dense_q, 0.0),
-                        width="stretch")
-        st.caption(f"Every method on one chart, dense at 0. Timing: {runs['latency_setup'].iloc[0]}. Held-out "
-                   f"{metric}, the model card's evaluation (see Model zoo). Table: each variant at its highest sparsity, sizes and latency "
-                   "as a ratio of dense.")
-        st.dataframe(a[1].table, hide_index=True, width="stretch")
-        faster_expander(loaded, runs)
-    else:
-        st.caption("Press *Run claims (a) and (b)*: every chosen method over the grid, plus MLP neurons removed.")
-
-    b = _section("(b) Size down, quality kept", "b", stored.get((loaded.key, "b")))
-    if b:
-        st.plotly_chart(charts.tolerance_chart(b[1].table), width="stretch")
-        st.caption(f"Tolerance: {loaded.card.metric.tolerance_text(b[0].tolerance)}. A method counts up to the highest grid "
-                   "sparsity at which it and every lower one stay within it. The whole model's saving includes the "
-                   "embeddings, which are not pruned.")
-        st.dataframe(b[1].table, hide_index=True, width="stretch")
-
-    c = _section("(c) Fine-tuning after pruning", "c", stored.get((loaded.key, "c")))
-    if c:
-        frame = c[1].table
-        q1, q2 = st.columns(2)
-        q1.plotly_chart(charts.recovery_chart(frame, "quality", f"Held-out {metric} per seed", metric),
-                        width="stretch")
-        q2.plotly_chart(charts.recovery_chart(frame, "gap", "Generalization gap per seed",
-                                              "validation loss − training loss"), width="stretch")
-        st.caption(f"{len(c[0].c_seeds)} seed(s), {int(frame['steps'].max())} steps at learning rate "
-                   f"{frame['lr'].max():g}, "
-                   f"{c[0].c_method} at {c[0].c_sparsity:.0%}. Markers: one per seed; bar: mean with min–max range. "
-                   "If pruned + fine-tuned beats dense but not the dense control, the gain came from the extra "
-                   "training, not from pruning. (Movement pruning needs long fine-tuning to pay off; on these "
-                   "already-converged models its short-run scores are mostly noise.)")
-        st.dataframe(frame, hide_index=True, width="stretch")
-    else:
-        st.caption("Press *Run claim (c)*: one-shot pruning then fine-tuning that keeps the mask, per seed, with the "
-                   "dense model fine-tuned for the same steps as a control.")
-
-    done = [(s, r) for (name, _), (s, r) in stored.items() if name == loaded.key]
-    if done:
-        card = paper.reproducibility_card(done[-1][0], [r for _, r in done])
-        st.download_button("Download the reproducibility card (JSON)", json.dumps(card, indent=2, default=str),
-                           f"prunescope_card_{loaded.name}.json", "application/json", key="paper_card")
-        st.caption("Replay it headless: `python -m prune_core paper --replay prunescope_card_"
-                   f"{loaded.name}.json` reruns the same experiments and compares the verdicts.")
+    _claim_a(loaded, metric, stored.get((loaded.key, "a")))
+    _claim_b(loaded, stored.get((loaded.key, "b")))
+    _claim_c(metric, stored.get((loaded.key, "c")))
+    _card_download(loaded, stored)
 
 
 if __name__ == "__main__":  # a fresh server ran this file as a legacy pages/ script (pages/ui/nav.py)

@@ -18,19 +18,20 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
+import types
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Iterable
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from .jobs import JobGate, ordinal
 from .memory import release_soon
-
-Progress = Callable[[float, str], None]
+from .progress import Progress
 
 
 @dataclass(frozen=True)
@@ -58,39 +59,61 @@ OnUpdate = Callable[[JobStatus], None]
 
 
 def nbytes(value: Any) -> int:
-    """Approximate bytes held by `value`: tensors, arrays and modules exactly (shared storage
-    counted once), Python objects by their shallow size, walked through containers."""
+    """Approximate bytes held by `value`: tensors, arrays, modules and pandas objects exactly (shared
+    storage counted once); other Python objects by their shallow size, walked through containers,
+    dataclass fields and instance attributes (a chart figure, a tokenizer). Functions, classes and
+    modules are not walked: what they reach belongs to the program, not to the value."""
     seen: set[int] = set()  # ids of objects walked
     storages: set[int] = set()  # data pointers of tensor storages counted
     total = 0
     stack = [value]
     while stack:
         obj = stack.pop()
-        if id(obj) in seen or obj is None or isinstance(obj, type):
+        if id(obj) in seen or obj is None or isinstance(obj, (type, types.ModuleType)):
             continue
         seen.add(id(obj))
-        if isinstance(obj, torch.Tensor):
-            storage = obj.untyped_storage()
-            if storage.data_ptr() not in storages:
-                storages.add(storage.data_ptr())
-                total += storage.nbytes()
-        elif isinstance(obj, np.ndarray):
-            total += obj.nbytes
-        elif isinstance(obj, nn.Module):
-            stack.extend(obj.parameters())
-            stack.extend(obj.buffers())
-        elif hasattr(obj, "memory_usage") and hasattr(obj, "columns"):  # pandas DataFrame
-            total += int(obj.memory_usage(deep=True).sum())
-        else:
-            total += sys.getsizeof(obj)
-            if isinstance(obj, dict):
-                stack.extend(obj.keys())
-                stack.extend(obj.values())
-            elif isinstance(obj, (list, tuple, set, frozenset)):
-                stack.extend(obj)
-            elif dataclasses.is_dataclass(obj):
-                stack.extend(getattr(obj, f.name) for f in dataclasses.fields(obj))
+        total += _own_bytes(obj, storages)
+        stack.extend(_parts(obj))
     return total
+
+
+_PANDAS = (pd.DataFrame, pd.Series, pd.Index)
+_CODE = (types.FunctionType, types.MethodType, types.BuiltinFunctionType)
+
+
+def _own_bytes(obj: Any, storages: set[int]) -> int:
+    """Bytes of `obj` itself, without the objects `_parts` walks to."""
+    if isinstance(obj, torch.Tensor):
+        storage = obj.untyped_storage()
+        if storage.data_ptr() in storages:
+            return 0
+        storages.add(storage.data_ptr())
+        return storage.nbytes()
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, nn.Module):
+        return 0  # its parameters and buffers are walked
+    if isinstance(obj, _PANDAS):
+        return int(np.sum(obj.memory_usage(deep=True)))
+    return sys.getsizeof(obj)
+
+
+def _parts(obj: Any) -> Iterable[Any]:
+    """The objects `obj` holds that count towards its size."""
+    if isinstance(obj, (torch.Tensor, *_PANDAS, *_CODE)):
+        return ()
+    if isinstance(obj, np.ndarray):
+        return obj.ravel() if obj.dtype.hasobject else ()
+    if isinstance(obj, nn.Module):
+        return [*obj.parameters(), *obj.buffers()]
+    if isinstance(obj, dict):
+        return [*obj.keys(), *obj.values()]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return obj
+    if dataclasses.is_dataclass(obj):
+        return [getattr(obj, f.name) for f in dataclasses.fields(obj)]
+    attrs = getattr(obj, "__dict__", None)
+    return list(attrs.values()) if isinstance(attrs, dict) else ()
 
 
 @dataclass
@@ -130,6 +153,7 @@ class CacheUsage:
     entries: int
     by_kind: dict[str, int]
     not_kept: int  # values computed but too large to keep
+    computed: int = 0  # values computed since the start: a value found cached or shared computes nothing
 
 
 class SharedCache:
@@ -144,6 +168,7 @@ class SharedCache:
         self._flights: dict[Hashable, _Flight] = {}
         self._evicted: dict[Hashable, tuple[weakref.ref, int, str]] = {}
         self._not_kept = 0
+        self._computed = 0
 
     # ---- reading ------------------------------------------------------------------------------
     def usage(self) -> CacheUsage:
@@ -151,12 +176,17 @@ class SharedCache:
             kinds: dict[str, int] = {}
             for e in self._entries.values():
                 kinds[e.kind] = kinds.get(e.kind, 0) + e.nbytes
-            return CacheUsage(self.capacity, sum(kinds.values()), len(self._entries), kinds, self._not_kept)
+            return CacheUsage(self.capacity, sum(kinds.values()), len(self._entries), kinds, self._not_kept,
+                              self._computed)
 
     def keys(self, kind: str) -> list[Hashable]:
         """Keys of the cached entries of one kind, least recently used first."""
+        return list(self.sizes(kind))
+
+    def sizes(self, kind: str) -> dict[Hashable, int]:
+        """Bytes each cached entry of one kind is counted for, by key, least recently used first."""
         with self._lock:
-            return [k for k, e in self._entries.items() if e.kind == kind]
+            return {k: e.nbytes for k, e in self._entries.items() if e.kind == kind}
 
     def peek(self, key: Hashable) -> Any:
         """The cached value, or None: never computes (for values that cannot be remade on demand)."""
@@ -226,14 +256,19 @@ class SharedCache:
                 self.gate.share()
             report(JobStatus("running", fraction, message))
 
+        def fresh() -> Any:
+            with self._lock:
+                self._computed += 1
+            return compute(progress)
+
         try:
             if heavy and self.gate is not None:
                 with self.gate.slot(lambda place, running: report(JobStatus("queued", place=place, running=running))):
                     with self._lock:  # computed by someone else while we waited in line?
                         hit = self._lookup(key)
-                    value = hit.value if hit is not None else compute(progress)
+                    value = hit.value if hit is not None else fresh()
             else:
-                value = compute(progress)
+                value = fresh()
         except Exception as exc:  # the settings cannot be computed: every waiter hears why
             self._end(key, flight, error=exc)
             raise

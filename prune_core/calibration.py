@@ -23,6 +23,7 @@ from torch import nn
 from . import datasets
 from .blocks import Captured, Stop, capture, find_blocks, forward_kwargs, output_of, this_thread_only
 from .errors import PruneScopeError
+from .progress import Progress, no_progress
 from .targets import Target
 from .tokens import tokenize
 
@@ -48,7 +49,7 @@ class Calibration:
     """Inputs for calibration-aware methods, and a place to report what happened."""
 
     samples: list[dict[str, torch.Tensor]]
-    progress: Callable[[float, str], None] = lambda f, m: None
+    progress: Progress = no_progress
     notes: list[str] = field(default_factory=list)
 
 

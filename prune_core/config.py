@@ -3,12 +3,13 @@ choices validated once against the method catalogue, with the pattern parsed and
 so the run pipeline never re-parses a string."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from functools import cached_property
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Mapping
 
 from .checks import MAX_SEED, whole
 from .errors import PruneScopeError
 from .methods import PruningMethod, get_method
+from .methods.params import ParamValues, check_values, specs
 from .patterns import Pattern, parse_pattern
 from .targets import SCOPES
 
@@ -27,6 +28,8 @@ OWL_HELP = {
 }
 OWL_M_RANGE = (1.0, 100.0)
 OWL_LAMBDA_RANGE = (0.0, 0.5)
+# Fields a PruneConfig once had that a method now declares: every older record carries them.
+FORMER_FIELDS = frozenset({"damping"})
 MAX_SPARSITY = 0.99
 # Caps that keep one run within memory and minutes on a laptop; the error message names them.
 MAX_CALIB_SAMPLES = 1024  # calibration sequences (the papers use 128)
@@ -45,28 +48,39 @@ class PruneConfig:
     # Calibration-aware methods only (Wanda, SparseGPT): samples drawn from the training split.
     calib_samples: int = 32  # sequences; more = better statistics, slower
     calib_seq_len: int = 128  # tokens per sequence (tweets are used whole, up to this length)
-    damping: float = 0.01  # SparseGPT: lambda = damping * mean(diag H) added to H's diagonal
     # OWL allocation only (see OWL_HELP): outlier threshold M (x the block's mean score) and sparsity spread λ
     owl_m: float = 5.0
     owl_lambda: float = 0.08
+    # The method's own settings (its `params` dataclass), by field name, e.g. {"damping": 0.01} for SparseGPT;
+    # validation fills in the defaults. Any mapping is accepted and kept read-only and hashable.
+    method_params: Mapping[str, Any] = ParamValues()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.method_params, ParamValues):
+            object.__setattr__(self, "method_params", ParamValues(self.method_params))
 
     def validated(self) -> "PruneConfig":
         """Check every field; N:M patterns fix the sparsity, so fill it in for them."""
         return self.resolved().config
 
-    def resolved(self) -> "ResolvedConfig":
+    def resolved(self, pattern: Pattern | None = None, method: PruningMethod | None = None) -> "ResolvedConfig":
         """Every field checked and the names looked up (pattern, method in the catalogue). Done once per
         config: it is frozen and the catalogue does not change, so the pages' cache keys, the summary and
-        the run that all ask for the same config share one validation."""
-        return self._resolution
+        the run that all ask for the same config share one validation. `pattern`, `method`: this config's,
+        parsed and looked up already (a page's controls need them before the config exists); used only
+        where they are this config's."""
+        if "_resolution" not in self.__dict__:
+            self.__dict__["_resolution"] = self._resolve(pattern, method)  # frozen: set as cached_property does
+        return self.__dict__["_resolution"]
 
-    @cached_property
-    def _resolution(self) -> "ResolvedConfig":
+    def _resolve(self, pattern: Pattern | None, method: PruningMethod | None) -> "ResolvedConfig":
         for name in ("method", "pattern", "allocation", "scope"):
             if not isinstance(getattr(self, name), str):
                 raise PruneScopeError(f"{name} must be a name (text), got {getattr(self, name)!r}")
-        pattern = parse_pattern(self.pattern)
-        method = get_method(self.method, pattern)
+        if pattern is None or pattern.name != self.pattern:
+            pattern = parse_pattern(self.pattern)
+        if method is None or method.info.name != self.method or pattern.granularity not in method.info.granularities:
+            method = get_method(self.method, pattern)
         try:
             sparsity = float(self.sparsity)
         except (TypeError, ValueError):
@@ -76,24 +90,11 @@ class PruneConfig:
                 f"sparsity must be in [0, 1) (a fraction: 0.5 removes half the weights), got {self.sparsity}")
         if sparsity > MAX_SPARSITY:
             raise PruneScopeError(f"sparsity above {MAX_SPARSITY} leaves almost nothing; got {sparsity}")
-        if pattern.is_nm:
-            if abs(sparsity - pattern.fixed_sparsity) > 0.005:
-                raise PruneScopeError(
-                    f"pattern {pattern.name} always removes {pattern.fixed_sparsity:.0%} of the weights; "
-                    f"asked for {sparsity:.0%}. Use sparsity {pattern.fixed_sparsity} or 'unstructured'")
-            if self.allocation == "owl":
-                raise PruneScopeError(f"pattern {pattern.name} removes exactly {pattern.fixed_sparsity:.0%} of every "
-                                      "layer, so OWL has no per-layer sparsity to vary; use 'unstructured' with OWL "
-                                      "(the OWL authors' N:M variant mixes N:M ratios per block, which is no longer "
-                                      "one pattern that N:M hardware runs)")
-            if self.allocation != "layer":
-                raise PruneScopeError(f"pattern {pattern.name} is chosen group by group, so allocation must be 'layer'")
-        if self.allocation not in ALLOCATIONS:
-            raise PruneScopeError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
-        if self.allocation == "owl":
-            self._check_owl(pattern, method)
-        else:
-            method.check(self)
+        if pattern.is_nm and abs(sparsity - pattern.fixed_sparsity) > 0.005:
+            raise PruneScopeError(
+                f"pattern {pattern.name} always removes {pattern.fixed_sparsity:.0%} of the weights; "
+                f"asked for {sparsity:.0%}. Use sparsity {pattern.fixed_sparsity} or 'unstructured'")
+        self._check_allocation(pattern, method)
         if self.scope not in SCOPES:
             raise PruneScopeError(f"unknown scope '{self.scope}'; choose one of: {', '.join(SCOPES)}")
         if not whole(self.seed) or not 0 <= self.seed <= MAX_SEED:
@@ -106,18 +107,32 @@ class PruneConfig:
         if not whole(self.calib_seq_len) or not 2 <= self.calib_seq_len <= MAX_CALIB_SEQ_LEN:
             raise PruneScopeError(f"calibration sequence length must be from 2 to {MAX_CALIB_SEQ_LEN} tokens, "
                                   f"got {self.calib_seq_len!r}")
-        if isinstance(self.damping, bool) or not isinstance(self.damping, (int, float)) or not 0 < self.damping < 10:
-            raise PruneScopeError(f"damping must be in (0, 10), got {self.damping!r}")
         for name, (low, high) in (("owl_m", OWL_M_RANGE), ("owl_lambda", OWL_LAMBDA_RANGE)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 label = "OWL M" if name == "owl_m" else "OWL λ (lambda)"
                 raise PruneScopeError(f"{label} must be from {low:g} to {high:g}, got {value!r} ({OWL_HELP[name]})")
-        config = replace(self, sparsity=sparsity, include_head=bool(self.include_head), damping=float(self.damping),
-                         owl_m=float(self.owl_m), owl_lambda=float(self.owl_lambda))
+        config = replace(self, sparsity=sparsity, include_head=bool(self.include_head), owl_m=float(self.owl_m),
+                         owl_lambda=float(self.owl_lambda), method_params=_method_params(method, self.method_params))
         resolution = ResolvedConfig(config=config, pattern=pattern, method=method)
         config.__dict__["_resolution"] = resolution  # valid already: validating it again changes nothing
         return resolution
+
+    def _check_allocation(self, pattern: Pattern, method: PruningMethod) -> None:
+        """The allocation against the pattern and the method (`usable_allocations` asks this alone)."""
+        if pattern.is_nm and self.allocation == "owl":
+            raise PruneScopeError(f"pattern {pattern.name} removes exactly {pattern.fixed_sparsity:.0%} of every "
+                                  "layer, so OWL has no per-layer sparsity to vary; use 'unstructured' with OWL "
+                                  "(the OWL authors' N:M variant mixes N:M ratios per block, which is no longer "
+                                  "one pattern that N:M hardware runs)")
+        if pattern.is_nm and self.allocation != "layer":
+            raise PruneScopeError(f"pattern {pattern.name} is chosen group by group, so allocation must be 'layer'")
+        if self.allocation not in ALLOCATIONS:
+            raise PruneScopeError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
+        if self.allocation == "owl":
+            self._check_owl(pattern, method)
+        else:
+            method.check(self)
 
     def _check_owl(self, pattern: Pattern, method: PruningMethod) -> None:
         """OWL's own limits: single weights (not N:M, not whole units), methods that take per-layer
@@ -131,11 +146,48 @@ class PruneConfig:
                                   "the blocks; untick 'include head'")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, with the method's parameters beside them under their own names (as the CLI's options
+        and the URL name them): {"method": "sparsegpt", ..., "damping": 0.01}."""
+        out = asdict(self)
+        return out | dict(out.pop("method_params"))
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "PruneConfig":
+        """The inverse of `to_dict`: keys that are not fields are the method's parameters (checked by
+        validation). A former field of every config (`FORMER_FIELDS`) is dropped for a method that does not
+        declare it, so older recipes and records load to the same config."""
+        own = {f.name for f in fields(cls)} - {"method_params"}
+        config = cls(**{k: v for k, v in raw.items() if k in own})
+        rest = {k: v for k, v in raw.items() if k not in own}
+        if "method_params" in rest:
+            raise PruneScopeError("method parameters go beside the other settings (e.g. \"damping\": 0.01), "
+                                  "not under 'method_params'")
+        if rest.keys() & FORMER_FIELDS:
+            rest = {k: v for k, v in rest.items() if k not in FORMER_FIELDS or k in config.declared_params()}
+        return replace(config, method_params=rest)
+
+    def declared_params(self) -> set[str]:
+        """The parameter names the chosen method declares (none when the method or pattern is unknown)."""
+        if not (isinstance(self.method, str) and isinstance(self.pattern, str)):
+            return set()  # validation says what is wrong with them
+        try:
+            return {s.name for s in specs(get_method(self.method, self.pattern).params)}
+        except PruneScopeError:
+            return set()
 
     def __getstate__(self) -> dict:
         """Pickled (Ray, caches) without its resolution: the method objects stay in this process."""
         return {k: v for k, v in self.__dict__.items() if k != "_resolution"}
+
+
+def _method_params(method: PruningMethod, values: Mapping[str, Any]) -> ParamValues:
+    """The method's parameters checked against its declaration; a name that is also a PruneConfig field
+    is refused (the two share one namespace in `to_dict`, the CLI and the URL)."""
+    clash = sorted({s.name for s in specs(method.params)} & {f.name for f in fields(PruneConfig)})
+    if clash:
+        raise PruneScopeError(f"method '{method.info.name}' declares the parameter(s) {', '.join(clash)}, which "
+                              "are PruneConfig settings already; rename them")
+    return check_values(method.info.name, method.params, values)
 
 
 @dataclass(frozen=True)
@@ -157,6 +209,20 @@ class ResolvedConfig:
     def sparsity_target(self) -> float:
         """The share removed: fixed by an N:M pattern, else the config's (of units, for unit patterns)."""
         return self.pattern.fixed_sparsity if self.pattern.is_nm else self.config.sparsity
+
+
+def usable_allocations(pattern: Pattern, method: PruningMethod) -> list[str]:
+    """The allocations a config with this pattern and method may ask for (its other fields at their
+    defaults), by the rules validation applies: the choices a page offers, with no config validated."""
+    usable = []
+    for allocation in ALLOCATIONS:
+        try:
+            PruneConfig(method=method.info.name, pattern=pattern.name, allocation=allocation)._check_allocation(
+                pattern, method)
+        except PruneScopeError:
+            continue
+        usable.append(allocation)
+    return usable
 
 
 def resolve(config: PruneConfig | ResolvedConfig) -> ResolvedConfig:

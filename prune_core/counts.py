@@ -3,7 +3,8 @@
 Random and magnitude pruning (per layer, or global by |w|) are counted from the per-model `facts`:
 how many weights go and how many nonzeros stay follow from the zeros, the sorted |w| index and the
 random ranks. Other methods' masks are computed first (`counts_from_masks`). Either way the numbers
-equal those `run.run` measures on the pruned copy, bit for bit.
+equal those of the pruned copy, bit for bit. The setting comes resolved (`config.ResolvedConfig`): its
+pattern and method are read, never parsed or looked up again.
 """
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import PruneConfig
+from .config import PruneConfig, ResolvedConfig
 from .facts import ModelFacts, as_float
 from .masks import MaskSet, layer_stats
-from .methods import get_method
 from .methods.base import ScoreMethod, select
-from .patterns import parse_pattern
+from .patterns import Pattern
 from .targets import Target, as_out_in, from_out_in
 
 
@@ -34,11 +34,11 @@ class LayerCounts:
     """Per-layer counts of a masked (not structural) run; a layer's mask is built only where its count
     (an `nnz` of None) or the 2:4 check needs it."""
 
-    def __init__(self, config: PruneConfig, facts: ModelFacts, keep_of: Callable[[str], torch.Tensor],
+    def __init__(self, pattern: Pattern, facts: ModelFacts, keep_of: Callable[[str], torch.Tensor],
                  removed: dict[str, int], nnz: dict[str, int | None], cuts: dict[str, float | None],
                  nm_by_construction: bool = False, weight_of: Callable[[str], torch.Tensor] | None = None):
         self.nm_by_construction = nm_by_construction  # `patterns.nm_mask` made the masks: 2:4 holds
-        self.config, self.facts = config, facts
+        self.pattern, self.facts = pattern, facts
         self.keep_of, self.removed, self.cuts = keep_of, removed, cuts
         # the weights the masks apply to: the base's, or a method's updated ones (SparseGPT)
         self.weight_of = weight_of or (lambda name: facts.params[name].detach())
@@ -53,7 +53,7 @@ class LayerCounts:
         facts, in_scope = self.facts, set(self.nnz)
         if any(not facts.layers[n].holds_2_4 for n in size_names if n not in in_scope):
             return False
-        pattern = parse_pattern(self.config.pattern)
+        pattern = self.pattern
         pending = []
         for n in size_names:
             if n not in in_scope:
@@ -74,8 +74,9 @@ def score_of(method: ScoreMethod, config: PruneConfig, facts: ModelFacts, t: Tar
     return lambda: method.score(as_out_in(facts.params[t.name].detach(), t), t, config, 0, None)
 
 
-def _score_keep(config: PruneConfig, method: ScoreMethod, facts: ModelFacts) -> Callable[[str], torch.Tensor]:
+def _score_keep(resolved: ResolvedConfig, facts: ModelFacts) -> Callable[[str], torch.Tensor]:
     """Per-layer allocation: one layer's keep-mask, exactly as `ScoreMethod.prune` makes it."""
+    config, method = resolved.config, resolved.method
     cache: dict[str, torch.Tensor] = {}  # the last few layers asked for (histogram, 2:4 check), not all
 
     def keep_of(name: str) -> torch.Tensor:
@@ -83,7 +84,7 @@ def _score_keep(config: PruneConfig, method: ScoreMethod, facts: ModelFacts) -> 
             t = facts.targets[name]
             w = as_out_in(facts.params[name].detach(), t)
             with torch.no_grad():
-                keeps, _ = select([method.score(w, t, config, 0, None)], [t], config)
+                keeps, _ = select([method.score(w, t, config, 0, None)], [t], config, pattern=resolved.pattern)
             while len(cache) >= 4:
                 cache.pop(next(iter(cache)))
             cache[name] = from_out_in(keeps[0], t)
@@ -136,10 +137,9 @@ def countable(method, config: PruneConfig) -> bool:
             and (config.allocation == "layer" or config.allocation == "global" and info.magnitude_threshold))
 
 
-def masked_counts(config: PruneConfig, facts: ModelFacts, targets: list[Target]) -> LayerCounts:
+def masked_counts(resolved: ResolvedConfig, facts: ModelFacts, targets: list[Target]) -> LayerCounts:
     """Counts for random/magnitude without full masks (fast path; `countable` says when it applies)."""
-    method = get_method(config.method)
-    pattern = parse_pattern(config.pattern)
+    config, method, pattern = resolved.config, resolved.method, resolved.pattern
     magnitude = method.info.magnitude_threshold
     if config.allocation == "global":
         removed, threshold, tied = _global_magnitude(config, facts, targets)
@@ -147,7 +147,7 @@ def masked_counts(config: PruneConfig, facts: ModelFacts, targets: list[Target])
             (lambda n: torch.ones_like(facts.params[n], dtype=torch.bool))
         cuts = {t.name: threshold for t in targets}
     else:
-        keep_of = _score_keep(config, method, facts)
+        keep_of = _score_keep(resolved, facts)
         if pattern.is_nm:
             removed = {t.name: t.numel // pattern.m * (pattern.m - pattern.n) for t in targets}
         else:
@@ -176,14 +176,14 @@ def masked_counts(config: PruneConfig, facts: ModelFacts, targets: list[Target])
             nnz[t.name] = None  # count on the layer's mask
     if not magnitude:
         cuts = {t.name: None for t in targets}
-    return LayerCounts(config, facts, keep_of, removed, nnz, cuts, pattern.is_nm)
+    return LayerCounts(pattern, facts, keep_of, removed, nnz, cuts, pattern.is_nm)
 
 
-def counts_from_masks(model: nn.Module, config: PruneConfig, facts: ModelFacts, mask_set: MaskSet) -> LayerCounts:
+def counts_from_masks(model: nn.Module, resolved: ResolvedConfig, facts: ModelFacts, mask_set: MaskSet) -> LayerCounts:
     """Counts of masks already computed (calibration and training methods, or masks handed in)."""
     params = facts.params
     removed = {t.name: int((~mask_set.masks[t.name]).sum()) for t in mask_set.targets}
     nnz = {s.name: s.nonzero for s in layer_stats(model, mask_set)}
-    return LayerCounts(config, facts, mask_set.masks.__getitem__, removed, nnz,
+    return LayerCounts(resolved.pattern, facts, mask_set.masks.__getitem__, removed, nnz,
                        {t.name: mask_set.thresholds.get(t.name) for t in mask_set.targets},
                        weight_of=lambda name: mask_set.new_weights.get(name, params[name].detach()))

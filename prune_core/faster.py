@@ -8,14 +8,14 @@ runtime runs faster (the result's own measured latencies say by how much).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
 from .gpu import layer_shapes
-from .patterns import parse_pattern
+from .patterns import Pattern, parse_pattern
 from .speed import largest_layer_break_even
 
 SPEED_DIR = Path(__file__).resolve().parent.parent / "data" / "speed"
@@ -108,19 +108,15 @@ def unmeasured(shapes: dict[tuple[int, int], str], found: list[Crossover]) -> li
     return [f"{o}x{i}" for o, i in shapes if f"{o}x{i}" not in seen]
 
 
-_BREAK_EVEN: dict[tuple[str, int], CsrBreakEven] = {}
-_BREAK_EVEN_LOCK = threading.Lock()
+BreakEvenSource = Callable[[int], CsrBreakEven]  # tokens per call -> this CPU's measured CSR break-even
 
 
 def csr_break_even_for(loaded, tokens: int) -> CsrBreakEven:
-    """The Speed page's CSR break-even for this model's largest MLP layer, measured once per
-    (model, tokens) in this process (a few seconds at most) and then reused."""
-    key = (loaded.key, tokens)
-    with _BREAK_EVEN_LOCK:
-        if key not in _BREAK_EVEN:
-            _, layer, sparsity = largest_layer_break_even(loaded.model, tokens)
-            _BREAK_EVEN[key] = CsrBreakEven(layer, tokens, sparsity)
-        return _BREAK_EVEN[key]
+    """The Speed page's CSR break-even for this model's largest MLP layer at `tokens` per call, measured
+    now (a few seconds at most). A server measures it once for all its pages: it passes its shared
+    cache as the `break_even` source of `answer_for` and `for_runs`."""
+    _, layer, sparsity = largest_layer_break_even(loaded.model, tokens)
+    return CsrBreakEven(layer, tokens, sparsity)
 
 
 def _unstructured(sparsity: float, csr: CsrBreakEven | None) -> FasterAnswer:
@@ -182,30 +178,64 @@ def _structural(unit: str, latency: tuple[float, float] | None) -> FasterAnswer:
     return FasterAnswer(YES, text, ["this result's measured latencies (dense and pruned, interleaved)"])
 
 
-def answer(pattern: str, sparsity: float, shapes: dict[tuple[int, int], str], figures: pd.DataFrame | None = None,
-           latency: tuple[float, float] | None = None, csr: CsrBreakEven | None = None) -> FasterAnswer:
-    """The answer for a result with this pattern and achieved sparsity on a model with these (out, in)
-    layer shapes. `latency`: (dense ms, pruned ms) as measured; `csr`: this CPU's CSR break-even."""
-    parsed = parse_pattern(pattern)
-    if parsed.structural:
-        return _structural(parsed.unit, latency)
-    if parsed.is_nm and (parsed.n, parsed.m) == (2, 4):
-        return _two_four(shapes, recorded_gpu_figures() if figures is None else figures)
-    if parsed.is_nm:
-        return FasterAnswer(NO, f"No: PyTorch's sparse tensor-core kernels take only 2:4, so {pattern} masks stay zeros "
-                            "inside dense matrices on every CPU and GPU. Prune 2:4 for the GPU kernels, or remove "
-                            "whole neurons/heads for a smaller model.", [SEMI_STRUCTURED_DOCS])
-    return _unstructured(sparsity, csr)
+@dataclass
+class Question:
+    """"Could anything run this faster?" about one result: its pattern and achieved sparsity on a model
+    with these (out, in) layer shapes. Asked once per result (`ask`); answered before its measurement and
+    again with it (`answer`), from the same facts."""
+
+    pattern: Pattern
+    sparsity: float
+    shapes: dict[tuple[int, int], str]
+    figures: pd.DataFrame | None = None  # the recorded 2:4 GPU figures (2:4 only)
+
+    @property
+    def measured_matters(self) -> bool:
+        """Whether the measured figures change the answer: a smaller model's latencies, or the CSR break-even."""
+        return not self.pattern.is_nm
+
+    @property
+    def needs_csr(self) -> bool:
+        return not self.pattern.is_nm and not self.pattern.structural
+
+    def answer(self, latency: tuple[float, float] | None = None, csr: CsrBreakEven | None = None) -> FasterAnswer:
+        """`latency`: (dense ms, pruned ms) as measured; `csr`: this CPU's CSR break-even."""
+        pattern = self.pattern
+        if pattern.structural:
+            return _structural(pattern.unit, latency)
+        if pattern.is_nm and (pattern.n, pattern.m) == (2, 4):
+            return _two_four(self.shapes, recorded_gpu_figures() if self.figures is None else self.figures)
+        if pattern.is_nm:
+            return FasterAnswer(NO, f"No: PyTorch's sparse tensor-core kernels take only 2:4, so {pattern.name} masks "
+                                "stay zeros inside dense matrices on every CPU and GPU. Prune 2:4 for the GPU kernels, "
+                                "or remove whole neurons/heads for a smaller model.", [SEMI_STRUCTURED_DOCS])
+        return _unstructured(self.sparsity, csr)
 
 
-def answer_for(loaded, pattern: str, sparsity: float, latency: tuple[float, float] | None = None,
-               tokens: int | None = None) -> FasterAnswer:
+def ask(loaded, pattern: str | Pattern, sparsity: float) -> Question:
+    """The question for a result on a loaded model: its layer shapes, and for 2:4 the recorded GPU figures."""
+    parsed = pattern if isinstance(pattern, Pattern) else parse_pattern(pattern)
+    two_four = parsed.is_nm and (parsed.n, parsed.m) == (2, 4)
+    return Question(parsed, sparsity, layer_shapes(loaded.model), recorded_gpu_figures() if two_four else None)
+
+
+def answer(pattern: str | Pattern, sparsity: float, shapes: dict[tuple[int, int], str],
+           figures: pd.DataFrame | None = None, latency: tuple[float, float] | None = None,
+           csr: CsrBreakEven | None = None) -> FasterAnswer:
+    """The answer for a result with this pattern and achieved sparsity on a model with these layer shapes."""
+    parsed = pattern if isinstance(pattern, Pattern) else parse_pattern(pattern)
+    return Question(parsed, sparsity, shapes, figures).answer(latency, csr)
+
+
+def answer_for(loaded, pattern: str | Pattern, sparsity: float, latency: tuple[float, float] | None = None,
+               tokens: int | None = None, break_even: BreakEvenSource | None = None) -> FasterAnswer:
     """`answer` for a loaded model: its shapes, and for unstructured masks the CSR break-even at
-    `tokens` per call (measured once, see `csr_break_even_for`; None: not measured)."""
+    `tokens` per call (from `break_even`, else `csr_break_even_for`; None: not measured)."""
+    question = ask(loaded, pattern, sparsity)
     csr = None
-    if tokens is not None and not parse_pattern(pattern).is_nm and not parse_pattern(pattern).structural:
-        csr = csr_break_even_for(loaded, tokens)
-    return answer(pattern, sparsity, layer_shapes(loaded.model), latency=latency, csr=csr)
+    if tokens is not None and question.needs_csr:
+        csr = break_even(tokens) if break_even is not None else csr_break_even_for(loaded, tokens)
+    return question.answer(latency, csr)
 
 
 def crossover_frame(shapes: dict[tuple[int, int], str], figures: pd.DataFrame | None = None,
@@ -220,18 +250,22 @@ def crossover_frame(shapes: dict[tuple[int, int], str], figures: pd.DataFrame | 
     return pd.DataFrame(rows)
 
 
-def for_runs(loaded, runs: pd.DataFrame, tokens: int) -> tuple[pd.DataFrame, list[FasterAnswer]]:
+def for_runs(loaded, runs: pd.DataFrame, tokens: int,
+             break_even: BreakEvenSource | None = None) -> tuple[pd.DataFrame, list[FasterAnswer]]:
     """Compare rows / Paper runs: one row per run (its verdict and measured speed-up) and, per pattern,
-    the full answer at that pattern's highest sparsity. The CSR break-even is measured at `tokens`."""
+    the full answer at that pattern's highest sparsity. The CSR break-even is at `tokens` (from
+    `break_even`, else measured by `csr_break_even_for`)."""
     shapes = layer_shapes(loaded.model)
-    needs_csr = any(not parse_pattern(p).is_nm and not parse_pattern(p).structural for p in runs["pattern"].unique())
-    csr = csr_break_even_for(loaded, tokens) if needs_csr else None
+    patterns = {p: parse_pattern(p) for p in runs["pattern"].unique()}
+    csr = None
+    if any(not p.is_nm and not p.structural for p in patterns.values()):
+        csr = break_even(tokens) if break_even is not None else csr_break_even_for(loaded, tokens)
     rows, answers = [], {}
     figures = recorded_gpu_figures()
     for r in runs.sort_values("sparsity_actual").itertuples():
         measured = pd.notna(r.latency_ms) and pd.notna(r.latency_ms_dense)
         latency = (float(r.latency_ms_dense), float(r.latency_ms)) if measured else None
-        a = answer(r.pattern, float(r.sparsity_actual), shapes, figures, latency, csr)
+        a = answer(patterns[r.pattern], float(r.sparsity_actual), shapes, figures, latency, csr)
         answers[r.pattern] = a  # sorted by sparsity: the last one per pattern is its highest
         rows.append({"method": r.method, "pattern": r.pattern, "sparsity": float(r.sparsity_actual),
                      "measured speed-up (dense ms / pruned ms)": latency[0] / latency[1] if latency else None,

@@ -129,8 +129,8 @@ def finetune(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, ft: Fine
     (`finetune_baseline`) to reuse the dense figures across runs with the same `ft.seq_len`/`loss_samples`.
     """
     start = time.perf_counter()
-    settings, ft = resolve(config), ft.validated()
-    config, pattern, method = settings.config, settings.pattern, settings.method
+    resolved, ft = resolve(config), ft.validated()
+    config, pattern, method = resolved.config, resolved.pattern, resolved.method
     if pattern.granularity not in WEIGHT_LEVEL:
         raise PruneScopeError(f"fine-tuning keeps a mask of removed weights; pattern '{pattern.name}' removes whole "
                               "units instead. Use 'unstructured' or an N:M pattern")
@@ -146,7 +146,7 @@ def finetune(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, ft: Fine
                                                      should_stop, data)
         quality_pruned = None
     else:
-        mask_set, model = prune_model(loaded, settings)
+        mask_set, model = prune_model(loaded, resolved)
         targets, masks = mask_set.targets, dict(mask_set.masks)
         notes += mask_set.notes
         quality_pruned = measure_quality(loaded, model)
@@ -156,7 +156,7 @@ def finetune(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, ft: Fine
     train_loss, val_loss = data.losses(model)
     model.cpu()
     sparsity = _sparsity(model, targets)
-    target = settings.sparsity_target
+    target = resolved.sparsity_target
     if sparsity < target - 1e-6 and (training.partial or training.diverged):
         notes.append(f"sparsity reached only {sparsity:.1%} of the target {target:.1%}: training stopped before "
                      "the pruning schedule finished")

@@ -2,7 +2,7 @@
 
 On one server a class of students moves sliders at the same moment. Without a bound every
 pruning run, evaluation and generation runs at once, each gets a sliver of the cores, and
-everybody waits for everybody (the issue measured 15 s moves with 5 sessions). With the gate,
+everybody waits for everybody (15 s moves with 5 sessions, docs/benchmarks.md). With the gate,
 the first `limit` jobs run at full speed and the rest learn their place in line.
 
 A waiting caller's `on_wait(place, running)` is called at once and then every `poll` seconds

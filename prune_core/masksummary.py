@@ -1,12 +1,12 @@
 """The result of the cheap phase of a pruning run: counts and sizes, no pruned copy, no evaluation.
 
-Below `run`, which takes a `MaskSummary` to skip counting again; `summary.summarize` makes one.
-`sizes` turns per-layer nonzero counts into every storage format's size, as `metrics.size_report`
-measures them on a pruned copy.
+`summary.summarize` makes one; `run.run` measures its setting and keeps it inside the `PruneResult`
+(`MaskSummary.measured`). `sizes` turns per-layer nonzero counts into every storage format's size, as
+`sizes.size_report` measures them on a pruned copy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -14,17 +14,17 @@ from torch import nn
 
 from .facts import ModelFacts
 from .masks import LayerStats, MaskSet
-from .metrics import FP32, SizeReport, sparse_layer_bytes
+from .notes import Note
+from .sizes import FP32, SizeReport, sparse_layer_bytes
 from .structural import StructuralPlan
 from .targets import Target
 
 
-
 @dataclass
 class MaskSummary:
-    """The figures of a pruning run that need no pruned copy and no evaluation.
-
-    Field names match `PruneResult`'s; `run.run` reports the same values (tests check bit-exactly).
+    """The figures of a pruning run that need no pruned copy and no evaluation; a `PruneResult` holds
+    them (its `counts`) and exports them under these names. Bit-identical to what the pruned copy
+    measures (tests/test_summary.py).
     """
 
     sparsity_target: float
@@ -33,10 +33,10 @@ class MaskSummary:
     params_total: int
     params_nonzero: int
     params_in_scope: int
-    size_dense: SizeReport  # without the compressed file: that one needs zstd (slow phase)
+    size_dense: SizeReport  # file_zstd None until measured: compressing needs zstd (slow phase)
     size_pruned: SizeReport
     layers: list[LayerStats]
-    notes: list[str]
+    notes: list[Note]
     seconds: float
     how: str  # "counted" (no masks built) or "masks" (masks computed, then counted)
     structure: dict | None = None
@@ -45,15 +45,21 @@ class MaskSummary:
     targets: list[Target] = field(default_factory=list, repr=False)
 
     def to_mask_set(self) -> MaskSet:
-        """All the masks, as `run.prune_masks` returns them (bit-identical), for the measuring phase:
+        """All the masks, as `pruning.prune_masks` returns them (bit-identical), for the measuring phase:
         a global |w| threshold from the sorted index is much faster than a fresh selection."""
         if self.mask_set is not None:
             return self.mask_set
         masks = {t.name: self.keep_of(t.name) for t in self.targets}
         thresholds = {l.name: l.threshold for l in self.layers if l.threshold is not None}
         plan = StructuralPlan.from_dict(self.structure) if self.structure is not None else None
-        notes = [n for n in self.notes if n.startswith("removed ")] if plan is not None else []
-        return MaskSet(self.targets, masks, thresholds=thresholds, seconds=self.seconds, notes=notes, plan=plan)
+        return MaskSet(self.targets, masks, thresholds=thresholds, seconds=self.seconds, plan=plan)
+
+    def measured(self, size_dense: SizeReport, file_zstd: int | None) -> "MaskSummary":
+        """These figures with the compressed file sizes measured (the dense model's with its other sizes),
+        without the masks: what a `PruneResult` keeps (the cached summary keeps the masks, a result
+        must not hold them alive)."""
+        return replace(self, size_dense=size_dense, size_pruned=replace(self.size_pruned, file_zstd=file_zstd),
+                       keep_of=None, mask_set=None, targets=[])
 
     def weight_pair(self, model: nn.Module, target: LayerStats) -> tuple[torch.Tensor, torch.Tensor]:
         """(dense weight, pruned weight) of one layer, from its keep-mask: for the histogram."""
@@ -64,7 +70,7 @@ class MaskSummary:
 
 def sizes(facts: ModelFacts, nnz: dict[str, int], shapes: dict[str, tuple[int, int]], total: int,
           holds: Callable[[], bool]) -> SizeReport:
-    """`metrics.size_report` from counts: `nnz` and `shapes` ((out, in)) of the size targets."""
+    """`sizes.size_report` from counts: `nnz` and `shapes` ((out, in)) of the size targets."""
     other = (total - sum(o * i for o, i in shapes.values())) * FP32
     csr = bitmask = nm = other
     for name, (out_f, in_f) in shapes.items():

@@ -20,6 +20,7 @@ from .errors import PruneScopeError
 from .finetune import finetune, finetune_baseline, recovery_budget
 from .training_data import MAX_STEPS
 from .methods import METHODS
+from .progress import Progress, no_progress
 from .quality import metric_named
 from .store import environment
 from .sweep import check_runs, grid_configs, run_sweep
@@ -39,7 +40,6 @@ CLAIMS = {
 }
 MAX_SEEDS = 20  # claim (c) fine-tunes twice per seed
 HELD, NOT_HELD, INCONCLUSIVE = "held", "did not hold", "inconclusive"
-Progress = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ class ClaimResult:
                 "table": self.table.to_dict(orient="records")}
 
 
-def run_grid(loaded: LoadedModel, settings: PaperSettings, progress: Progress = lambda m, f: None,
+def run_grid(loaded: LoadedModel, settings: PaperSettings, progress: Progress = no_progress,
              should_stop: Callable[[], bool] = lambda: False, store=None) -> pd.DataFrame:
     """Claims (a) and (b) share one grid: every method x sparsity, plus magnitude-chosen MLP neurons
     physically removed (the only variant here that can change dense compute)."""
@@ -161,8 +161,8 @@ def run_grid(loaded: LoadedModel, settings: PaperSettings, progress: Progress = 
     configs += [PruneConfig(method="magnitude", sparsity=s, pattern="neuron", scope="all").validated()
                 for s in sparsities]
     frame = run_sweep(loaded, configs, store, measure_file=False, should_stop=should_stop,
-                      progress=lambda i, n, c: progress(f"{i}/{n}: {c.method} {c.pattern} at {c.sparsity:.0%}",
-                                                        i / max(n, 1)))
+                      progress=lambda i, n, c: progress(i / max(n, 1),
+                                                        f"{i}/{n}: {c.method} {c.pattern} at {c.sparsity:.0%}"))
     if not frame.empty:
         frame["series"] = [m + (" (neurons removed)" if p == "neuron" else "")
                            for m, p in zip(frame["method"], frame["pattern"])]
@@ -255,7 +255,7 @@ def claim_b(frame: pd.DataFrame, tolerance: float | None = None, substantial: fl
     return ClaimResult("b", verdict, because, rule, table, bool(frame.attrs.get("partial")))
 
 
-def run_recovery(loaded: LoadedModel, settings: PaperSettings, progress: Progress = lambda m, f: None,
+def run_recovery(loaded: LoadedModel, settings: PaperSettings, progress: Progress = no_progress,
                  should_stop: Callable[[], bool] = lambda: False) -> pd.DataFrame:
     """Claim (c): per seed, prune one-shot then fine-tune keeping the mask; the dense model fine-tuned
     for the same steps is the control (is any gain from pruning, or just from more training?)."""
@@ -270,7 +270,7 @@ def run_recovery(loaded: LoadedModel, settings: PaperSettings, progress: Progres
             break
         what = "pruned" if sparsity else "dense (control)"
         ft = budget(seed)
-        progress(f"{i}/{len(jobs)}: seed {seed}, {what}, fine-tuning {ft.steps} steps", i / len(jobs))
+        progress(i / len(jobs), f"{i}/{len(jobs)}: seed {seed}, {what}, fine-tuning {ft.steps} steps")
         config = PruneConfig(method=settings.c_method, sparsity=sparsity, seed=seed).validated()
         res, _ = finetune(loaded, config, ft, should_stop=should_stop, baseline=baseline)
         base = {"seed": seed, "metric": res.quality_metric}
@@ -350,7 +350,7 @@ def read_card(card: dict) -> tuple[PaperSettings, str]:
     return PaperSettings.from_dict(card["settings"]), "".join(sorted(verdicts))
 
 
-def run_claims(loaded: LoadedModel, settings: PaperSettings, claims: str = "abc", progress: Progress = lambda m, f: None,
+def run_claims(loaded: LoadedModel, settings: PaperSettings, claims: str = "abc", progress: Progress = no_progress,
                should_stop: Callable[[], bool] = lambda: False, store=None) -> list[ClaimResult]:
     """Run the chosen claims' experiments (a and b share one grid) and judge each."""
     settings.validated()

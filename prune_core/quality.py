@@ -2,8 +2,9 @@
 
 Why one value: charts (log axis, Pareto side), pages (delta colours), sensitivity (damage),
 challenges (ranking), the paper's claims (tolerance) and the benches all ask "is lower better?" and
-"how much worse?". Asking the model card's `Metric` keeps those answers in one place; a new metric
-is one entry of `METRICS` (plus the evaluation that measures it).
+"how much worse?". Asking the model card's `Metric` keeps those answers in one place. A model is
+scored by its task's metric (`TASKS`); a stored result names its metric (`METRICS`). A new task is one
+`register` call here (plus the evaluation that measures it).
 """
 from __future__ import annotations
 
@@ -68,11 +69,22 @@ class Metric:
         return (min if self.lower_is_better else max)(items, key=key)
 
 
-PERPLEXITY = Metric("perplexity", "causal-lm", lower_is_better=True, relative_tolerance=True, default_tolerance=0.05,
-                    log_scale=True, proportion=False)
-ACCURACY = Metric("accuracy", "sequence-classification", lower_is_better=False, relative_tolerance=False,
-                  default_tolerance=0.01, log_scale=False, proportion=True)
-METRICS = {m.name: m for m in (PERPLEXITY, ACCURACY)}
+TASKS: dict[str, Metric] = {}  # task -> the metric its models are scored by
+METRICS: dict[str, Metric] = {}  # name -> metric: what a stored result's `quality_metric` refers to
+
+
+def register(metric: Metric) -> Metric:
+    """Score the models of `metric.task` by `metric`, and let results name it."""
+    if metric.task in TASKS or metric.name in METRICS:
+        raise ValueError(f"a metric for task '{metric.task}' or named '{metric.name}' is already registered")
+    TASKS[metric.task] = METRICS[metric.name] = metric
+    return metric
+
+
+PERPLEXITY = register(Metric("perplexity", "causal-lm", lower_is_better=True, relative_tolerance=True,
+                             default_tolerance=0.05, log_scale=True, proportion=False))
+ACCURACY = register(Metric("accuracy", "sequence-classification", lower_is_better=False, relative_tolerance=False,
+                           default_tolerance=0.01, log_scale=False, proportion=True))
 
 
 def metric_named(name: str) -> Metric:
@@ -85,4 +97,7 @@ def metric_named(name: str) -> Metric:
 
 def metric_for_task(task: str) -> Metric:
     """What a model of `task` is scored by: perplexity for language models, accuracy for classifiers."""
-    return PERPLEXITY if task == "causal-lm" else ACCURACY
+    try:
+        return TASKS[task]
+    except KeyError:
+        raise PruneScopeError(f"no quality metric for task '{task}'; known tasks: {', '.join(TASKS)}") from None

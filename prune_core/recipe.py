@@ -58,6 +58,9 @@ def read_recipe(source: str | Path | dict) -> tuple[str, PruneConfig, FinetuneCo
             continue
         if not isinstance(given, dict):
             raise PruneScopeError(f"recipe has no '{key}' settings")
+        if cls is PruneConfig:  # the method's parameters sit beside the fields; validation checks them
+            parts.append(PruneConfig.from_dict(given).validated())
+            continue
         unknown = set(given) - {f.name for f in fields(cls)}
         if unknown:
             raise PruneScopeError(f"recipe '{key}' settings have unknown fields: {', '.join(sorted(unknown))}")

@@ -1,32 +1,36 @@
 """One pruning run, end to end: masks -> pruned copy -> size, speed, quality, dense beside it.
 
-The dense baseline (quality and sizes) is measured once per model and reused; latency is
-always measured for dense and pruned together, interleaved, in the same run.
+The cheap phase's counts (`summary.summarize`) are made once and kept inside the result: a `PruneResult`
+holds its `MaskSummary` and adds what only the pruned copy can tell (file size, quality, latency). The
+dense baseline (quality and sizes) is measured once per model and reused; latency is always measured
+for dense and pruned together, interleaved, in the same run.
 """
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 
 import torch
 from torch import nn
 
 from . import datasets, evaluate
-from .calibration import Calibration, calibration_inputs, check_length, max_positions
+from .calibration import check_length, max_positions
 from .config import PruneConfig, ResolvedConfig, resolve
+from .delta import PruneDelta
 from .errors import PruneScopeError
-from .masks import LayerStats, MaskSet, layer_stats, materialize
+from .latency import LatencyStats, measure_latency
 from .masksummary import MaskSummary
-from .metrics import LatencyStats, SizeReport, file_bytes, measure_latency, size_report
-from .owl import OwlAllocation, owl_allocation
-from .patterns import parse_pattern
-from .structural import shrink
-from .targets import find_targets, tied_head_note
+from .owl import OwlAllocation
+from .patterns import Pattern
+from .progress import Progress, no_progress
+from .pruning import prune_masks, prune_model
+from .sizes import SizeReport, file_bytes, size_report
+from .summary import summarize
+from .targets import find_targets
 from .tokens import tokenize
 from .zoo import LoadedModel
 
-Progress = Callable[[float, str], None]
 MAX_LATENCY_BATCH = 256  # sequences per timed batch
 MAX_LATENCY_TOKENS = 8192  # tokens per sequence when the model does not say its maximum
 MAX_REPS = 1000  # timed repetitions
@@ -73,18 +77,38 @@ class LatencySpec:
 
 @dataclass
 class DenseBaseline:
-    """Figures of the unpruned model, measured once per model and evaluation setting."""
+    """Figures of the unpruned model: its quality per evaluation setting, its sizes (and per-tensor zstd
+    sizes, reused by every pruned run's file size) per file measurement."""
 
     quality: float
     size: SizeReport
-    eval_seconds: float
-    file_sizes: dict[str, int] = field(default_factory=dict)  # per-tensor zstd sizes, reused
+    file_sizes: dict[str, int] = field(default_factory=dict)
     estimate: evaluate.Estimate | None = None  # quality with its interval
+
+    @classmethod
+    def of(cls, estimate: evaluate.Estimate, size: SizeReport, file_sizes: dict[str, int]) -> "DenseBaseline":
+        return cls(estimate.value, size, file_sizes, estimate)
+
+
+def _counted(name: str) -> property:
+    """One of the cheap phase's figures, read through from the result's `counts` under its own name."""
+    return property(lambda self: getattr(self.counts, name), doc=f"`counts.{name}`")
+
+
+# Where the cheap phase's figures sit among the measured ones in every export (`PruneResult.to_dict`):
+# before the field named here, so tables, JSON records, the store and CSV files keep one column order.
+COUNTED_BEFORE = {
+    "quality_metric": ("sparsity_target", "sparsity_actual", "sparsity_model", "params_total", "params_nonzero",
+                       "params_in_scope"),
+    "prune_seconds": ("size_dense", "size_pruned"),
+    "quality_lo": ("notes", "layers", "structure"),
+}
 
 
 @dataclass
 class PruneResult:
-    """Everything measured in one run; field names are the same in UI, CLI, JSON and tables."""
+    """Everything measured in one run: the cheap phase's figures (`counts`, exported under their own
+    names) and what only the pruned copy tells. Field names are the same in UI, CLI, JSON and tables."""
 
     model: str
     method: str
@@ -95,13 +119,8 @@ class PruneResult:
     seed: int
     calib_samples: int | None  # calibration settings, None for data-free methods
     calib_seq_len: int | None
-    damping: float | None
-    sparsity_target: float
-    sparsity_actual: float  # fraction of in-scope weights removed
-    sparsity_model: float  # fraction of all parameters that are zero
-    params_total: int
-    params_nonzero: int
-    params_in_scope: int
+    method_params: dict  # the method's own settings (PruneConfig.method_params), flat in summary()
+    counts: MaskSummary  # sparsity, parameter counts, sizes (with the measured file sizes), layers, notes
     quality_metric: str
     quality_dense: float
     quality: float
@@ -109,14 +128,9 @@ class PruneResult:
     latency_ms: float
     latency_dense: LatencyStats
     latency_pruned: LatencyStats
-    size_dense: SizeReport
-    size_pruned: SizeReport
     prune_seconds: float
     total_seconds: float
     speed_note: str
-    notes: list[str]
-    layers: list[LayerStats]
-    structure: dict | None = None  # the StructuralPlan (to_dict) when whole units were removed
     # 95 % intervals of the held-out figures, from the size of the evaluation (evaluate.Estimate)
     quality_lo: float | None = None
     quality_hi: float | None = None
@@ -128,16 +142,47 @@ class PruneResult:
     owl_lambda: float | None = None
     owl: dict | None = None  # OwlAllocation.to_dict(): per-block outlier ratios and sparsities
 
+    sparsity_target = _counted("sparsity_target")
+    sparsity_actual = _counted("sparsity_actual")  # fraction of in-scope weights removed
+    sparsity_model = _counted("sparsity_model")  # fraction of all parameters that are zero
+    params_total = _counted("params_total")
+    params_nonzero = _counted("params_nonzero")
+    params_in_scope = _counted("params_in_scope")
+    size_dense = _counted("size_dense")
+    size_pruned = _counted("size_pruned")
+    layers = _counted("layers")
+    structure = _counted("structure")  # the StructuralPlan (to_dict) when whole units were removed
+
+    @property
+    def notes(self) -> list[str]:
+        return [note.text for note in self.counts.notes]
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = {}
+        for f in fields(self):
+            for name in COUNTED_BEFORE.get(f.name, ()):
+                out[name] = _plain(getattr(self, name))
+            if f.name != "counts":
+                out[f.name] = _plain(getattr(self, f.name))
+        return out
 
     def summary(self) -> dict:
         """Flat row (no per-layer list, nested figures prefixed) for tables and the store."""
-        row = {k: v for k, v in asdict(self).items() if not isinstance(v, (dict, list))}
+        row = {k: v for k, v in self.to_dict().items() if not isinstance(v, (dict, list))}
         for prefix in ("size_dense", "size_pruned"):
             row.update({f"{prefix}_{k}": v for k, v in asdict(getattr(self, prefix)).items()})
         row["latency_setup"] = self.latency_pruned.setup
+        row.update({k: v for k, v in self.method_params.items() if k not in row})  # e.g. SparseGPT's damping
         return row
+
+
+def _plain(value):
+    """A value as JSON-able data (dataclasses as dicts, containers copied), as `dataclasses.asdict` makes it."""
+    if is_dataclass(value):
+        return asdict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return copy.deepcopy(value) if isinstance(value, dict) else value
 
 
 _UNITS_SPEED = ("Whole units were removed, so the matrices are genuinely smaller: dense kernels do less "
@@ -156,9 +201,9 @@ SPEED_NOTES = {  # by granularity (`Pattern.granularity`)
 }
 
 
-def speed_note(pattern: str) -> str:
+def speed_note(pattern: Pattern) -> str:
     """Why the measured latency moved or did not: said plainly, next to the numbers."""
-    return SPEED_NOTES[parse_pattern(pattern).granularity]
+    return SPEED_NOTES[pattern.granularity]
 
 
 EVALUATIONS = {
@@ -218,158 +263,109 @@ def latency_inputs(loaded: LoadedModel, spec: LatencySpec) -> dict[str, torch.Te
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
 
+def dense_size(loaded: LoadedModel, measure_file: bool = True) -> tuple[SizeReport, dict[str, int]]:
+    """The unpruned model's sizes over the default 'all' scope and, measuring the file, the per-tensor zstd
+    sizes of the tensors pruning leaves alone (every pruned run's file size reuses them)."""
+    file_sizes: dict[str, int] = {}
+    size = size_report(loaded.model, find_targets(loaded.model, "all"), file_sizes if measure_file else None,
+                       measure_file)
+    return size, file_sizes
+
+
+def dense_quality(loaded: LoadedModel, evaluation: str = "full") -> evaluate.Estimate:
+    """The unpruned model's held-out quality: the dense side of every comparison."""
+    return quality_estimate(loaded, loaded.model, evaluation)
+
+
+def rescore(loaded: LoadedModel, delta: PruneDelta, evaluation: str) -> evaluate.Estimate:
+    """A measured setting's held-out quality under another evaluation (the full one after a quick one), on
+    its copy rebuilt from the delta: nothing is pruned or timed again."""
+    return quality_estimate(loaded, delta.build(loaded.model), evaluation)
+
+
 def dense_baseline(loaded: LoadedModel, measure_file: bool = True, evaluation: str = "full") -> DenseBaseline:
     """Quality and sizes of the unpruned model (size over the default 'all' scope)."""
-    start = time.perf_counter()
-    estimate = quality_estimate(loaded, loaded.model, evaluation)
-    file_sizes: dict[str, int] = {}
-    targets = find_targets(loaded.model, "all")
-    size = size_report(loaded.model, targets, file_sizes if measure_file else None, measure_file)
-    return DenseBaseline(estimate.value, size, time.perf_counter() - start, file_sizes, estimate)
-
-
-def _noop(fraction: float, message: str) -> None:
-    pass
-
-
-def prune_model(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = _noop,
-                mask_set: MaskSet | None = None, read_only: bool = False) -> tuple[MaskSet, nn.Module]:
-    """Masks for `config` (unless already computed: `mask_set`) and a pruned private copy;
-    `loaded.model` is not touched. `read_only`: the copy will only be run or saved, never trained, so
-    it may share the tensors pruning leaves alone with `loaded.model` (`masks.materialize`)."""
-    mask_set = mask_set if mask_set is not None else prune_masks(loaded, config, progress)
-    if mask_set.plan is None:
-        return mask_set, materialize(loaded.model, mask_set, share_unpruned=read_only)
-    start = time.perf_counter()  # whole units: the copy is genuinely smaller
-    small = shrink(loaded.model, mask_set.plan)
-    mask_set.seconds += time.perf_counter() - start
-    return mask_set, small
-
-
-def prune_masks(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, progress: Progress = _noop) -> MaskSet:
-    """Only the masks for `config` (no pruned copy): for mask pictures and counts on big models."""
-    settings = resolve(config)
-    config, method = settings.config, settings.method
-    targets = find_targets(loaded.model, config.scope, config.include_head)
-    context = method.context(loaded, config, progress)  # calibration samples, a training budget, or None
-    if config.allocation == "owl":
-        allocation = owl_profile(loaded, targets, config, context)
-        mask_set = method.prune(loaded.model, targets, config, context, sparsities=allocation.layer_sparsity)
-        mask_set.allocation = allocation
-        mask_set.notes.append(owl_note(allocation))
-    else:
-        mask_set = method.prune(loaded.model, targets, config, context)
-    if context is not None:
-        mask_set.notes.extend(context.notes)
-    return mask_set
-
-
-def owl_only(loaded: LoadedModel, config: PruneConfig, progress: Progress = _noop) -> OwlAllocation:
-    """OWL's allocation for `config` without pruning (the Layers page): its own calibration samples."""
-    config = check_fits(loaded, replace(config, allocation="owl")).config
-    targets = find_targets(loaded.model, config.scope, config.include_head)
-    samples = calibration_inputs(loaded, config.calib_samples, config.calib_seq_len, config.seed)
-    return owl_profile(loaded, targets, config, Calibration(samples, progress))
-
-
-def owl_profile(loaded: LoadedModel, targets: list, config: PruneConfig, calibration: Calibration) -> OwlAllocation:
-    """OWL's per-block outlier ratios and sparsities, measured on the dense model's calibration activations."""
-    staged = Calibration(calibration.samples, lambda f, m: calibration.progress(f, f"OWL outlier profile: {m}"))
-    allocation = owl_allocation(loaded.model, targets, config, staged)
-    calibration.notes.extend(staged.notes)
-    return allocation
-
-
-def owl_note(allocation: OwlAllocation) -> str:
-    """One line on what OWL did, next to the result."""
-    ratios, sparsity = allocation.outlier_ratio, allocation.block_sparsity
-    return (f"OWL (M = {allocation.m:g}, λ = {allocation.lam:g}): outlier ratios per block {min(ratios):.2%} to "
-            f"{max(ratios):.2%}, so block sparsities {min(sparsity):.1%} to {max(sparsity):.1%} (parameter-weighted "
-            f"mean {allocation.target:.1%})")
+    return DenseBaseline.of(dense_quality(loaded, evaluation), *dense_size(loaded, measure_file))
 
 
 def check_fits(loaded: LoadedModel, config: PruneConfig | ResolvedConfig,
                latency: LatencySpec | None = None) -> ResolvedConfig:
     """The config resolved and checked against this model: sequence lengths within its positions. Called
     before any work, so a bad value fails in a second, not with a traceback after the whole prune."""
-    settings = resolve(config)
+    resolved = resolve(config)
     limit = max_positions(loaded.model)
     if latency is not None:
         latency.validated(limit)
-    if settings.calibrated:
-        check_length(loaded.model, settings.config.calib_seq_len)
-    return settings
+    if resolved.calibrated:
+        check_length(loaded.model, resolved.config.calib_seq_len)
+    return resolved
 
 
 def run(loaded: LoadedModel, config: PruneConfig | ResolvedConfig, baseline: DenseBaseline | None = None,
         latency: LatencySpec = LatencySpec(), measure_file: bool = True,
-        progress: Progress = _noop, mask_set: MaskSet | None = None,
-        summary: MaskSummary | None = None, evaluation: str = "full") -> tuple[PruneResult, nn.Module]:
+        progress: Progress = no_progress, summary: MaskSummary | None = None,
+        evaluation: str = "full") -> tuple[PruneResult, nn.Module]:
     """Prune, then measure size, speed and quality of dense and pruned side by side.
 
-    The measuring phase of a slider move: its counts and sizes are on screen already
-    (`summary.summarize`, same figures). Given that `summary`, its masks and counts are used and only
-    the compressed file is measured here; without it everything is measured on the pruned copy.
-    `evaluation` ("full" or "quick", see EVALUATIONS) must be the one `baseline` was measured with.
-    The returned copy shares the tensors pruning left alone with `loaded.model`: run or save it, never
-    train it.
+    The measuring phase of a slider move: `summary` (`summary.summarize` of this config, on screen
+    already) brings the masks and every count; only the compressed file, the quality and the latency are
+    measured here. Without it, the masks are computed and counted first. `evaluation` ("full" or
+    "quick", see EVALUATIONS) must be the one `baseline` was measured with. The returned copy shares the
+    tensors pruning left alone with `loaded.model`: run or save it, never train it.
     """
     start = time.perf_counter()
-    settings = check_fits(loaded, config, latency)
-    config, info = settings.config, settings.method.info
+    resolved = check_fits(loaded, config, latency)
+    config = resolved.config
     if baseline is None:
         progress(0.05, "measuring the dense model")
         baseline = dense_baseline(loaded, measure_file, evaluation)
     progress(0.2, f"pruning with {config.method} ({config.pattern}, {config.allocation})")
-    if summary is not None and mask_set is None:
-        mask_set = summary.to_mask_set()
-    mask_set, pruned = prune_model(loaded, settings, lambda f, m: progress(0.2 + 0.2 * f, m), mask_set,
-                                   read_only=True)  # measured and returned, never trained
+    if summary is None:
+        summary = summarize(loaded, resolved, mask_set=prune_masks(loaded, resolved,
+                                                                   lambda f, m: progress(0.2 + 0.2 * f, m)))
+    pruned, prune_seconds, owl = _pruned_copy(loaded, resolved, summary)
     progress(0.4, "measuring sizes")
-    size_targets = find_targets(pruned, "all", include_head=config.include_head)
-    if summary is not None:  # counted already, bit-identically (tests/test_summary.py)
-        # the copy holds the pruned weights now: drop this run's reference to the masks. Where the summary
-        # counted without masks (data-free methods), that frees them for the evaluation and timing (SmolLM2:
-        # 106 MB per concurrent run); masks a method computed stay with the cached summary.
-        mask_set = replace(mask_set, masks={}, new_weights={})
-        layers, in_scope, sparsity = summary.layers, summary.params_in_scope, summary.sparsity_actual
-        size = replace(summary.size_pruned, file_zstd=file_bytes(pruned, size_targets, baseline.file_sizes)
-                       if measure_file else None)
-    else:
-        layers = layer_stats(loaded.model, mask_set)
-        in_scope = sum(l.params for l in layers)
-        sparsity = sum(int((~m).sum()) for m in mask_set.masks.values()) / in_scope
-        size = size_report(pruned, size_targets, baseline.file_sizes if measure_file else None, measure_file)
+    file_zstd = file_bytes(pruned, find_targets(pruned, "all", include_head=config.include_head),
+                           baseline.file_sizes) if measure_file else None
     progress(0.55, "evaluating the pruned model on held-out data")
     estimate = quality_estimate(loaded, pruned, evaluation)
-    dense_est = baseline.estimate or estimate
     progress(0.8, "timing dense and pruned on the same batch")
     lat = measure_latency({"dense": loaded.model, "pruned": pruned}, latency_inputs(loaded, latency),
                           latency.reps, latency.warmup, latency.threads)
-    notes = [n for n in [tied_head_note(loaded.model, mask_set.targets)] if n] + mask_set.notes
-    if loaded.card.caveat:
-        notes.append(loaded.card.caveat)
-    calibrated, owl = settings.calibrated, config.allocation == "owl"
-    result = PruneResult(
+    result = _result(loaded, resolved, summary.measured(baseline.size, file_zstd), baseline, estimate, lat,
+                     evaluation, (prune_seconds, time.perf_counter() - start), owl)
+    progress(1.0, "done")
+    return result, pruned
+
+
+def _pruned_copy(loaded: LoadedModel, resolved: ResolvedConfig,
+                 summary: MaskSummary) -> tuple[nn.Module, float, OwlAllocation | None]:
+    """(the pruned copy, seconds pruning took, OWL's allocation) from the summary's masks. The masks are
+    not kept: the copy holds the pruned weights, and where the summary counted without masks (data-free
+    methods) that frees them for the evaluation and timing (SmolLM2: 106 MB per concurrent run); masks a
+    method computed stay with the summary."""
+    mask_set, pruned = prune_model(loaded, resolved, mask_set=summary.to_mask_set(), read_only=True)
+    return pruned, mask_set.seconds, mask_set.allocation
+
+
+def _result(loaded: LoadedModel, resolved: ResolvedConfig, counts: MaskSummary, baseline: DenseBaseline,
+            estimate: evaluate.Estimate, lat: dict[str, LatencyStats], evaluation: str,
+            seconds: tuple[float, float], owl: OwlAllocation | None) -> PruneResult:
+    """The result of a measured setting: its settings, `counts`, and the measured figures beside dense's.
+    `seconds`: (pruning, the whole run)."""
+    config, calibrated, dense = resolved.config, resolved.calibrated, baseline.estimate
+    on_owl = config.allocation == "owl"
+    return PruneResult(
         model=loaded.key, method=config.method, pattern=config.pattern, allocation=config.allocation,
         scope=config.scope, include_head=config.include_head, seed=config.seed,
         calib_samples=config.calib_samples if calibrated else None,
         calib_seq_len=config.calib_seq_len if calibrated else None,
-        damping=config.damping if info.uses_damping else None,
-        sparsity_target=settings.sparsity_target,  # of units, if whole units were removed
-        sparsity_actual=sparsity,
-        sparsity_model=1.0 - size.params_nonzero / size.params_total,
-        params_total=size.params_total, params_nonzero=size.params_nonzero, params_in_scope=in_scope,
-        quality_metric=loaded.card.quality_metric, quality_dense=baseline.quality, quality=estimate.value,
-        latency_ms_dense=lat["dense"].median_ms, latency_ms=lat["pruned"].median_ms,
-        latency_dense=lat["dense"], latency_pruned=lat["pruned"],
-        size_dense=baseline.size, size_pruned=size, prune_seconds=mask_set.seconds,
-        total_seconds=time.perf_counter() - start, speed_note=speed_note(config.pattern),
-        notes=notes, layers=layers, structure=mask_set.plan.to_dict() if mask_set.plan is not None else None,
-        quality_lo=estimate.lo, quality_hi=estimate.hi, quality_dense_lo=dense_est.lo if baseline.estimate else None,
-        quality_dense_hi=dense_est.hi if baseline.estimate else None, quality_interval=estimate.how,
-        evaluation=evaluation,
-        owl_m=config.owl_m if owl else None, owl_lambda=config.owl_lambda if owl else None,
-        owl=mask_set.allocation.to_dict() if mask_set.allocation is not None else None)
-    progress(1.0, "done")
-    return result, pruned
+        method_params=dict(config.method_params),
+        counts=counts, quality_metric=loaded.card.quality_metric, quality_dense=baseline.quality,
+        quality=estimate.value, latency_ms_dense=lat["dense"].median_ms, latency_ms=lat["pruned"].median_ms,
+        latency_dense=lat["dense"], latency_pruned=lat["pruned"], prune_seconds=seconds[0], total_seconds=seconds[1],
+        speed_note=speed_note(resolved.pattern), quality_lo=estimate.lo, quality_hi=estimate.hi,
+        quality_dense_lo=dense.lo if dense else None, quality_dense_hi=dense.hi if dense else None,
+        quality_interval=estimate.how, evaluation=evaluation,
+        owl_m=config.owl_m if on_owl else None, owl_lambda=config.owl_lambda if on_owl else None,
+        owl=owl.to_dict() if owl is not None else None)

@@ -1,11 +1,13 @@
 """Dense vs pruned outputs on the same input: what a user reads, not just a number."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from .calibration import max_positions
-from .metrics import torch_threads
+from .latency import torch_threads
 from .tokens import tokenize
 from .zoo import BIG_MODEL
 
@@ -16,6 +18,32 @@ EXAMPLE_SENTENCES = [
     "I am so tired of waiting, nothing works",
 ]
 EXAMPLE_PROMPT = "ROMEO:\nBut soft, what light"
+
+
+@dataclass(frozen=True)
+class OutputRequest:
+    """The outputs a page shows for dense and pruned: the class probabilities of `sentences` (a
+    classifier), or else a continuation of `prompt` (`n_new` tokens drawn with `seed`)."""
+
+    sentences: tuple[str, ...] = ()
+    prompt: str = ""
+    n_new: int = 0
+    seed: int = 0
+
+    @classmethod
+    def for_model(cls, task: str, params: int, text: str, seed: int) -> "OutputRequest | None":
+        """What a page asks for the typed `text` (None: nothing to show, an empty prompt): a classifier
+        classifies it beside EXAMPLE_SENTENCES, a language model continues it."""
+        if task == "sequence-classification":
+            return cls(sentences=tuple(([text] if text.strip() else []) + EXAMPLE_SENTENCES))
+        return cls(prompt=text, n_new=new_tokens(params), seed=seed) if text.strip() else None
+
+
+def outputs(model: nn.Module, tokenizer, request: OutputRequest) -> str | list[dict[str, float]]:
+    """What `request` asks of `model`: class probabilities per sentence, or the generated continuation."""
+    if request.sentences:
+        return classify(model, tokenizer, list(request.sentences))
+    return generate(model, tokenizer, request.prompt, request.n_new, request.seed)
 
 
 @torch.inference_mode()

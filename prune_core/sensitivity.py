@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
 import torch
@@ -19,6 +18,7 @@ from torch import nn
 from .errors import PruneScopeError
 from .masks import MaskSet, materialize
 from .patterns import lowest_k_mask
+from .progress import Progress, no_progress
 from .run import measure_quality
 from .targets import Target, as_out_in, find_targets, from_out_in
 from .zoo import LoadedModel
@@ -47,7 +47,7 @@ def groups(targets: list[Target], group_by: str) -> dict[str, list[Target]]:
 
 @torch.no_grad()
 def layer_sensitivity(loaded: LoadedModel, sparsities: list[float], scope: str = "all",
-                      progress: Callable[[float, str], None] = lambda f, m: None,
+                      progress: Progress = no_progress,
                       group_by: str = "layer") -> pd.DataFrame:
     """Rows (layer, kind, block, params, matrices, sparsity, quality, damage): magnitude pruning of one
     group at a time. `group_by="kind"` prunes every matrix of one kind together (each to that sparsity),

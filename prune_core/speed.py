@@ -11,14 +11,15 @@ import copy
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
 from .config import PruneConfig
-from .metrics import measure_latency, summarize_ms, timing_threads
-from .run import LatencySpec, latency_inputs, measure_quality, prune_model
-from .structural import plan_for, shrink
+from .latency import measure_latency, summarize_ms, timing_threads
+from .masks import MaskSet
+from .run import LatencySpec, latency_inputs, measure_quality, prune_masks, prune_model
 from .targets import Target, as_out_in, find_targets
 
 
@@ -154,20 +155,46 @@ WHAT = {
 }
 
 
-def masked_and_shrunk(loaded, sparsity: float):
+def pruned_pair(sparsity: float) -> tuple[PruneConfig, PruneConfig]:
+    """The two ways every speed comparison prunes `sparsity`: magnitude-masked weights (layer allocation),
+    and that share of each block's MLP neurons physically removed (magnitude importance)."""
+    return (PruneConfig(method="magnitude", sparsity=sparsity),
+            PruneConfig(method="magnitude", pattern="neuron", sparsity=sparsity))
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where a speed comparison gets its masks and held-out quality figures. `fresh` computes them; a
+    server passes its shared cache instead, so a setting another page already pruned or scored is reused.
+
+    `quality(config, model)`: `model` is the loaded model pruned with `config` (None: the dense model)."""
+
+    masks: Callable[[PruneConfig], MaskSet]
+    quality: Callable[[PruneConfig | None, nn.Module], float]
+
+    @classmethod
+    def fresh(cls, loaded) -> "Sources":
+        return cls(lambda config: prune_masks(loaded, config), lambda config, model: measure_quality(loaded, model))
+
+
+def masked_and_shrunk(loaded, sparsity: float, sources: Sources | None = None):
     """(mask set, magnitude-masked copy, copy with that share of MLP neurons removed): the two ways
-    to prune `sparsity` that every speed comparison puts side by side."""
-    mask_set, masked = prune_model(loaded, PruneConfig(method="magnitude", sparsity=sparsity))
-    return mask_set, masked, shrink(loaded.model, plan_for(loaded, "neuron", sparsity))
+    to prune `sparsity` that every speed comparison puts side by side (`pruned_pair`)."""
+    sources = sources or Sources.fresh(loaded)
+    masked_config, shrunk_config = pruned_pair(sparsity)
+    mask_set, masked = prune_model(loaded, masked_config, mask_set=sources.masks(masked_config))
+    _, small = prune_model(loaded, shrunk_config, mask_set=sources.masks(shrunk_config))
+    return mask_set, masked, small
 
 
-def compare_variants(loaded, sparsity: float, spec, with_quality: bool = True) -> list[VariantResult]:
+def compare_variants(loaded, sparsity: float, spec, with_quality: bool = True,
+                     sources: Sources | None = None) -> list[VariantResult]:
     """Dense, masked, CSR and structurally smaller models timed on one batch, interleaved.
 
     `sparsity` is the fraction of weights (masked, CSR) or of MLP neurons (structured) removed.
     """
-
-    mask_set, masked, small = masked_and_shrunk(loaded, sparsity)
+    sources = sources or Sources.fresh(loaded)
+    mask_set, masked, small = masked_and_shrunk(loaded, sparsity, sources)
     models = {"dense": loaded.model, "masked": masked, "csr": to_csr_model(masked, mask_set.targets),
               "structured": small}
     inputs = latency_inputs(loaded, spec)
@@ -178,9 +205,10 @@ def compare_variants(loaded, sparsity: float, spec, with_quality: bool = True) -
              "csr": linear_flops(models["csr"], tokens), "structured": linear_flops(models["structured"], tokens)}
     quality = {}
     if with_quality:
-        quality["dense"] = measure_quality(loaded, loaded.model)
-        quality["masked"] = quality["csr"] = measure_quality(loaded, masked)
-        quality["structured"] = measure_quality(loaded, models["structured"])
+        masked_config, shrunk_config = pruned_pair(sparsity)
+        quality["dense"] = sources.quality(None, loaded.model)
+        quality["masked"] = quality["csr"] = sources.quality(masked_config, masked)
+        quality["structured"] = sources.quality(shrunk_config, small)
     out = []
     for key, model in models.items():
         s = lat[key]
@@ -192,10 +220,9 @@ def compare_variants(loaded, sparsity: float, spec, with_quality: bool = True) -
 
 
 def batch_sweep(loaded, sparsity: float, batches: list[int], seq_len: int, reps: int = 5,
-                threads: int = 2) -> list[dict]:
+                threads: int = 2, sources: Sources | None = None) -> list[dict]:
     """Median latency of dense, masked and structured over batch sizes (CSR is shown per layer)."""
-
-    _, masked, small = masked_and_shrunk(loaded, sparsity)
+    _, masked, small = masked_and_shrunk(loaded, sparsity, sources)
     models = {"dense": loaded.model, "masked": masked, "structured": small}
     rows = []
     for b in batches:
@@ -205,19 +232,22 @@ def batch_sweep(loaded, sparsity: float, batches: list[int], seq_len: int, reps:
     return rows
 
 
-def tradeoff(loaded, sparsities: list[float], spec) -> list[dict]:
+def tradeoff(loaded, sparsities: list[float], spec, sources: Sources | None = None) -> list[dict]:
     """Quality and latency of unstructured (masked) vs structured pruning at several sparsities."""
-
+    sources = sources or Sources.fresh(loaded)
     inputs = latency_inputs(loaded, spec)
     dense_params = sum(p.numel() for p in loaded.model.parameters())
-    rows = [{"kind": "dense", "sparsity": 0.0, "quality": measure_quality(loaded, loaded.model),
+    rows = [{"kind": "dense", "sparsity": 0.0, "quality": sources.quality(None, loaded.model),
              "params_removed": 0.0, "model": loaded.model}]
     for s in sparsities:
-        mask_set, masked, small = masked_and_shrunk(loaded, s)
+        mask_set, masked, small = masked_and_shrunk(loaded, s, sources)
+        masked_config, shrunk_config = pruned_pair(s)
         removed = sum(int((~m).sum()) for m in mask_set.masks.values())
-        rows.append({"kind": "unstructured (masked)", "sparsity": s, "quality": measure_quality(loaded, masked),
+        rows.append({"kind": "unstructured (masked)", "sparsity": s,
+                     "quality": sources.quality(masked_config, masked),
                      "params_removed": removed / dense_params, "model": masked})
-        rows.append({"kind": "structured (MLP neurons)", "sparsity": s, "quality": measure_quality(loaded, small),
+        rows.append({"kind": "structured (MLP neurons)", "sparsity": s,
+                     "quality": sources.quality(shrunk_config, small),
                      "params_removed": 1 - sum(p.numel() for p in small.parameters()) / dense_params, "model": small})
     lat = measure_latency({i: r["model"] for i, r in enumerate(rows)}, inputs, spec.reps, spec.warmup, spec.threads)
     for i, r in enumerate(rows):

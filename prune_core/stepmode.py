@@ -17,6 +17,7 @@ import torch
 
 from .config import PruneConfig, ResolvedConfig, resolve
 from .errors import PruneScopeError
+from .methods import available
 from .training_data import FinetuneConfig, TrainingData, default_budget
 from .training_loop import CurvePoint, KeptPattern, lr_at
 from .tables import histogram_frame
@@ -26,15 +27,20 @@ from .zoo import LoadedModel
 MAX_PARAMS = 50_000_000  # every user gets a private copy plus AdamW state (3x the weights): small models only
 
 
+def training_methods() -> list[str]:
+    """The methods that prune on a schedule while training (`MethodInfo.prunes_during_training`)."""
+    return [name for name, m in available("unstructured").items() if m.info.prunes_during_training]
+
+
 class ScheduleStepper:
     """One gradual/movement run on a private copy, advanced on demand."""
 
     def __init__(self, loaded: LoadedModel, config: PruneConfig | ResolvedConfig, ft: FinetuneConfig | None = None):
-        settings = resolve(config)
-        config, method = settings.config, settings.method
+        resolved = resolve(config)
+        config, method = resolved.config, resolved.method
         if not method.info.prunes_during_training:
             raise PruneScopeError(f"step mode follows a pruning schedule during training; '{config.method}' prunes "
-                                  "in one shot. Use gradual or movement")
+                                  f"in one shot. Use one of: {', '.join(training_methods())}")
         if loaded.card.params > MAX_PARAMS:
             raise PruneScopeError(f"step mode trains a private copy for each user; {loaded.name} has "
                                   f"{loaded.card.params:,} parameters (limit {MAX_PARAMS:,}). Use the Fine-tune run")

@@ -77,12 +77,12 @@ def default_path() -> Path:
 
 def environment() -> dict:
     """What a reader needs to compare runs: versions, CPU/GPU, threads."""
-    # optional: torch and transformers (metrics loads both) only when a run is stored, so that listing
+    # optional: torch and transformers only when a run is stored, so that listing
     # stored runs (History, `history`) does not load them
     import torch  # optional: see above
     import transformers  # optional: see above
 
-    from .metrics import device_name  # optional: see above
+    from .latency import device_name  # optional: see above
 
     return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
             "cpu": device_name(), "threads": torch.get_num_threads(),

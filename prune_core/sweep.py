@@ -74,14 +74,18 @@ def check_runs(count: int, what: str = "the sweep has {n} runs") -> None:
                               "fewer methods)")
 
 
-def grid_configs(methods: list[str], sparsities: list[float], extra: int = 0, **common) -> list[PruneConfig]:
+def grid_configs(methods: list[str], sparsities: list[float], extra: int = 0,
+                 params: dict[str, dict] | None = None, **common) -> list[PruneConfig]:
     """Every (method, sparsity) pair as a validated config; all checked before anything runs.
 
-    `extra` counts runs the caller adds to the grid (Compare's proposed allocation) against the cap."""
+    `extra` counts runs the caller adds to the grid (Compare's proposed allocation) against the cap;
+    `params` gives a method its own parameters (PruneConfig.method_params), by method name."""
     if not methods:
         raise PruneScopeError("the method list is empty; give at least one, e.g. magnitude,wanda")
     check_runs(len(methods) * len(sparsities) + extra)
-    return [PruneConfig(method=m, sparsity=s, **common).validated() for m in methods for s in sparsities]
+    params = params or {}
+    return [PruneConfig(method=m, sparsity=s, method_params=params.get(m, {}), **common).validated()
+            for m in methods for s in sparsities]
 
 
 # ---------------------------------------------------------------------------------------- executors

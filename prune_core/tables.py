@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .metrics import REPRESENTATIONS
 from .run import PruneResult
+from .sizes import REPRESENTATIONS
 from .targets import Target
 
 SIZE_LABELS = {

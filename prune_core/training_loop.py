@@ -18,11 +18,12 @@ import torch
 from torch import nn
 
 from .errors import PruneScopeError
+from .progress import Progress, no_progress
 from .targets import Target
 from .training_data import FinetuneConfig, TrainingData
 from .zoo import LoadedModel
 
-if TYPE_CHECKING:  # a type hint only: the settings resolve against the method catalogue, above this module
+if TYPE_CHECKING:  # a type hint only: PruneConfig validates against the method catalogue, above this module
     from .config import PruneConfig
 
 
@@ -59,7 +60,7 @@ class TrainingContext:
 
     loaded: LoadedModel
     ft: FinetuneConfig
-    progress: Callable[[float, str], None] = lambda f, m: None
+    progress: Progress = no_progress
     notes: list[str] = field(default_factory=list)  # like Calibration.notes: `prune_model` copies them
 
 
@@ -121,6 +122,113 @@ class KeptPattern:
         return zeros / self.in_scope
 
 
+class _Diverged(Exception):
+    """A loss that is NaN or infinite: the step that met it is not kept."""
+
+
+class _Run:
+    """One training run's state, shared by its steps: the model on its device, the kept pattern, the
+    optimizer, the curve so far and the notes for the reader."""
+
+    def __init__(self, model: nn.Module, targets: list[Target], masks: dict[str, torch.Tensor],
+                 ft: FinetuneConfig, data: TrainingData, device: torch.device, pruner=None):
+        self.model, self.masks, self.ft, self.data, self.pruner = model, masks, ft, data, pruner
+        model.to(device)
+        model.requires_grad_(True)
+        model.train(ft.dropout)  # without dropout: eval mode, nothing random in the forward pass
+        self.params = dict(model.named_parameters())
+        for name, keep in masks.items():
+            masks[name] = keep.to(device=device, dtype=torch.bool)
+        self.pattern = KeptPattern(targets, self.params, masks)
+        self.pattern.apply()
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=ft.lr, weight_decay=ft.weight_decay)
+        self.curve: list[CurvePoint] = []
+        self.notes: list[str] = []
+        self.partial = self.diverged = False
+        self.steps_done = 0
+
+    def snapshot(self) -> dict:
+        return {"params": {n: p.detach().clone() for n, p in self.params.items()},
+                "masks": {n: m.clone() for n, m in self.masks.items()}, "step": self.steps_done}
+
+    def restore(self, state: dict) -> None:
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(state["params"][n])
+        self.masks.update(state["masks"])
+
+    def evaluate(self, subset) -> float:
+        """Dropout off while measuring, back on (if asked for) to train."""
+        self.model.eval()
+        try:
+            return self.data.subset_loss(self.model, subset)
+        finally:
+            self.model.train(self.ft.dropout)
+
+    def _update(self, step: int, loss: torch.Tensor) -> float:
+        """Backward pass and optimizer step that keep the pattern -> the sparsity after it."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.pruner is not None:
+            self.pruner.observe(self.params)
+        self.pattern.mask_grads()
+        self.optimizer.step()
+        self.pattern.apply()
+        if self.pruner is not None and self.pruner.step(step, self.params, self.masks):
+            self.pattern.apply()
+        return self.pattern.check(step)
+
+    def step(self, step: int) -> CurvePoint:
+        """One training step -> its curve point; raises `_Diverged` on a loss that is not finite."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(step - 1, self.ft)
+        loss = self.data.loss(self.model, self.data.batch(step - 1))
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise _Diverged(f"the training loss was {value} at step {step}")
+        sparsity = self._update(step, loss)
+        val = None
+        if step % self.ft.eval_every == 0 or step == self.ft.steps:
+            val = self.evaluate(self.data.val_subset)
+            if not math.isfinite(val):
+                raise _Diverged(f"the validation loss was {val} after step {step}")
+        return CurvePoint(step, value, val, sparsity)
+
+    def loop(self, progress: Callable[[CurvePoint, int], None], should_stop: Callable[[], bool]) -> None:
+        """Step 0 (the starting losses), then every step until the budget, a stop or a divergence."""
+        ft = self.ft
+        first = CurvePoint(0, self.evaluate(self.data.train_subset), self.evaluate(self.data.val_subset),
+                           self.pattern.check(0))
+        self.curve.append(first)
+        progress(first, ft.steps)
+        good = self.snapshot()
+        for step in range(1, ft.steps + 1):
+            if should_stop():
+                self.partial = True
+                self.notes.append(f"stopped after {self.steps_done} of {ft.steps} steps: these results are partial")
+                return
+            try:
+                point = self.step(step)
+            except _Diverged as bad:
+                self.diverged = True
+                self.restore(good)
+                self.notes.append(f"training diverged ({bad}); stopped and restored the weights of step "
+                                  f"{good['step']}, the last evaluation with finite losses. Try a smaller "
+                                  f"learning rate (this run: {ft.lr:g})")
+                return
+            self.steps_done = step
+            self.curve.append(point)
+            progress(point, ft.steps)
+            if point.val_loss is not None:
+                good = self.snapshot()
+
+    def finish(self) -> None:
+        """Free the optimizer's state and leave the model frozen, in eval mode."""
+        del self.optimizer
+        self.model.requires_grad_(False)
+        self.model.eval()
+
+
 def train(loaded: LoadedModel, model: nn.Module, targets: list[Target], masks: dict[str, torch.Tensor],
           ft: FinetuneConfig, data: TrainingData | None = None, pruner=None,
           progress: Callable[[CurvePoint, int], None] = ignore_point,
@@ -136,84 +244,14 @@ def train(loaded: LoadedModel, model: nn.Module, targets: list[Target], masks: d
     start = time.perf_counter()
     data = data or TrainingData(loaded, ft)
     device = resolve_device(ft.device)
-    model.to(device)
-    model.requires_grad_(True)
-    model.train(ft.dropout)  # without dropout: eval mode, nothing random in the forward pass
-    params = dict(model.named_parameters())
-    for name, keep in masks.items():
-        masks[name] = keep.to(device=device, dtype=torch.bool)
-    pattern = KeptPattern(targets, params, masks)
-    pattern.apply()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=ft.lr, weight_decay=ft.weight_decay)
-    notes: list[str] = []
-    partial = diverged = False
-    steps_done = 0
-
-    def snapshot() -> dict:
-        return {"params": {n: p.detach().clone() for n, p in params.items()},
-                "masks": {n: m.clone() for n, m in masks.items()}, "step": steps_done}
-
-    def restore(state: dict) -> None:
-        with torch.no_grad():
-            for n, p in params.items():
-                p.copy_(state["params"][n])
-        masks.update(state["masks"])
-
-    def evaluate(subset) -> float:  # dropout off while measuring, back on (if asked for) to train
-        model.eval()
-        try:
-            return data.subset_loss(model, subset)
-        finally:
-            model.train(ft.dropout)
-
+    run = _Run(model, targets, masks, ft, data, device, pruner)
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):  # the caller's random state is left as it was
         torch.manual_seed(ft.seed)
-        curve = [CurvePoint(0, evaluate(data.train_subset), evaluate(data.val_subset), pattern.check(0))]
-        progress(curve[0], ft.steps)
-        good = snapshot()
-        for step in range(1, ft.steps + 1):
-            if should_stop():
-                partial = True
-                notes.append(f"stopped after {steps_done} of {ft.steps} steps: these results are partial")
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step - 1, ft)
-            loss = data.loss(model, data.batch(step - 1))
-            value = float(loss.detach())
-            bad = None if math.isfinite(value) else f"the training loss was {value} at step {step}"
-            if bad is None:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if pruner is not None:
-                    pruner.observe(params)
-                pattern.mask_grads()
-                optimizer.step()
-                pattern.apply()
-                if pruner is not None and pruner.step(step, params, masks):
-                    pattern.apply()
-                sparsity = pattern.check(step)
-                val = None
-                if step % ft.eval_every == 0 or step == ft.steps:
-                    val = evaluate(data.val_subset)
-                    if not math.isfinite(val):
-                        bad = f"the validation loss was {val} after step {step}"
-            if bad is not None:
-                diverged = True
-                restore(good)
-                notes.append(f"training diverged ({bad}); stopped and restored the weights of step {good['step']}, "
-                             f"the last evaluation with finite losses. Try a smaller learning rate (this run: {ft.lr:g})")
-                break
-            steps_done = step
-            point = CurvePoint(step, value, val, sparsity)
-            curve.append(point)
-            progress(point, ft.steps)
-            if val is not None:
-                good = snapshot()
-    del optimizer
-    model.requires_grad_(False)
-    model.eval()
-    return Training(curve, steps_done, partial, diverged, notes, time.perf_counter() - start, str(device))
+        run.loop(progress, should_stop)
+    run.finish()
+    return Training(run.curve, run.steps_done, run.partial, run.diverged, run.notes,
+                    time.perf_counter() - start, str(device))
 
 
 def train_while_pruning(loaded: LoadedModel, source: nn.Module, targets: list[Target], config: PruneConfig,

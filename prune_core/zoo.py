@@ -33,7 +33,7 @@ from .checkpoint import check_folder, check_memory, check_vocabulary, estimate_p
 from .configfile import check_config_dict
 from .errors import PruneScopeError
 from .localcard import default_eval, read_local_card
-from .quality import Metric, metric_for_task, metric_named
+from .quality import Metric, metric_for_task
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MODELS_DIR = DATA_DIR / "models"
@@ -55,7 +55,6 @@ class ModelCard:
     source: str
     licence: str
     how_made: str
-    quality_metric: str  # the name of `metric`: "perplexity" (lower is better) | "accuracy"
     quality_dense: float | None  # as recorded when the model was made; the app re-measures
     eval: dict = field(default_factory=dict)  # evaluation settings (seq_len, max_tokens, n_examples, ...)
     notes: str = ""
@@ -67,11 +66,16 @@ class ModelCard:
 
     @property
     def metric(self) -> Metric:
-        """What `quality_dense` and every run of this model are scored by, and which way is better."""
-        return metric_named(self.quality_metric)
+        """What `quality_dense` and every run of this model are scored by (its task's), and which way is better."""
+        return metric_for_task(self.task)
+
+    @property
+    def quality_metric(self) -> str:
+        """The name of `metric`, as results and card files store it: "perplexity" | "accuracy"."""
+        return self.metric.name
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"quality_metric": self.quality_metric}
 
 
 @dataclass
@@ -265,7 +269,6 @@ def _complete_card(raw: dict, model: nn.Module) -> ModelCard:
         params=sum(p.numel() for p in model.parameters()),
         source=raw.get("source", "unknown"), licence=raw.get("licence", "unknown (see its source)"),
         how_made=raw.get("how_made", "not made by PruneScope"),
-        quality_metric=metric_for_task(task).name,  # what run.quality_estimate measures for this task
         quality_dense=raw.get("quality_dense"), eval=raw.get("eval") or default_eval(task, max_positions(model)),
         notes=raw.get("notes", ""), caveat=raw.get("caveat", ""))
 

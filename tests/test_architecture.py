@@ -1,5 +1,6 @@
 """The core's skeleton: prune_core's import graph (top-level *and* function-level imports) has no cycle,
 and prune_core never imports streamlit (it is the library the pages, the CLI and the benches share).
+Sizes stay readable: no prune_core file over 400 lines, no function over 60 lines in the app's code.
 
 An import inside a function hides a cycle from Python but not from this test. The only imports left out
 are those marked `# optional:` (a heavy dependency loaded only when used: Ray, CUDA paths) and those under
@@ -11,7 +12,8 @@ import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "prune_core"
-
+ROOT = CORE.parent
+MAX_FUNCTION_LINES = 60  # from the `def` line to the body's last line (decorators not counted)
 
 
 def _module(path: Path, root: Path) -> str:
@@ -150,3 +152,75 @@ def test_no_core_file_over_400_lines():
     long = {str(p.relative_to(CORE.parent)): n for p in CORE.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
     assert not long, long
+
+
+def long_functions(root: Path, paths: list[Path], limit: int = MAX_FUNCTION_LINES) -> dict[str, int]:
+    """'file::Outer.name' -> lines, for every function (async and nested ones too) longer than `limit`."""
+    found: dict[str, int] = {}
+
+    def visit(node: ast.AST, file: str, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + child.name
+                lines = (child.end_lineno or child.lineno) - child.lineno + 1
+                if not isinstance(child, ast.ClassDef) and lines > limit:
+                    found[f"{file}::{name}"] = lines
+                visit(child, file, name + ".")
+            else:
+                visit(child, file, prefix)
+
+    for path in paths:
+        visit(ast.parse(path.read_text(encoding="utf-8")), path.relative_to(root).as_posix(), "")
+    return found
+
+
+def _source(head: str, lines: int, indent: str = "") -> str:
+    """A function of exactly `lines` lines: its `head` line, then assignments."""
+    return f"{indent}{head}\n" + "".join(f"{indent}    x{i} = {i}\n" for i in range(lines - 1))
+
+
+def test_long_functions_are_found_nested_and_async_with_qualified_names(tmp_path):
+    (tmp_path / "m.py").write_text(_source("def fits():", 60) + "class C:\n" + _source("def method(self):", 61, "    ")
+                                   + "def outer():\n" + _source("async def inner():", 59, "    ") + "    return inner\n")
+    assert long_functions(tmp_path, [tmp_path / "m.py"]) == {"m.py::C.method": 61, "m.py::outer": 61}
+    (tmp_path / "m.py").write_text("def outer():\n" + _source("async def inner():", 61, "    "))
+    assert long_functions(tmp_path, [tmp_path / "m.py"]) == {"m.py::outer": 62, "m.py::outer.inner": 61}
+
+
+def test_no_function_over_60_lines():
+    paths = sorted(CORE.rglob("*.py")) + sorted((ROOT / "pages").rglob("*.py")) + [ROOT / "app.py"]
+    found = long_functions(ROOT, paths)
+    assert not found, f"functions over {MAX_FUNCTION_LINES} lines (split them into named steps): {found}"
+
+
+SINGLETONS = {"job_gate", "shared_cache", "warm_model"}  # the only st.cache_resource: the cache, the gate, a thread
+
+
+def _streamlit_caching(path: Path) -> list[tuple[str, str]]:
+    """(what, where) for every use of Streamlit's own caches in one file: `cache_data` anywhere, and
+    `cache_resource` anywhere but as the decorator of a process singleton."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    allowed = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name in SINGLETONS:
+            allowed |= {id(d.func if isinstance(d, ast.Call) else d) for d in fn.decorator_list}
+    return [(node.attr, f"{path.name}:{node.lineno}") for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in ("cache_data", "cache_resource")
+            and not (node.attr == "cache_resource" and id(node) in allowed)]
+
+
+def test_pages_keep_results_only_in_the_shared_cache():
+    """Results go through pages.ui.caches.shared_cache (bounded by bytes, in the memory budget, computed
+    once for every session); Streamlit's caches bound entries by count, outside the budget."""
+    files = [CORE.parent / "app.py", *sorted((CORE.parent / "pages").rglob("*.py"))]
+    found = [use for path in files for use in _streamlit_caching(path)]
+    assert not found, f"Streamlit caches outside the process singletons {sorted(SINGLETONS)}: {found}"
+
+
+def test_the_streamlit_cache_finder_finds_them(tmp_path):
+    page = tmp_path / "page.py"
+    page.write_text("import streamlit as st\n@st.cache_resource\ndef shared_cache(): ...\n"
+                    "@st.cache_resource(max_entries=3)\ndef masks(): ...\n@st.cache_data\ndef frame(): ...\n"
+                    "st.cache_data.clear()\n")
+    assert sorted(_streamlit_caching(page), key=lambda use: use[1]) == [
+        ("cache_resource", "page.py:4"), ("cache_data", "page.py:6"), ("cache_data", "page.py:8")]

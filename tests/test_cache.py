@@ -12,7 +12,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from prune_core.cache import SharedCache, nbytes
 from prune_core.errors import PruneScopeError
 from prune_core.jobs import JobGate
-from prune_core.settings import Settings
+from prune_core.server import ServerSettings
 
 from conftest import MB, wait_until, start
 
@@ -130,7 +130,7 @@ def test_a_kind_with_a_limit_evicts_only_its_own_entries():
 
 
 def test_server_settings_give_results_a_small_share_of_the_cache():
-    s = Settings.from_env({"PRUNESCOPE_MEMORY_BUDGET": "12G"})
+    s = ServerSettings.from_env({"PRUNESCOPE_MEMORY_BUDGET": "12G"})
     assert s.results_bytes == s.cache_bytes // 32 and 200 * MB < s.results_bytes < 250 * MB
 
 
@@ -180,6 +180,28 @@ def test_nbytes_counts_shared_storage_once():
     w = tensor_mb(2)
     assert 2 * MB <= nbytes({"a": w, "b": w[: 10], "c": [w]}) < 2 * MB + 4096
     assert nbytes(torch.nn.Linear(256, 256)) == (256 * 256 + 256) * 4
+
+
+def test_nbytes_sizes_frames_figures_and_plain_objects_by_what_they_hold():
+    """What the pages cache: tables with text (deep), arrays inside result objects, and any object by its
+    attributes (a plotly figure holds its arrays in plain objects; a shallow size would say 56 bytes)."""
+    import numpy as np
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    words = pd.DataFrame({"sentence": [f"held-out sentence number {i}" for i in range(10_000)], "x": np.zeros(10_000)})
+    assert nbytes(words) == int(words.memory_usage(deep=True).sum()) > 10_000 * 30
+    assert nbytes(words["sentence"]) == int(words["sentence"].memory_usage(deep=True)) > 10_000 * 30
+
+    class Plain:
+        def __init__(self):
+            self.weights, self.rows = torch.zeros(MB // 4), [f"row {i}" for i in range(1000)]
+    assert MB + 1000 * 50 < nbytes(Plain()) < MB + 1000 * 200
+    fig = go.Figure(go.Scatter(x=np.arange(100_000.0), y=np.arange(100_000.0)))
+    assert 1_600_000 < nbytes(fig) < 3 * MB  # two float64 arrays of 800 kB, and plotly's own objects
+    objects = np.array([f"label {i}" for i in range(1000)], dtype=object)
+    assert nbytes(objects) > 1000 * 50  # the strings, not only their pointers
+    assert nbytes(Plain) == 0 and nbytes(np) == 0  # classes and modules belong to the program
 
 
 # ---- pruned deltas instead of pruned copies -----------------------------------------------------

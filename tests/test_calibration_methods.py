@@ -113,7 +113,7 @@ def test_blocks_found_for_each_architecture(gpt, bert):
     ({"calib_seq_len": 100_000}, "from 2 to 8192 tokens"),
     ({"allocation": "global"}, "allocation must be 'layer'"),
     ({"include_head": True}, "untick 'include head'"),
-    ({"damping": 0}, "damping"),
+    ({"method_params": {"damping": 0.1}}, "takes no parameter .damping."),  # a SparseGPT setting
 ])
 def test_calibration_bad_input(gpt, kw, match):
     with pytest.raises(PruneScopeError, match=match):

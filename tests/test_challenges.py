@@ -12,7 +12,7 @@ from prune_core.challenges import CHALLENGES, check_name, for_task, get_challeng
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.run import LatencySpec, dense_baseline, run
-from prune_core.settings import Settings
+from prune_core.server import ServerSettings, server_settings
 from prune_core.store import Store
 
 FAST = LatencySpec(batch=1, seq_len=8, reps=1, warmup=0)
@@ -162,18 +162,16 @@ def test_a_current_store_opens_untouched_and_an_unreadable_version_is_refused(tm
 
 
 def test_who_may_clear_a_scoreboard():
-    assert Settings().may_clear_scoreboards("")  # a user's own server
-    classroom = Settings(classroom=True)
+    assert ServerSettings().may_clear_scoreboards("")  # a user's own server
+    classroom = ServerSettings(classroom=True)
     assert not classroom.may_clear_scoreboards("") and not classroom.may_clear_scoreboards("anything")
-    teacher = Settings(classroom=True, teacher_token="s3cret")
+    teacher = ServerSettings(classroom=True, teacher_token="s3cret")
     assert teacher.may_clear_scoreboards("s3cret") and not teacher.may_clear_scoreboards("s3cre")
     assert "s3cret" not in repr(teacher)
-    assert Settings.from_env({"PRUNESCOPE_CLASSROOM": "1", "PRUNESCOPE_TEACHER_TOKEN": " tok "}).teacher_token == "tok"
+    assert ServerSettings.from_env({"PRUNESCOPE_CLASSROOM": "1", "PRUNESCOPE_TEACHER_TOKEN": " tok "}).teacher_token == "tok"
 
 
 def test_submit_from_explore_and_clear_from_history_with_the_teacher_token(tmp_path, monkeypatch):
-    from prune_core import settings as settings_module
-
     monkeypatch.setenv("PRUNESCOPE_DATA", str(tmp_path))
     at = render_page("explore", "tiny-shakespeare-gpt")
     at.slider(key="sparsity").set_value(85)
@@ -193,7 +191,7 @@ def test_submit_from_explore_and_clear_from_history_with_the_teacher_token(tmp_p
 
     monkeypatch.setenv("PRUNESCOPE_CLASSROOM", "1")
     monkeypatch.setenv("PRUNESCOPE_TEACHER_TOKEN", "s3cret")
-    settings_module.settings.cache_clear()
+    server_settings.cache_clear()
     try:
         hist = render_page("history", "tiny-shakespeare-gpt")
         assert list(hist.dataframe[0].value["name"]) == ["ada"]
@@ -207,4 +205,4 @@ def test_submit_from_explore_and_clear_from_history_with_the_teacher_token(tmp_p
         assert any("Cleared 1 entries" in s.value for s in hist.success)
         assert Store(tmp_path / "results.sqlite").entries().empty
     finally:
-        settings_module.settings.cache_clear()
+        server_settings.cache_clear()

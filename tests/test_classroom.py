@@ -13,7 +13,7 @@ from prune_core.config import PruneConfig
 from prune_core.delta import PruneDelta
 from prune_core.errors import PruneScopeError
 from prune_core.run import prune_model
-from prune_core.settings import Settings, settings
+from prune_core.server import ServerSettings, server_settings
 from prune_core.zoo import EMBEDDED, MODELS_DIR
 
 from conftest import fingerprint
@@ -45,7 +45,7 @@ def test_delta_rebuilds_the_pruned_copy_exactly_and_is_much_smaller(gpt, config)
 # ---- teacher's settings -----------------------------------------------------------------------
 def test_settings_from_the_environment(tmp_path):
     folder = MODELS_DIR / "tiny-shakespeare-gpt"
-    s = Settings.from_env({"PRUNESCOPE_CLASSROOM": "1", "PRUNESCOPE_EXTRA_MODELS": f"{folder}:",
+    s = ServerSettings.from_env({"PRUNESCOPE_CLASSROOM": "1", "PRUNESCOPE_EXTRA_MODELS": f"{folder}:",
                            "PRUNESCOPE_MAX_JOBS": "3", "PRUNESCOPE_MEMORY_BUDGET": "2G"})
     assert s.classroom and not s.custom_models and s.max_jobs == 3 and s.memory_budget == 2 * 1024**3
     assert s.models() == list(EMBEDDED) + [str(folder)] and s.cache_bytes < s.memory_budget
@@ -54,21 +54,21 @@ def test_settings_from_the_environment(tmp_path):
     for name in (str(tmp_path), "owner/model", "../etc"):
         with pytest.raises(PruneScopeError, match="classroom"):
             s.check_model(name)
-    Settings.from_env({}).check_model(str(tmp_path))  # not a classroom: anything may be tried
+    ServerSettings.from_env({}).check_model(str(tmp_path))  # not a classroom: anything may be tried
     for env, match in (({"PRUNESCOPE_CLASSROOM": "maybe"}, "1 .on. or 0"), ({"PRUNESCOPE_MAX_JOBS": "0"}, "whole"),
                        ({"PRUNESCOPE_EXTRA_MODELS": str(tmp_path)}, "config.json"),
                        ({"PRUNESCOPE_MEMORY_BUDGET": "lots"}, "not a size")):
         with pytest.raises(PruneScopeError, match=match):
-            Settings.from_env(env)
+            ServerSettings.from_env(env)
 
 
 @pytest.fixture
 def classroom(monkeypatch):
     monkeypatch.setenv("PRUNESCOPE_CLASSROOM", "1")
     monkeypatch.setenv("PRUNESCOPE_EXTRA_MODELS", str(MODELS_DIR / "tiny-sentiment-bert"))
-    settings.cache_clear()
+    server_settings.cache_clear()
     yield
-    settings.cache_clear()
+    server_settings.cache_clear()
 
 
 def test_classroom_picker_offers_only_the_zoo_and_the_teachers_models(classroom):
@@ -102,5 +102,5 @@ def test_model_zoo_page_shows_memory_use_against_the_budget():
     metrics = {m.label: (m.value, m.delta) for m in at.metric}
     used, capacity = metrics["Cached models and results"]
     assert used.endswith("MB") and float(used.split()[0]) > 7  # the 7.4 MB model is counted
-    assert capacity == f"of {human(settings().cache_bytes)} for the cache"
-    assert metrics["Server process memory"][1] == f"of {human(settings().memory_budget)} budget"
+    assert capacity == f"of {human(server_settings().cache_bytes)} for the cache"
+    assert metrics["Server process memory"][1] == f"of {human(server_settings().memory_budget)} budget"

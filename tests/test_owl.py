@@ -14,7 +14,7 @@ from prune_core.config import MAX_SPARSITY, PruneConfig
 from prune_core.errors import PruneScopeError
 from prune_core.methods import get_method
 from prune_core.owl import block_sparsities, layer_counts
-from prune_core.run import owl_only, prune_masks
+from prune_core.pruning import owl_only, prune_masks
 from prune_core.targets import find_targets
 
 FAST = dict(calib_samples=8, calib_seq_len=64)  # small calibration: the tests check logic, not quality

@@ -122,6 +122,45 @@ def test_impossible_configs_are_clear_errors(kw, match):
         PruneConfig(**kw).validated()
 
 
+def test_usable_allocations_are_those_validation_accepts():
+    """The page's allocation choices come from the same rules as validation, without validating a config."""
+    from prune_core.config import ALLOCATIONS, usable_allocations
+    from prune_core.methods import available
+    from prune_core.patterns import PATTERNS, parse_pattern
+
+    for name in PATTERNS:
+        pattern = parse_pattern(name)
+        for method in available(pattern).values():
+            accepted = []
+            for allocation in ALLOCATIONS:
+                try:
+                    PruneConfig(method=method.info.name, pattern=name, allocation=allocation,
+                                sparsity=pattern.fixed_sparsity or 0.5).validated()
+                    accepted.append(allocation)
+                except PruneScopeError:
+                    pass
+            assert usable_allocations(pattern, method) == accepted, (name, method.info.name)
+
+
+def test_a_config_resolved_with_its_parsed_pattern_and_method_is_the_same(monkeypatch):
+    """The controls parse the pattern and pick the method; validation reuses them (and ignores ones that
+    are not this config's)."""
+    from prune_core import config as config_module
+    from prune_core.methods import available
+    from prune_core.patterns import parse_pattern
+
+    pattern = parse_pattern("neuron")
+    method = available(pattern)["magnitude"]
+    expected = PruneConfig(method="magnitude", pattern="neuron", sparsity=0.3).resolved()
+    monkeypatch.setattr(config_module, "parse_pattern", lambda name: pytest.fail("parsed again"))
+    monkeypatch.setattr(config_module, "get_method", lambda *a: pytest.fail("looked up again"))
+    given = PruneConfig(method="magnitude", pattern="neuron", sparsity=0.3).resolved(pattern, method)
+    assert given == expected and given.method is method
+    monkeypatch.undo()
+    other = PruneConfig(method="magnitude", pattern="2:4", sparsity=0.5).resolved(pattern, method)
+    assert other.pattern.name == "2:4" and other.method is not method  # not this config's: parsed, looked up
+
+
 def test_nm_that_does_not_divide_names_the_layer(gpt):
     # GPT: 192 inputs; 5:7 cannot tile them
     with pytest.raises(PruneScopeError, match="divide by 7"):

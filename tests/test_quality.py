@@ -1,10 +1,13 @@
 """The Metric on a model card: which way is better, how much worse, tolerances and their wording."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from prune_core import quality
 from prune_core.errors import PruneScopeError
-from prune_core.quality import ACCURACY, PERPLEXITY, metric_for_task, metric_named
+from prune_core.quality import ACCURACY, PERPLEXITY, Metric, metric_for_task, metric_named
 from prune_core.zoo import embedded_cards
 
 
@@ -41,3 +44,17 @@ def test_cards_and_tasks_name_known_metrics():
 
 def test_a_loaded_card_carries_its_metric(bert, gpt):
     assert bert.card.metric is ACCURACY and gpt.card.metric is PERPLEXITY
+
+
+def test_a_card_is_scored_by_its_task_and_a_new_task_is_one_registration(bert, monkeypatch):
+    monkeypatch.setattr(quality, "TASKS", dict(quality.TASKS))
+    monkeypatch.setattr(quality, "METRICS", dict(quality.METRICS))
+    with pytest.raises(PruneScopeError, match="no quality metric for task 'token-classification'"):
+        metric_for_task("token-classification")
+    f1 = quality.register(Metric("f1", "token-classification", lower_is_better=False, relative_tolerance=False,
+                                 default_tolerance=0.01, log_scale=False, proportion=False))
+    card = replace(bert.card, task="token-classification")
+    assert card.metric is f1 and card.quality_metric == "f1" and card.to_dict()["quality_metric"] == "f1"
+    assert metric_named("f1") is f1 and bert.card.metric is ACCURACY
+    with pytest.raises(ValueError, match="already registered"):
+        quality.register(replace(f1, name="f1-again"))

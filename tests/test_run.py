@@ -74,6 +74,15 @@ def test_result_serialises_with_the_documented_keys(bert, bert_base):
                 "latency_ms_dense", "latency_ms", "size_pruned_csr", "latency_setup"):
         assert key in row
     assert len(result.to_dict()["layers"]) == len(result.layers)
+    # the cheap phase's figures (result.counts) are exported among the measured ones, in the same order
+    assert list(result.to_dict()) == [
+        "model", "method", "pattern", "allocation", "scope", "include_head", "seed", "calib_samples",
+        "calib_seq_len", "method_params", "sparsity_target", "sparsity_actual", "sparsity_model", "params_total",
+        "params_nonzero", "params_in_scope", "quality_metric", "quality_dense", "quality", "latency_ms_dense",
+        "latency_ms", "latency_dense", "latency_pruned", "size_dense", "size_pruned", "prune_seconds",
+        "total_seconds", "speed_note", "notes", "layers", "structure", "quality_lo", "quality_hi",
+        "quality_dense_lo", "quality_dense_hi", "quality_interval", "evaluation", "owl_m", "owl_lambda", "owl"]
+    assert result.sparsity_actual == result.counts.sparsity_actual and result.to_dict()["notes"] == result.notes
 
 
 def test_tables_and_charts_build(gpt, gpt_base):

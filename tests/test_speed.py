@@ -4,8 +4,12 @@ import torch
 
 from prune_core.config import PruneConfig
 from prune_core.run import LatencySpec, latency_inputs, prune_model
-from prune_core.speed import (CSRLinear, break_even_sparsity, compare_variants, csr_break_even, linear_flops,
-                              to_csr_model, LayerTiming)
+from prune_core.speed import (CSRLinear, Sources, break_even_sparsity, compare_variants, csr_break_even, linear_flops,
+                              masked_and_shrunk, to_csr_model, LayerTiming)
+from prune_core.structural import plan_for, shrink
+from prune_core.summary import summarize
+
+from conftest import fingerprint
 
 FAST = LatencySpec(batch=1, seq_len=16, reps=3, warmup=1)
 
@@ -37,6 +41,18 @@ def test_variants_report_flops_quality_and_honest_ideal(bert):
     assert rows["masked"].quality == rows["csr"].quality
     assert rows["structured"].params < rows["dense"].params == rows["masked"].params
     assert all(r.median_ms > 0 for r in rows.values())
+
+
+def test_models_from_the_cheap_phase_masks_are_the_fresh_ones(gpt):
+    """A server builds the speed variants from its cached summaries (`Sources`): bit-identical models,
+    and the structured one is the neuron plan the Speed page has always timed."""
+    mask_set, masked, small = masked_and_shrunk(gpt, 0.5)
+    from_summaries = Sources(masks=lambda config: summarize(gpt, config).to_mask_set(), quality=None)
+    shared_set, shared_masked, shared_small = masked_and_shrunk(gpt, 0.5, from_summaries)
+    assert all(torch.equal(mask_set.masks[n], shared_set.masks[n]) for n in mask_set.masks)
+    assert fingerprint(shared_masked) == fingerprint(masked)
+    planned = shrink(gpt.model, plan_for(gpt, "neuron", 0.5))
+    assert fingerprint(shared_small) == fingerprint(small) == fingerprint(planned)
 
 
 def test_break_even_reads_the_sweep():

@@ -62,7 +62,7 @@ def test_histogram_cut_and_chart(gpt):
 
 
 def test_one_shot_methods_and_bad_steps_are_refused(gpt):
-    with pytest.raises(PruneScopeError, match="gradual or movement"):
+    with pytest.raises(PruneScopeError, match="Use one of: gradual, movement"):
         ScheduleStepper(gpt, PruneConfig(method="magnitude", sparsity=0.5))
     with pytest.raises(PruneScopeError, match="whole number"):
         ScheduleStepper(gpt, PruneConfig(method="gradual", sparsity=0.5),

@@ -106,21 +106,46 @@ def test_quick_evaluation_is_a_quarter_of_the_cards_on_the_same_data(gpt, bert):
     assert acc.n == 250 and "quick" in acc.how
 
 
-def test_a_run_does_its_extra_work_on_its_own_pruned_copy(gpt):
+def test_a_run_makes_the_outputs_on_its_own_pruned_copy(gpt):
+    """The measurement job makes the page's outputs on the copy it measured; another input is made on the
+    copy rebuilt from the delta, and the dense outputs once per model and input."""
     from pages.ui import caches
     from prune_core import samples
 
     st.cache_resource.clear()
-    config, seen = PruneConfig(method="magnitude", sparsity=0.35), {}
+    config = PruneConfig(method="magnitude", sparsity=0.35)
+    request = samples.OutputRequest(prompt="ROMEO:", n_new=12, seed=3)
+    measured = caches.cached_run(gpt.key, config, FAST, False, evaluation="quick", outputs=request)
+    assert measured.result.evaluation == "quick" and "quick" in measured.result.quality_interval
+    rebuilt = samples.generate(measured.delta.build(gpt.model), gpt.tokenizer, "ROMEO:", 12, 3)
+    assert measured.outputs_of(request) == rebuilt  # the same text as from a rebuilt copy
+    assert caches.measured_outputs(gpt.key, measured, request) == rebuilt
+    other = samples.OutputRequest(prompt="JULIET:", n_new=12, seed=3)
+    assert measured.outputs_of(other) is None  # typed since: made on a copy rebuilt from the delta, then cached
+    assert caches.measured_outputs(gpt.key, measured, other) == samples.generate(
+        measured.delta.build(gpt.model), gpt.tokenizer, "JULIET:", 12, 3)
+    assert ("outputs", gpt.key, measured.delta.digest, other) in caches.shared_cache()
+    assert caches.cached_outputs(gpt.key, request) == samples.generate(gpt.model, gpt.tokenizer, "ROMEO:", 12, 3)
+    again = caches.cached_run(gpt.key, config, FAST, False, evaluation="quick", outputs=other)
+    assert again is measured  # the outputs asked for are not part of the measurement's key
 
-    def on_copy(pruned, delta):
-        seen["text"] = caches.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3, pruned)
-    result, delta = caches.cached_run(gpt.key, config, FAST, False, evaluation="quick", with_copy=on_copy)
-    assert result.evaluation == "quick" and "quick" in result.quality_interval
-    rebuilt = samples.generate(delta.build(gpt.model), gpt.tokenizer, "ROMEO:", 12, 3)
-    assert seen["text"] == rebuilt  # the same text as from a rebuilt copy...
-    assert caches.pruned_generation(gpt.key, delta, "ROMEO:", 12, 3) == rebuilt  # ...and cached under its key
-    assert ("generate", gpt.key, delta.digest, "ROMEO:", 12, 3) in caches.shared_cache()
+
+def test_refine_scores_the_measured_copy_without_pruning_or_timing_again(gpt, monkeypatch):
+    from pages.ui import caches
+    from prune_core import summary as summary_module
+    from prune_core.run import quality_estimate
+
+    st.cache_resource.clear()
+    config = PruneConfig(method="magnitude", sparsity=0.6)
+    _, pruned = run(gpt, config, None, FAST, measure_file=False)
+    expected = quality_estimate(gpt, pruned, "full")  # the figure a full run measures
+    measured = caches.cached_run(gpt.key, config, FAST, False, evaluation="quick")
+    calls = []
+    for module, name in ((run_module, "prune_model"), (run_module, "prune_masks"), (summary_module, "prune_masks"),
+                         (run_module, "measure_latency")):
+        monkeypatch.setattr(module, name, lambda *a, _name=name, **k: calls.append(_name))
+    full = caches.cached_quality(gpt.key, measured.delta, "full")
+    assert calls == [] and full == expected and full.n == 32 and "quick" not in full.how
 
 
 def test_latency_settings_follow_the_model_after_a_switch():

@@ -10,7 +10,7 @@ from prune_core.config import PruneConfig
 from prune_core.facts import SortedAbs, model_facts
 from prune_core.masks import layer_stats
 from prune_core.masksummary import dense_sizes
-from prune_core.metrics import size_report
+from prune_core.sizes import size_report
 from prune_core.run import prune_model
 from prune_core.summary import summarize
 from prune_core.targets import find_targets
@@ -98,3 +98,20 @@ def test_sorted_index_ranks_exactly():
     for v in (0.0, float(w[3, 7].abs()), 1e-7, 0.5, 100.0):
         bits = int(torch.tensor(v).view(torch.int32))
         assert s.below(bits) == int((flat < v).sum())
+
+
+def test_notes_are_made_once_tagged_by_kind_and_kept_by_the_result(gpt):
+    from prune_core.notes import NoteKind
+    from prune_core.run import LatencySpec, run
+
+    summary = summarize(gpt, PruneConfig(method="magnitude", sparsity=0.5, pattern="neuron"))
+    assert [n.kind for n in summary.notes] == [NoteKind.UNITS_REMOVED]
+    assert summary.notes[0].text == "removed 1536 of 3072 neurons (50.0%)"
+    assert summary.to_mask_set().notes == []  # the plan says it; the mask set does not repeat it
+    head = summarize(gpt, PruneConfig(method="magnitude", sparsity=0.5, include_head=True))
+    if gpt.model.lm_head.weight is gpt.model.get_input_embeddings().weight:
+        assert [n.kind for n in head.notes] == [NoteKind.TIED_HEAD]
+    result, _ = run(gpt, PruneConfig(method="magnitude", sparsity=0.5, pattern="neuron"), None,
+                    LatencySpec(seq_len=16, reps=1, warmup=0, threads=1), measure_file=False, summary=summary)
+    assert result.counts.notes is summary.notes and result.notes == [summary.notes[0].text]
+    assert result.counts.mask_set is None and result.counts.keep_of is None  # a result holds no masks

@@ -16,7 +16,7 @@ def test_compressed_size_from_many_threads():
     Run in a child process so a crash fails this test instead of killing pytest."""
     code = textwrap.dedent("""
         import threading, torch
-        from prune_core.metrics import compressed_bytes
+        from prune_core.sizes import compressed_bytes
         torch.manual_seed(0)
         tensors = [torch.randn(256, 1024) for _ in range(4)]
         expected = [compressed_bytes(t) for t in tensors]

@@ -1,30 +1,17 @@
 """Compare page section: which held-out examples break first as sparsity rises (prune_core.fragile)."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from pages.ui import charts
-from pages.ui.caches import cached_model, heavy
+from pages.ui.caches import cached_flips, cached_token_losses
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
-from prune_core.fragile import GRID, FlipSweep, flip_sweep, token_losses, worst_tokens
+from prune_core.fragile import GRID, worst_tokens
 from prune_core.methods import METHODS
 
 ONE_SHOT = [name for name, m in METHODS.items() if not m.info.prunes_during_training]
 QUICK = 250  # held-out examples for a quick look
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-@heavy
-def _flips(name: str, method: str, limit: int) -> FlipSweep:
-    return flip_sweep(cached_model(name), method, grid=GRID, limit=limit)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-@heavy
-def _tokens(name: str, config: PruneConfig, window: int) -> pd.DataFrame:
-    return token_losses(cached_model(name), config, window)
 
 
 def breaks_section(loaded) -> None:
@@ -51,7 +38,7 @@ def _flips_view(loaded, method: str, col) -> None:
         return
     try:
         with st.spinner(f"pruning at {len(GRID)} sparsities and classifying {limit} examples each time…"):
-            sweep = _flips(loaded.key, method, limit)
+            sweep = cached_flips(loaded.key, method, limit)
     except PruneScopeError as exc:
         st.error(f"Cannot run this: {exc}")
         return
@@ -84,7 +71,7 @@ def _tokens_view(loaded, method: str, col) -> None:
                                   "text (the perplexity figure's windows)")
     try:
         with st.spinner(f"scoring every token of the window, dense and pruned with {method}…"):
-            frame = _tokens(loaded.key, PruneConfig(method=method, sparsity=sparsity), int(window))
+            frame = cached_token_losses(loaded.key, PruneConfig(method=method, sparsity=sparsity), int(window))
     except PruneScopeError as exc:
         st.error(f"Cannot score this window: {exc}")
         return

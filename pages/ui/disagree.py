@@ -5,9 +5,8 @@ import numpy as np
 import streamlit as st
 
 from pages.ui import charts
-from pages.ui.caches import cached_model, cached_summary, heavy
-from prune_core.config import PruneConfig
-from prune_core.disagree import Disagreement, compare_methods, input_norms, scatter_sample
+from pages.ui.caches import cached_disagreement, cached_input_norms
+from prune_core.disagree import Disagreement, scatter_sample
 from prune_core.errors import PruneScopeError
 from prune_core.methods import METHODS
 from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, parse_pattern
@@ -18,21 +17,6 @@ WHY = ("Magnitude looks only at |w|, so it removes everything below one height; 
        "each output row, so its cut runs diagonally on these log axes. Hence the orange points (pruned only by "
        "magnitude, kept by Wanda) are small weights on loud input features, and the blue ones (pruned only by "
        "Wanda) are large weights on quiet features.")
-
-
-@st.cache_resource(max_entries=3, show_spinner=False)
-@heavy
-def _disagreement(name: str, a: str, b: str, sparsity: float, pattern: str) -> Disagreement:
-    """Both methods' masks, bit-packed (read-only, shared by all sessions); the masks come from the shared
-    cache of the cheap phase (`cached_summary`), so a setting already seen on Explore is not pruned again."""
-    return compare_methods(cached_model(name), a, b, sparsity, pattern,
-                           mask_source=lambda config: cached_summary(name, config).to_mask_set())
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-@heavy
-def _norms(name: str, module: str, config: PruneConfig) -> tuple[np.ndarray, int]:
-    return input_norms(cached_model(name), module, config)
 
 
 def _controls() -> tuple[str, str, str, float]:
@@ -58,7 +42,7 @@ def disagree_section(loaded) -> None:
     a, b, pattern, sparsity = _controls()
     try:
         with st.spinner(f"pruning {loaded.name} with {a} and with {b} at {sparsity:.0%} ({pattern})…"):
-            dis = _disagreement(loaded.key, a, b, sparsity, pattern)
+            dis = cached_disagreement(loaded.key, a, b, sparsity, pattern)
     except PruneScopeError as exc:
         st.error(f"Cannot compare these methods: {exc}")
         return
@@ -85,7 +69,7 @@ def _why(loaded, dis: Disagreement, module: str, codes: np.ndarray, a: str, b: s
     st.markdown("**Why they disagree:** each weight's size against the size of the input it multiplies.")
     try:
         with st.spinner("measuring the input features on calibration data…"):
-            norms, tokens = _norms(loaded.key, module, dis.config_b)
+            norms, tokens = cached_input_norms(loaded.key, module, dis.config_b)
     except PruneScopeError as exc:
         st.error(f"Cannot measure the input features: {exc}")
         return

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pages.ui.caches import cached_baseline
+from pages.ui.caches import cached_dense_quality, csr_break_even
 from pages.ui.urlstate import Controls
 from prune_core import faster, teaching
 from prune_core.config import PruneConfig
-from prune_core.run import PruneResult, eval_settings
+from prune_core.run import PruneResult
 from prune_core.summary import MaskSummary
 from prune_core.zoo import LoadedModel
 
@@ -32,8 +32,9 @@ class Cards:
     caption: object  # how long pruning and measuring took, and on which data
 
     @classmethod
-    def draw(cls, loaded: LoadedModel, config: PruneConfig, summary: MaskSummary, measure_file: bool) -> "Cards":
-        """The counts from the weights and masks; "measuring…" where the measured figures go."""
+    def draw(cls, loaded: LoadedModel, summary: MaskSummary, measure_file: bool, question: faster.Question) -> "Cards":
+        """The counts from the weights and masks; "measuring…" where the measured figures go; the
+        "could anything run this faster?" answer so far."""
         k = st.columns(5)
         k[0].metric("Weights removed (in scope)", f"{summary.sparsity_actual:.1%}",
                     help=f"{summary.params_in_scope:,} weights in scope; {summary.sparsity_model:.1%} of the whole "
@@ -50,18 +51,20 @@ class Cards:
                              delta_color="off")
         cards = cls(quality=quality_slot, latency=latency_slot, file=file_slot, status=st.empty(), guess=st.empty(),
                     faster=st.empty(), caption=None)
-        cards.show_faster(loaded, config, summary.sparsity_actual)
+        cards._show_faster(question.answer())
         for note in summary.notes:
-            st.info(note)
+            st.info(note.text)
         cards.caption = st.empty()
         return cards
 
-    def show_faster(self, loaded: LoadedModel, config: PruneConfig, sparsity: float, result: PruneResult | None = None,
-                    tokens: int | None = None) -> None:
-        """"Could anything run this faster?" for this result; the measured figures (latency, this CPU's CSR
-        break-even) join it once the measurement is done."""
-        latency = (result.latency_ms_dense, result.latency_ms) if result is not None else None
-        answer = faster.answer_for(loaded, config.pattern, sparsity, latency, tokens)
+    def fill_faster(self, loaded: LoadedModel, question: faster.Question, result: PruneResult, tokens: int) -> None:
+        """The faster answer again with the measured figures where they change it: the latencies of a
+        smaller model, this CPU's CSR break-even at `tokens` per call (the Speed page's, shared)."""
+        if question.measured_matters:
+            csr = csr_break_even(loaded.key, tokens) if question.needs_csr else None
+            self._show_faster(question.answer((result.latency_ms_dense, result.latency_ms), csr))
+
+    def _show_faster(self, answer: faster.FasterAnswer) -> None:
         box = {faster.YES: self.faster.success, faster.GPU_ONLY: self.faster.info}.get(answer.verdict,
                                                                                        self.faster.warning)
         box(answer.markdown(), icon=":material/speed:")
@@ -90,8 +93,7 @@ class Cards:
                              f"{(result.size_pruned.file_zstd - result.size_dense.file_zstd) / 1e6:+.2f} MB",
                              delta_color="inverse")
         self.caption.caption(f"Pruned in {result.prune_seconds:.2f} s; whole measurement {result.total_seconds:.1f} s. "
-                             f"Quality on held-out data ({result.evaluation} evaluation): "
-                             f"{eval_settings(loaded.card, result.evaluation)}; 95 % interval: "
+                             f"Quality on held-out data ({result.evaluation} evaluation); 95 % interval: "
                              f"{result.quality_interval}.")
 
     def reveal(self, guess: float, loaded: LoadedModel, config: PruneConfig, result: PruneResult) -> None:
@@ -125,7 +127,7 @@ def predict_gate(loaded: LoadedModel, config: PruneConfig, url: Controls, evalua
     key = f"{loaded.key}|{config}"
     if key in revealed:
         return revealed[key]
-    dense = cached_baseline(loaded.key, False, evaluation=evaluation).quality
+    dense = cached_dense_quality(loaded.key, evaluation).value
     st.markdown(f"**Your turn.** With *{setting_text(config)}*, what held-out **{card.quality_metric}** do you "
                 f"expect? The dense model scores **{dense:.4g}**" + (" (lower is better)." if lower else
                                                                      " (higher is better)."))

@@ -1,21 +1,23 @@
 """Explore's controls -> one `ExploreSettings` (the PruneConfig and how to measure it).
 
 Every widget is bound to the URL (pages/ui/urlstate.py). Which combinations are valid is asked of
-prune_core/config.py (`PruneConfig.validated`), not repeated here: the page offers the allocations
-that config accepts for the picked method and pattern.
+prune_core/config.py, not repeated here: the page offers the allocations it accepts for the picked
+method and pattern (`usable_allocations`), and the setting is validated once (`ExploreSettings.resolved`),
+with the pattern these controls parsed and the method they picked.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from itertools import cycle
 
 import streamlit as st
 
 from pages.ui.urlstate import Controls
 from prune_core.calibration import max_positions
-from prune_core.config import ALLOCATIONS, PruneConfig
-from prune_core.errors import PruneScopeError
-from prune_core.methods import available
-from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, parse_pattern
+from prune_core.config import ALLOCATIONS, PruneConfig, ResolvedConfig, usable_allocations
+from prune_core.methods import ParamSpec, PruningMethod, available, specs
+from prune_core.patterns import PATTERNS, WEIGHT_LEVEL, Pattern, parse_pattern
 from prune_core.run import EVALUATIONS, LatencySpec
 from prune_core.targets import SCOPES
 from prune_core.zoo import LoadedModel
@@ -25,12 +27,17 @@ from prune_core.zoo import LoadedModel
 class ExploreSettings:
     """What the controls ask for: the pruning run and how it is measured."""
 
-    config: PruneConfig
+    config: PruneConfig  # as the controls set it; `resolved` validates it
+    pattern: Pattern  # the config's pattern, parsed once for the controls
+    method: PruningMethod  # the config's method, picked from the catalogue by the controls
     spec: LatencySpec  # latency harness settings
     evaluation: str  # a name in EVALUATIONS ("quick" on every slider move)
     measure_file: bool  # compress every tensor to measure the zstd file size
-    needs_calibration: bool  # the masks need calibration data (slower, says so in the progress bar)
-    fixed: bool  # the pattern fixes the sparsity (N:M)
+
+    def resolved(self) -> ResolvedConfig:
+        """The config validated, once (the config keeps its resolution), with the controls' pattern and
+        method; PruneScopeError says why settings cannot prune."""
+        return self.config.resolved(self.pattern, self.method)
 
 
 def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
@@ -50,7 +57,8 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
                                          f" for the pattern {pattern}"), disabled=url.locked("method"),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in choices.items()))
     c1.caption(choices[method])
-    info = methods[method].info
+    chosen = methods[method]
+    info = chosen.info
     fixed = parsed.fixed_sparsity
     unit_word = {"neuron": "MLP neurons", "head": "attention heads"}.get(parsed.unit, "weights")
     if fixed is None:
@@ -65,7 +73,7 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
                          help="Structural patterns set the scope themselves: neurons live in the MLP, heads in "
                               "attention.")
     d1, d2, d3 = st.columns(3)
-    usable = _allocations(method, pattern, sparsity_pct / 100)
+    usable = usable_allocations(parsed, chosen) or ["layer"]  # none: the run's own validation says why
     allocation = d1.radio("Allocation", usable, horizontal=True, key=url.select("allocation", "allocation", usable),
                           disabled=len(usable) == 1 or url.locked("allocation"),
                           help="\n\n".join(f"**{k}**: {v}" for k, v in ALLOCATIONS.items()))
@@ -75,37 +83,24 @@ def read_controls(loaded: LoadedModel, url: Controls) -> ExploreSettings:
                                help="Off by default: the head maps features to words/classes and is fragile.")
     seed = d3.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1,
                            key=url.number("seed", "seed", 0, 10_000), disabled=url.locked("seed"))
-    calib = _calibration_controls(loaded, url, info.uses_damping) \
-        if needs_calibration else {}
+    calib = _calibration_controls(loaded, url) if needs_calibration else {}
+    params = _method_param_controls(url, chosen)
     spec, evaluation, measure_file = _measurement_controls(loaded, url)
     config = PruneConfig(method=method, sparsity=sparsity_pct / 100, pattern=pattern, allocation=allocation,
                          scope=scope if weight_level else "all",
-                         include_head=include_head and weight_level, seed=int(seed), **calib)
+                         include_head=include_head and weight_level, seed=int(seed), method_params=params, **calib)
     url.done()
     if info.explain:
         st.info(f"**{method}**: {info.explain}", icon=":material/school:")
-    return ExploreSettings(config=config, spec=spec, evaluation=evaluation, measure_file=measure_file,
-                           needs_calibration=needs_calibration, fixed=fixed is not None)
+    return ExploreSettings(config=config, pattern=parsed, method=chosen, spec=spec, evaluation=evaluation,
+                           measure_file=measure_file)
 
 
-def _allocations(method: str, pattern: str, sparsity: float) -> list[str]:
-    """The allocations config.py accepts for this method and pattern (N:M fixes every layer; OWL is
-    for one-shot weight pruning; calibrated methods prune block by block)."""
-    usable = []
-    for allocation in ALLOCATIONS:
-        try:
-            PruneConfig(method=method, sparsity=sparsity, pattern=pattern, allocation=allocation).validated()
-        except PruneScopeError:
-            continue
-        usable.append(allocation)
-    return usable or ["layer"]  # none: the run's own validation says why
-
-
-def _calibration_controls(loaded: LoadedModel, url: Controls, damping: bool) -> dict:
-    """Calibration samples, tokens per sample and (SparseGPT) damping: PruneConfig fields."""
+def _calibration_controls(loaded: LoadedModel, url: Controls) -> dict:
+    """Calibration samples and tokens per sample: PruneConfig fields."""
     calib = {}
     with st.expander("Calibration settings", expanded=False):
-        e1, e2, e3 = st.columns(3)
+        e1, e2 = st.columns(2)
         calib["calib_samples"] = int(e1.number_input("Calibration samples", 1, 256, 32,
                                                      key=url.number("calib_samples", "calib_samples", 1, 256),
                                                      disabled=url.locked("calib_samples"),
@@ -116,11 +111,41 @@ def _calibration_controls(loaded: LoadedModel, url: Controls, damping: bool) -> 
                                                      min(128, max_len), disabled=url.locked("calib_seq_len"),
                                                      key=url.number("calib_seq_len", "calib_seq_len", 2,
                                                                     max(2, min(max_len, 2048)))))
-        if damping:
-            calib["damping"] = float(e3.number_input("Damping (fraction of mean diag H)", 0.0001, 1.0, 0.01,
-                                                     format="%.4f", disabled=url.locked("damping"),
-                                                     key=url.number("damping", "damping", 0.0001, 1.0, kind=float)))
     return calib
+
+
+def _method_param_controls(url: Controls, method: PruningMethod) -> dict:
+    """One number input per parameter the method declares (`PruningMethod.params`), each in the URL under
+    its own name; nothing for a method without parameters."""
+    declared = specs(method.params)
+    if not declared:
+        return {}
+    values = {}
+    with st.expander(f"Settings of {method.info.name}", expanded=False):
+        for column, spec in zip(cycle(st.columns(3)), declared):
+            values[spec.name] = _param_input(column, url, method.info.name, spec)
+    return values
+
+
+def _param_input(column, url: Controls, method: str, spec: ParamSpec) -> int | float:
+    """The number input of one declared parameter: range, step and help from its declaration."""
+    kind = spec.kind
+    lo, hi = (None if v is None else kind(v) for v in (spec.min, spec.max))
+    key = url.number(spec.name, f"param_{method}_{spec.name}", -math.inf if lo is None else lo,
+                     math.inf if hi is None else hi, kind=kind)
+    value = column.number_input(spec.label, lo, hi, kind(spec.default), step=None if spec.step is None else
+                                kind(spec.step), format=_number_format(spec), key=key, help=spec.help or None,
+                                disabled=url.locked(spec.name))
+    return kind(value)
+
+
+def _number_format(spec: ParamSpec) -> str:
+    """Enough decimals to show the default, the range's ends and the step exactly (0.0001 needs 4)."""
+    if spec.kind is int:
+        return "%d"
+    shown = [v for v in (spec.default, spec.min, spec.max, spec.step) if v is not None]
+    decimals = max([len(f"{float(v):f}".rstrip("0").split(".")[1]) for v in shown] + [2])
+    return f"%.{decimals}f"
 
 
 def _measurement_controls(loaded: LoadedModel, url: Controls) -> tuple[LatencySpec, str, bool]:

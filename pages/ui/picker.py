@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from prune_core.errors import PruneScopeError
-from prune_core.settings import settings
+from prune_core.server import server_settings
 from prune_core.uploads import SHARED_SCOPE, save_upload, shared_uploads, sharing
 from prune_core.zoo import EMBEDDED, LoadedModel, resolve
 from pages.ui.caches import cached_model
@@ -26,7 +26,7 @@ def model_picker() -> None:
     with st.sidebar:
         st.markdown("### Model")
         try:
-            server = settings()
+            server = server_settings()
         except PruneScopeError as exc:
             st.error(f"This server's settings are wrong: {exc}")
             st.stop()

@@ -9,7 +9,7 @@ from pages.ui.urlstate import Controls, page_url
 from prune_core.challenges import CHALLENGES, Challenge, check_name, for_task, get_challenge
 from prune_core.errors import PruneScopeError
 from prune_core.run import PruneResult
-from prune_core.settings import settings
+from prune_core.server import server_settings
 from prune_core.store import Store
 
 
@@ -97,7 +97,7 @@ def scoreboards_admin() -> None:
         _board(store, get_challenge(key), model)
     if store.readonly:
         return
-    server = settings()
+    server = server_settings()
     token = ""
     if server.classroom:
         if not server.teacher_token:

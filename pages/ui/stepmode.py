@@ -11,7 +11,7 @@ from pages.ui import charts
 
 from prune_core.config import PruneConfig
 from prune_core.errors import PruneScopeError
-from prune_core.stepmode import ScheduleStepper
+from prune_core.stepmode import ScheduleStepper, training_methods
 from prune_core.targets import find_targets
 
 KEY = "step_stepper"
@@ -41,7 +41,7 @@ def step_section(loaded) -> None:
                 "*Step* to run Δt optimizer steps (one pruning event of the schedule) and watch the three views move "
                 "together.")
     c1, c2, c3 = st.columns(3)
-    method = c1.selectbox("Method", ["gradual", "movement"], key="step_method")
+    method = c1.selectbox("Method", training_methods(), key="step_method")
     final = c2.slider("Final sparsity (%)", 10, 95, 80, step=5, key="step_final") / 100
     modules = [t.module for t in find_targets(loaded.model, "all")]
     module = c3.selectbox("Layer for the histogram", modules, key="step_layer")

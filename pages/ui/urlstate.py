@@ -284,7 +284,7 @@ def bind_model(options: Sequence[str], shareable: Sequence[str]) -> str:
 
 def _set_param(name: str, value: str) -> None:
     """Write `name=value` into the URL only if it changes: every write is a message the browser handles
-    (16 per Explore rerun before, most of them rewriting what the URL already said)."""
+    (an Explore rerun would otherwise rewrite every control's value, most of them unchanged)."""
     if st.query_params.get(name) != value:
         st.query_params[name] = value
 

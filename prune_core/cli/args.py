@@ -12,6 +12,7 @@ from pathlib import Path
 from ..config import ALLOCATIONS, MAX_CALIB_SAMPLES, OWL_HELP
 from ..errors import PruneScopeError
 from ..targets import SCOPES
+from .params import add_param_flags
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,7 +66,7 @@ def _add_prune_parser(sub) -> None:
     p.add_argument("--calib-samples", type=int, help=f"calibration sequences (wanda, sparsegpt; default 32, "
                                                      f"at most {MAX_CALIB_SAMPLES})")
     p.add_argument("--calib-seq-len", type=int, help="tokens per calibration sequence (default 128)")
-    p.add_argument("--damping", type=float, help="SparseGPT Hessian damping (fraction of mean diag; default 0.01)")
+    add_param_flags(p)  # each method's own parameters (--damping of sparsegpt, ...)
     add_owl_flags(p)
     p.add_argument("--batch", type=int, default=1, help="latency batch size")
     p.add_argument("--seq-len", type=int, help="latency sequence length (tokens; default 128 LMs, 64 classifiers)")
@@ -85,6 +86,7 @@ def _add_sweep_parser(sub) -> None:
     add_where_flags(w, allocation="layer", scope="all")
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--calib-samples", type=int, default=32, help=f"at most {MAX_CALIB_SAMPLES}")
+    add_param_flags(w)
     add_owl_flags(w)
     w.add_argument("--out", metavar="CSV", help="also write the table here")
     w.add_argument("--store", metavar="FILE", help="results database (default: $PRUNESCOPE_DATA/results.sqlite)")
@@ -129,6 +131,7 @@ def _add_finetune_parser(sub) -> None:
                         sparsity="fraction in [0, 1); 0 fine-tunes the dense model (a control)",
                         pattern="unstructured (default), 2:4, 4:8 (any N:M)")
     f.add_argument("--seed", type=int, help="pruning and batch-order seed (default 0)")
+    add_param_flags(f)
     add_owl_flags(f)
     f.add_argument("--steps", type=int, help="optimizer steps (default 100)")
     f.add_argument("--lr", type=float, help="peak learning rate (default 5e-4)")

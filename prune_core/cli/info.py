@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import ALLOCATIONS
-from ..methods import available
+from ..methods import available, specs
 from ..patterns import PATTERNS
 from ..targets import SCOPES
 from ..zoo import embedded_cards
@@ -28,6 +28,9 @@ def cmd_methods(args: argparse.Namespace) -> None:
             calib += " [trains while pruning]" if m.info.prunes_during_training else ""
             units = f"[{', '.join(m.info.granularities)}] " if show_units else ""
             print(f"  {name:<12} {units}{m.info.description}{calib}")
+            for spec in specs(m.params):  # the method's own settings, each an option of prune and sweep
+                print(f"  {'':<12}   --{spec.name.replace('_', '-')} {spec.label} (default {spec.default:g}, "
+                      f"{spec.range_text})")
     for title, table in (("patterns", PATTERNS), ("allocations", ALLOCATIONS), ("scopes", SCOPES)):
         print(f"{title}:")
         for name, text in table.items():

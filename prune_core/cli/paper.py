@@ -49,7 +49,7 @@ def cmd_paper(args: argparse.Namespace) -> None:
     check_output_file(args.card_out, "--card-out")
     loaded = load_model(settings.model)
     results = paper.run_claims(loaded, settings, claims,
-                               lambda m, f: print(f"\r{m:<70}", end="", file=sys.stderr, flush=True))
+                               lambda f, m: print(f"\r{m:<70}", end="", file=sys.stderr, flush=True))
     print(file=sys.stderr)
     out = paper.reproducibility_card(settings, results)
     if card:

@@ -14,7 +14,7 @@ from ..finetune import finetune
 from ..recipe import export_finetuned, export_pruned
 from ..run import LatencySpec, check_fits, run
 from ..zoo import load_model
-from .settings import finetune_settings, prune_settings
+from .inputs import finetune_inputs, prune_inputs
 
 
 def _check_positive(args: argparse.Namespace) -> None:
@@ -25,7 +25,7 @@ def _check_positive(args: argparse.Namespace) -> None:
 
 def cmd_prune(args: argparse.Namespace) -> None:
     _check_positive(args)
-    name, config = prune_settings(args)  # fail fast, before loading
+    name, config = prune_inputs(args)  # fail fast, before loading
     if args.export:
         check_export_dir(args.export)
     loaded = load_model(name)
@@ -66,7 +66,7 @@ def cmd_prune(args: argparse.Namespace) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
-    name, config, ft, env = finetune_settings(args)  # fail fast, before loading
+    name, config, ft, env = finetune_inputs(args)  # fail fast, before loading
     if args.export:
         check_export_dir(args.export)  # before training, not after
     loaded = load_model(name)

@@ -13,6 +13,7 @@ from ..store import MAX_LIMIT, Store, default_path
 from ..sweep import grid_configs, make_executor, parse_grid, run_sweep
 from ..zoo import load_model
 from .args import check_output_file, given, say
+from .params import given_params, per_method
 
 
 class _StopOnInterrupt:
@@ -39,9 +40,11 @@ class _StopOnInterrupt:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    configs = grid_configs([m.strip() for m in args.methods.split(",") if m.strip()], parse_grid(args.sparsity),
-                           pattern=args.pattern, allocation=args.allocation, scope=args.scope, seed=args.seed,
-                           calib_samples=args.calib_samples, **given(args, ("owl_m", "owl_lambda")))
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    configs = grid_configs(methods, parse_grid(args.sparsity), pattern=args.pattern, allocation=args.allocation,
+                           scope=args.scope, seed=args.seed, calib_samples=args.calib_samples,
+                           params=per_method(methods, args.pattern, given_params(args)),
+                           **given(args, ("owl_m", "owl_lambda")))
     check_output_file(args.out, "--out")
     store = Store(args.store, on_wait=say)
     store.require_writable()  # before loading the model: a read-only store fails now, not after the first run

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -19,8 +19,10 @@ from torch import nn
 from ..calibration import Calibration, calibration_inputs, sequential_prune
 from ..errors import PruneScopeError
 from ..masks import MaskSet
-from ..patterns import WEIGHT_LEVEL, global_lowest_k, lowest_k_with_cut, nm_mask, parse_pattern
+from ..patterns import WEIGHT_LEVEL, Pattern, global_lowest_k, lowest_k_with_cut, nm_mask, parse_pattern
+from ..progress import Progress
 from ..targets import Target, as_out_in, from_out_in
+from .params import NoParams, check_values
 
 if TYPE_CHECKING:  # type hints only: PruneConfig validates against this catalogue, so it sits above it
     from ..config import PruneConfig
@@ -35,7 +37,6 @@ class MethodInfo:
     # what it can choose (`patterns.Pattern.granularity`): single weights, or whole units ('neuron', 'head')
     granularities: tuple[str, ...] = WEIGHT_LEVEL
     explain: str = ""  # two sentences for a student: what it uses that magnitude does not
-    uses_damping: bool = False  # reads PruneConfig.damping (it inverts a Hessian)
     # True when the score is |w| itself, so a pruning threshold can be drawn on the histogram.
     magnitude_threshold: bool = False
     # True when the method trains a copy on the training split while pruning it (gradual, movement):
@@ -44,14 +45,20 @@ class MethodInfo:
 
 
 class PruningMethod(ABC):
-    """Subclass, set `info`, implement `prune`; register with `@register`."""
+    """Subclass, set `info`, implement `prune`; register with `@register`. Settings of its own: a frozen
+    dataclass in `params` (see `params.py`); `prune` reads them with `param_values(config)`."""
 
     info: MethodInfo
+    params: type = NoParams
+
+    def param_values(self, config: PruneConfig):
+        """This method's parameters for `config` (its `params` dataclass, defaults where not given)."""
+        return self.params(**check_values(self.info.name, self.params, config.method_params))
 
     def check(self, config: PruneConfig) -> None:
         """Refuse (PruneScopeError, saying why) settings this method cannot run; called by validation."""
 
-    def context(self, loaded: LoadedModel, config: PruneConfig, progress: Callable[[float, str], None]) -> Any:
+    def context(self, loaded: LoadedModel, config: PruneConfig, progress: Progress) -> Any:
         """What `prune` needs beyond the model, built once per run and passed as its `calibration`:
         calibration samples when this method or the OWL allocation reads activations, else None."""
         if self.info.needs_calibration or config.allocation == "owl":
@@ -96,14 +103,14 @@ class ScoreMethod(PruningMethod):
 
 
 def select(scores: list[torch.Tensor], targets: list[Target], config: PruneConfig,
-           absolute: bool = False, sparsities: dict[str, float] | None = None
+           absolute: bool = False, sparsities: dict[str, float] | None = None, pattern: Pattern | None = None
            ) -> tuple[list[torch.Tensor], list[float | None]]:
     """Keep-masks (out, in) from scores for the config's pattern and allocation, and per layer the
     largest score removed (None where no single cut exists: N:M groups). `absolute`: the scores
     are the absolute values of `scores` (global selection then never stores them). `sparsities`
     (OWL) gives each layer its own share; each layer's lowest scores go, as with the per-layer
-    allocation."""
-    pattern = parse_pattern(config.pattern)
+    allocation. `pattern`: the config's, parsed already (a caller selecting layer by layer)."""
+    pattern = pattern if pattern is not None else parse_pattern(config.pattern)
     if absolute and (pattern.is_nm or config.allocation != "global"):
         scores, absolute = [s.abs() for s in scores], False
     if pattern.is_nm:

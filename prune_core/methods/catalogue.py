@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..errors import PruneScopeError
 from ..patterns import Pattern, parse_pattern
 from .base import PruningMethod
+from .params import specs
 
 _CATALOGUE: list[PruningMethod] = []  # in registration order: the order the CLI and the pages list them
 
@@ -21,9 +22,31 @@ def register(cls):
 
 
 def add(method: PruningMethod) -> PruningMethod:
-    """File a method instance (one built from data, e.g. a unit importance) in the catalogue."""
+    """File a method instance (one built from data, e.g. a unit importance) in the catalogue.
+
+    Its parameter declaration is checked here, so a bad one fails when its module loads. A second method
+    of the same name at the same granularity is refused, unless it is the same class loaded again (a
+    module re-imported after an edit), which replaces the first."""
+    specs(method.params)
+    for i, old in enumerate(_CATALOGUE):
+        if old.info.name != method.info.name or not set(old.info.granularities) & set(method.info.granularities):
+            continue
+        if _origin(old) != _origin(method):
+            raise PruneScopeError(f"two methods are called '{method.info.name}': {_origin(old)} and "
+                                  f"{_origin(method)}; rename one")
+        _CATALOGUE[i] = method
+        return method
     _CATALOGUE.append(method)
     return method
+
+
+def _origin(method: PruningMethod) -> str:
+    return f"{type(method).__module__}.{type(method).__qualname__}"
+
+
+def every() -> list[PruningMethod]:
+    """Every method of every granularity, in registration order."""
+    return list(_CATALOGUE)
 
 
 def available(pattern: str | Pattern = "unstructured") -> dict[str, PruningMethod]:

@@ -7,6 +7,8 @@ W (out, in), H (in, in), Hinv the upper Cholesky factor of H^-1.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..calibration import LayerInputStats
@@ -14,6 +16,7 @@ from ..errors import PruneScopeError
 from ..patterns import lowest_k_mask, parse_pattern
 from .catalogue import register
 from .base import CalibratedMethod, MethodInfo
+from .params import param
 
 BLOCK = 128  # columns per lazy-update block (the paper's B)
 
@@ -89,21 +92,30 @@ def sparsegpt_prune(W: torch.Tensor, H: torch.Tensor, sparsity: float, n: int = 
     return W * keep, keep, lam
 
 
+@dataclass(frozen=True)
+class SparseGPTParams:
+    # lambda = damping * mean(diag H) is added to H's diagonal before it is inverted (the paper's 1 %)
+    damping: float = param(0.01, label="Damping (fraction of mean diag H)", min=0.0001, max=10.0, step=0.001,
+                           help="SparseGPT adds damping x the mean of the Hessian's diagonal to it before "
+                                "inverting it; more damping is more stable and closer to magnitude pruning")
+
+
 @register
 class SparseGPT(CalibratedMethod):
     info = MethodInfo("sparsegpt", "Hessian-aware removal + update of the kept weights (Frantar & "
                                    "Alistarh 2023); needs calibration data", needs_calibration=True,
-                      uses_damping=True,
                       explain="SparseGPT uses the correlations between a layer's inputs on training samples (the "
                               "Hessian X^T X) to remove the weights whose loss hurts the layer's output least. It "
                               "then adjusts the weights it keeps to make up for the removed ones, so the pruned "
                               "model's surviving weights differ from the dense ones.")
+    params = SparseGPTParams
     full_gram = True
 
     def prune_layer(self, W, stats: LayerInputStats, config, target, calibration):
         pat = parse_pattern(config.pattern)
-        new_w, keep, lam = sparsegpt_prune(W, stats.gram, config.sparsity, pat.n, pat.m, config.damping)
-        if lam > config.damping:
+        damping = self.param_values(config).damping
+        new_w, keep, lam = sparsegpt_prune(W, stats.gram, config.sparsity, pat.n, pat.m, damping)
+        if lam > damping:
             calibration.notes.append(f"Hessian of {target.module} was not positive definite with damping "
-                                     f"{config.damping:g}; raised automatically to {lam:g}")
+                                     f"{damping:g}; raised automatically to {lam:g}")
         return keep, new_w

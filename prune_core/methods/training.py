@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -24,6 +24,7 @@ from torch import nn
 from ..errors import PruneScopeError
 from ..masks import MaskSet
 from ..patterns import parse_pattern
+from ..progress import Progress
 from ..targets import Target, as_out_in, from_out_in
 from ..training_data import FinetuneConfig, default_budget
 from ..training_loop import TrainingContext, train_while_pruning
@@ -132,10 +133,10 @@ class TrainingMethod(PruningMethod):
     def check(self, config: PruneConfig) -> None:
         if config.allocation == "owl":
             raise PruneScopeError(f"{self.info.name} raises the sparsity on a schedule while training; OWL's "
-                                  "per-block sparsities are for one-shot methods (magnitude, wanda, sparsegpt, random)")
+                                  "per-block sparsities are for one-shot methods")
 
     def context(self, loaded: LoadedModel, config: PruneConfig,
-                progress: Callable[[float, str], None]) -> TrainingContext:
+                progress: Progress) -> TrainingContext:
         """The training data and the small default budget (`training_data.default_budget`)."""
         return TrainingContext(loaded, default_budget(loaded, config.seed), progress)
 

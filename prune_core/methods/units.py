@@ -3,13 +3,13 @@
 `structural.IMPORTANCE` scores whole MLP neurons or attention heads; here each score becomes a
 `PruningMethod` whose `MethodInfo.granularities` are the units it can rank, so `available('neuron')`
 lists them like any other method. Its masks come with the `StructuralPlan`: the plan says which units
-go (and lets `run.prune_model` build a genuinely smaller copy), the masks say which weights went with
+go (and lets `pruning.prune_model` build a genuinely smaller copy), the masks say which weights went with
 them (for counts and pictures).
 """
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -22,6 +22,7 @@ from .catalogue import add
 
 if TYPE_CHECKING:  # type hints only: PruneConfig validates against this catalogue, so it sits above it
     from ..config import PruneConfig
+    from ..progress import Progress
     from ..structural import Importance
     from ..zoo import LoadedModel
 
@@ -33,7 +34,7 @@ class UnitMethod(PruningMethod):
         self.info = MethodInfo(importance.name, importance.description,
                                needs_calibration=importance.needs_calibration, granularities=importance.units)
 
-    def context(self, loaded: LoadedModel, config: PruneConfig, progress: Callable[[float, str], None]) -> Any:
+    def context(self, loaded: LoadedModel, config: PruneConfig, progress: Progress) -> Any:
         """Refuse a family whose units cannot be removed before any calibration data is drawn."""
         detect_arch(loaded.model)
         return super().context(loaded, config, progress)
@@ -46,8 +47,7 @@ class UnitMethod(PruningMethod):
         plan = plan_units(model, unit, config.sparsity, self.info.name, config.allocation, samples)
         masks = unit_masks(model, plan)
         removed = [t for t in find_targets(model, "all") if t.name in masks]
-        note = f"removed {plan.removed} of {sum(plan.units)} {unit}s ({plan.removed / sum(plan.units):.1%})"
-        return MaskSet(removed, masks, seconds=time.perf_counter() - start, notes=[note], plan=plan)
+        return MaskSet(removed, masks, seconds=time.perf_counter() - start, plan=plan)  # its note: notes.units_removed
 
 
 for _importance in IMPORTANCE.values():

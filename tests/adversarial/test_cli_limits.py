@@ -59,7 +59,12 @@ PRUNE_BAD = [
     (["--sparsity", "0.5", "--method", "wanda", "--calib-samples", "0"], r"calibration needs at least 1 sample, got 0"),
     (["--sparsity", "0.5", "--method", "wanda", "--calib-seq-len", "100000"],
      r"calibration sequence length must be from 2 to 8192 tokens, got 100000"),
-    (["--sparsity", "0.5", "--method", "sparsegpt", "--damping", "nan"], r"damping must be in \(0, 10\), got nan"),
+    (["--sparsity", "0.5", "--method", "sparsegpt", "--damping", "nan"],
+     r"sparsegpt's damping must be a number from 0.0001 to 10, got nan"),
+    (["--sparsity", "0.5", "--method", "sparsegpt", "--damping", "0"],
+     r"sparsegpt's damping must be a number from 0.0001 to 10, got 0"),
+    (["--sparsity", "0.5", "--damping", "0.1"], r"--damping is a parameter of sparsegpt; method 'magnitude' does not "
+                                                r"take it"),
     (["--sparsity", "0.5", "--seed", str(2**70)], r"seed must be a whole number from 0 to 4294967295"),
     (["--sparsity", "0.5", "--batch", "0"], r"--batch must be at least 1"),
 ]
@@ -100,6 +105,10 @@ SWEEP_BAD = [
     (["--sparsity", "0.5", "--methods", ","], r"the method list is empty"),
     (["--sparsity", "0.5", "--methods", "magnitude,bogus"], r"unknown method 'bogus'"),
     (["--sparsity", "0.5", "--calib-samples", "5000", "--methods", "wanda"], r"at most 1024 calibration samples"),
+    (["--sparsity", "0.5", "--methods", "magnitude,wanda", "--damping", "0.1"],
+     r"--damping is a parameter of sparsegpt; none of the methods swept \(magnitude, wanda\) takes it"),
+    (["--sparsity", "0.5", "--methods", "magnitude,sparsegpt", "--damping", "20"],
+     r"sparsegpt's damping must be a number from 0.0001 to 10, got 20"),
 ]
 
 

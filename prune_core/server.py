@@ -21,7 +21,7 @@ from . import budget
 from .errors import PruneScopeError
 from .zoo import EMBEDDED
 
-RESULTS_PART = 32  # 1/32 of the cache: 225 MB of a 12 GB budget, ~16 SmolLM2 settings
+RESULTS_PART = 32  # 1/32 of the cache: 225 MB of a 12 GB budget, ~16 SmolLM2 configurations
 CACHE_SHARE = 0.6  # of the budget, for cached models and results; the rest is for running jobs and Python
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 
@@ -63,7 +63,7 @@ def _folders(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class Settings:
+class ServerSettings:
     """What the server allows; fixed for the life of the process."""
 
     classroom: bool = False  # only the zoo and extra_models can be loaded from the page
@@ -73,7 +73,7 @@ class Settings:
     teacher_token: str = field(default="", repr=False)  # never printed with the settings
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "ServerSettings":
         return cls(classroom=_flag(env, "PRUNESCOPE_CLASSROOM"),
                    extra_models=_folders(env, "PRUNESCOPE_EXTRA_MODELS"),
                    max_jobs=_count(env, "PRUNESCOPE_MAX_JOBS", usable_cores()),
@@ -87,7 +87,7 @@ class Settings:
 
     @property
     def results_bytes(self) -> int:
-        """Room, within the cache, for the results of single settings (runs, masks, sample outputs).
+        """Room, within the cache, for the results of single configurations (runs, masks, sample outputs).
         They are remade in seconds; kept without a bound they grew a SmolLM2 server by 15 MB a slider
         move for as long as it ran (bench/classroom.py --moves 200)."""
         return self.cache_bytes // RESULTS_PART
@@ -116,6 +116,6 @@ class Settings:
 
 
 @functools.cache
-def settings() -> Settings:
-    """The process's settings (read from the environment on first use)."""
-    return Settings.from_env()
+def server_settings() -> ServerSettings:
+    """The process's server settings (read from the environment on first use)."""
+    return ServerSettings.from_env()
