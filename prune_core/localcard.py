@@ -8,7 +8,9 @@ the dense quality is measured). Evaluation windows must also fit the model's pos
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Callable
 
 from .configfile import read_json
 from .errors import PruneScopeError
@@ -20,13 +22,10 @@ NUMBERS = ("params", "quality_dense")  # likewise ignored, but must be numbers (
 MAX_EVAL_TOKENS = 65_536  # held-out tokens per perplexity (the shipped models use 2048 to 8192)
 MAX_EVAL_EXAMPLES = 10_000  # held-out examples per accuracy (1300 exist)
 MAX_WINDOW = 4096  # tokens per window or example
-# evaluation settings per task: name -> (default, lowest, highest); the window also within the model's positions
+# evaluation sizes per task: name -> (default, lowest, highest); a window also within the model's positions
 EVAL = {"causal-lm": {"seq_len": (256, 2, MAX_WINDOW), "max_tokens": (2048, 2, MAX_EVAL_TOKENS)},
         "sequence-classification": {"n_examples": (1000, 1, MAX_EVAL_EXAMPLES), "max_length": (64, 2, MAX_WINDOW)}}
 WINDOWS = {"seq_len", "max_length"}
-EVAL_EXTRA = {"batch_size": (1, 1024)}  # accepted as written by PruneScope's own cards, not used
-EVAL_TEXTS = {"split": ("valid",)}  # the only held-out split
-EVAL_NOTES = {"data": 500}  # where the held-out text lives: shown, not used
 
 
 def _where(path: Path) -> str:
@@ -45,6 +44,12 @@ def _text(value: object, field: str, limit: int, where: str) -> str:
     return value
 
 
+def _one_of(value: object, field: str, choices: tuple[str, ...], where: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise PruneScopeError(f"{where}: evaluation setting '{field}' must be one of: {', '.join(choices)}")
+    return value
+
+
 def _whole(value: object, field: str, low: int, high: int, where: str, why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise PruneScopeError(f"{where}: evaluation setting '{field}' must be a whole number from {low:,} to "
@@ -57,32 +62,31 @@ def default_eval(task: str, positions: int | None) -> dict:
     return {k: min(d, positions) if k in WINDOWS and positions else d for k, (d, _, _) in EVAL[task].items()}
 
 
+def _eval_checks(task: str, positions: int | None, where: str) -> dict[str, Callable[[object], object]]:
+    """Each evaluation setting a card may hold for `task`, and how its value is checked."""
+    checks: dict[str, Callable[[object], object]] = {
+        "split": lambda v: _one_of(v, "split", ("valid",), where),  # the only held-out split
+        "data": lambda v: _text(v, "data", 500, where),  # where the held-out text lives: shown, not used
+        "batch_size": lambda v: _whole(v, "batch_size", 1, 1024, where),  # written by PruneScope's cards, unused
+    }
+    for name, (_, low, high) in EVAL[task].items():
+        why = ""
+        if name in WINDOWS and positions and positions < high:  # longer would index past the position table
+            high, why = positions, f" (this model has {positions:,} positions)"
+        checks[name] = functools.partial(_whole, field=name, low=low, high=high, where=where, why=why)
+    return checks
+
+
 def read_eval(raw: object, task: str, positions: int | None, where: str) -> dict:
     """A card's evaluation settings for `task`, checked and completed with the defaults."""
     if not isinstance(raw, dict):
         raise PruneScopeError(f"{where}: 'eval' must be an object, got {type(raw).__name__}")
-    sizes = EVAL[task]
-    unknown = sorted(set(raw) - set(sizes) - set(EVAL_EXTRA) - set(EVAL_TEXTS) - set(EVAL_NOTES))
+    checks = _eval_checks(task, positions, where)
+    unknown = sorted(set(raw) - set(checks))
     if unknown:
         raise PruneScopeError(f"{where}: unknown evaluation settings for a {task} model: "
-                              f"{', '.join(map(str, unknown))[:300]}; known: {', '.join(sizes)}")
-    out = default_eval(task, positions)
-    for name, value in raw.items():
-        if name in EVAL_TEXTS:
-            if not isinstance(value, str) or value not in EVAL_TEXTS[name]:
-                raise PruneScopeError(f"{where}: evaluation setting '{name}' must be one of: {', '.join(EVAL_TEXTS[name])}")
-            out[name] = value
-        if name in EVAL_NOTES:
-            out[name] = _text(value, name, EVAL_NOTES[name], where)
-        if name in EVAL_EXTRA:
-            out[name] = _whole(value, name, *EVAL_EXTRA[name], where)
-        if name in sizes:
-            _, low, high = sizes[name]
-            why = ""
-            if name in WINDOWS and positions and positions < high:  # longer would index past the position table
-                high, why = positions, f" (this model has {positions:,} positions)"
-            out[name] = _whole(value, name, low, high, where, why)
-    return out
+                              f"{', '.join(map(str, unknown))[:300]}; known: {', '.join(EVAL[task])}")
+    return default_eval(task, positions) | {name: checks[name](value) for name, value in raw.items()}
 
 
 def read_local_card(path: Path, task: str, positions: int | None) -> dict:
