@@ -346,7 +346,6 @@ def cached_claims(name: str, settings: PaperSettings, claims: str,
     settings = settings.validated()
 
     def compute(report):
-        return paper.run_claims(cached_model(name), settings, claims,
-                                lambda message, fraction: report(fraction, message))
+        return paper.run_claims(cached_model(name), settings, claims, report)
     return shared_cache().get(("claims", name, settings, claims), compute, heavy=True, kind=MEASUREMENT,
                               on_update=_updates(progress))
