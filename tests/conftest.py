@@ -53,13 +53,16 @@ def assert_outputs_close(a: torch.Tensor, b: torch.Tensor) -> None:
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def render_page(module: str, choice: str):
-    """One page rendered on its own (pages are functions), with the shared sidebar picker set to `choice`."""
+def render_page(module: str, choice: str, state: dict | None = None, timeout: float = 300):
+    """One page rendered on its own (pages are functions), with the shared sidebar picker set to `choice`
+    and `state` set in the session before the first run."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_string(f"from pages.ui.picker import model_picker\nfrom pages import {module}\n"
-                             f"model_picker()\n{module}.page()", default_timeout=300)
+                             f"model_picker()\n{module}.page()", default_timeout=timeout)
     at.session_state["model_choice"] = choice
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
     at.run()
     assert not at.exception, at.exception
     return at

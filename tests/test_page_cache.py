@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import render_page
 from pages.ui import caches
 from prune_core.run import LatencySpec
 from prune_core.speed import pruned_pair
@@ -19,13 +20,8 @@ PAGES = {  # page -> (widget state, what rendering it leaves in the cache: the f
 
 def _session(page: str, state: dict) -> AppTest:
     """A new browser session on `page` (a slow shared CI machine gets a generous time limit)."""
-    at = AppTest.from_string(f"from pages.ui.picker import model_picker\nfrom pages import {page}\n"
-                             f"model_picker()\n{page}.page()", default_timeout=900)
-    at.session_state["model_choice"] = MODEL
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception and not at.error, at.exception or at.error
+    at = render_page(page, MODEL, state, timeout=900)
+    assert not at.error, at.error
     return at
 
 
